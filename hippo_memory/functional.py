@@ -1,0 +1,197 @@
+"""The mathematics of hippo-memory as pure functions.
+
+Nothing here holds state: arrays in, arrays out. The stateful classes in the other
+modules wrap these. Vocabulary follows the modern-Hopfield literature (stored
+patterns, state pattern, ``beta``, update steps).
+
+Dense maths (projection, settle) uses torch so it runs on CUDA when present. The
+sparse Hebbian hop uses numpy index arithmetic: with ``k`` active units out of
+``code_dim`` it touches ``O(k * n * k / code_dim)`` entries instead of a dense
+``code_dim x code_dim`` matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+__all__ = [
+    "cleanup",
+    "code_overlaps",
+    "hebbian_field",
+    "pool_by_owner",
+    "random_projection",
+    "settle",
+    "wta_code",
+    "wta_from_field",
+]
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+
+
+def random_projection(dim: int, code_dim: int, seed: int) -> torch.Tensor:
+    """Seeded Gaussian projection used for pattern separation.
+
+    Args:
+        dim: Input (embedding) dimension ``d``.
+        code_dim: Number of code units ``c``.
+        seed: Generator seed; the same seed always gives the same matrix.
+
+    Returns:
+        float32 tensor of shape ``(d, c)`` on the CPU.
+    """
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randn(dim, code_dim, generator=generator, dtype=torch.float32)
+
+
+def wta_code(x: torch.Tensor, projection: torch.Tensor, k: int) -> torch.Tensor:
+    """Pattern-separate vectors into sparse winner-take-all codes.
+
+    Args:
+        x: float32 tensor of shape ``(n, d)``.
+        projection: float32 tensor of shape ``(d, c)``.
+        k: Active units per code.
+
+    Returns:
+        int64 tensor of shape ``(n, k)``: the indices of the ``k`` most driven units
+        of each row, sorted ascending.
+    """
+    field = x @ projection
+    winners = torch.topk(field, k, dim=1, sorted=False).indices
+    return torch.sort(winners, dim=1).values
+
+
+def settle(
+    query: torch.Tensor, patterns: torch.Tensor, beta: float, steps: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Modern Hopfield retrieval: update the state pattern, then attend.
+
+    Each update is ``state <- patterns.T @ softmax(beta * patterns @ state)``
+    (Ramsauer et al., 2020). With ``steps == 0`` the query itself attends.
+
+    Args:
+        query: float32 tensor of shape ``(d,)``, the initial state pattern.
+        patterns: float32 tensor of shape ``(m, d)``, the stored patterns (candidates).
+        beta: Inverse temperature.
+        steps: Number of state updates before the final attention.
+
+    Returns:
+        ``(state, attention)``: the final state, float32 ``(d,)``, and the attention
+        over the patterns, float32 ``(m,)`` summing to 1. With ``m == 0`` the
+        attention is empty and the state is the query.
+    """
+    if patterns.shape[0] == 0:
+        return query, patterns.new_zeros((0,))
+    state = query
+    for _ in range(steps):
+        state = patterns.T @ torch.softmax(beta * (patterns @ state), dim=0)
+    attention = torch.softmax(beta * (patterns @ state), dim=0)
+    return state, attention
+
+
+def pool_by_owner(values: torch.Tensor, owners: torch.Tensor, n_owners: int) -> torch.Tensor:
+    """Sum per-cue values into per-memory values.
+
+    Args:
+        values: float32 tensor of shape ``(m,)``, e.g. attention per candidate cue.
+        owners: int64 tensor of shape ``(m,)``, the owner (0..n_owners-1) of each cue.
+        n_owners: Number of distinct owners.
+
+    Returns:
+        float32 tensor of shape ``(n_owners,)``.
+    """
+    pooled = values.new_zeros((n_owners,))
+    return pooled.index_add_(0, owners, values)
+
+
+def code_overlaps(code: IntArray, unit_ptr: IntArray, unit_members: IntArray, n: int) -> IntArray:
+    """Overlap of one code with every stored code, through an inverted index.
+
+    Args:
+        code: int64 array of shape ``(k,)``, active units of the state code.
+        unit_ptr: int64 array of shape ``(c + 1,)``; members of unit ``u`` are
+            ``unit_members[unit_ptr[u]:unit_ptr[u + 1]]`` (CSR of the transposed code
+            matrix).
+        unit_members: int64 array, stored-pattern indices per unit.
+        n: Number of stored patterns.
+
+    Returns:
+        int64 array of shape ``(n,)``: shared active units with each stored code.
+    """
+    if code.size == 0 or n == 0:
+        return np.zeros(n, dtype=np.int64)
+    starts = unit_ptr[code]
+    ends = unit_ptr[code + 1]
+    lengths = ends - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(n, dtype=np.int64)
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
+    return np.bincount(unit_members[offsets], minlength=n).astype(np.int64)
+
+
+def hebbian_field(
+    target_weights: FloatArray, codes: npt.NDArray[np.integer], code_dim: int
+) -> FloatArray:
+    """Post-synaptic field of the Hebbian matrix, in factored form.
+
+    With ``W = sum_links s * outer(code_target, code_source)``, the field of a state
+    is ``W @ state = sum_t y_t * code_t`` where ``y_t`` is the drive reaching target
+    ``t`` (source overlap times link strength). This computes that sum without
+    building ``W``.
+
+    Args:
+        target_weights: float32 array of shape ``(n,)``, drive ``y_t`` per stored
+            pattern (zero for non-targets).
+        codes: integer array of shape ``(n, k)``, the stored codes.
+        code_dim: Number of code units ``c``.
+
+    Returns:
+        float32 array of shape ``(c,)``.
+    """
+    targets = np.flatnonzero(target_weights)
+    if targets.size == 0:
+        return np.zeros(code_dim, dtype=np.float32)
+    units = codes[targets].ravel()
+    weights = np.repeat(target_weights[targets], codes.shape[1])
+    return np.bincount(units, weights=weights, minlength=code_dim).astype(np.float32)
+
+
+def wta_from_field(field: FloatArray, k: int) -> IntArray:
+    """Winner-take-all on a field: the ``k`` most driven units (only positive ones).
+
+    Args:
+        field: float32 array of shape ``(c,)``.
+        k: Active units.
+
+    Returns:
+        int64 array of at most ``k`` unit indices, sorted ascending; empty when the
+        field is zero everywhere.
+    """
+    positive = int(np.count_nonzero(field > 0))
+    if positive == 0:
+        return np.zeros(0, dtype=np.int64)
+    k = min(k, positive)
+    winners = np.argpartition(-field, k - 1)[:k]
+    return np.sort(winners).astype(np.int64)
+
+
+def cleanup(
+    code: IntArray, unit_ptr: IntArray, unit_members: IntArray, n: int, k: int
+) -> FloatArray:
+    """Clean a noisy code up onto the stored patterns.
+
+    Args:
+        code: int64 array of active units.
+        unit_ptr: See :func:`code_overlaps`.
+        unit_members: See :func:`code_overlaps`.
+        n: Number of stored patterns.
+        k: Active units per stored code.
+
+    Returns:
+        float32 array of shape ``(n,)``: overlap of ``code`` with each stored
+        pattern as a fraction of ``k``; the nearest stored pattern is its argmax.
+    """
+    return (code_overlaps(code, unit_ptr, unit_members, n) / float(k)).astype(np.float32)
