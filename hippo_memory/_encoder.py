@@ -46,8 +46,15 @@ class Encoder(Protocol):
         dim: Dimension ``d`` of the vectors.
     """
 
-    name: str
-    dim: int
+    @property
+    def name(self) -> str:
+        """Stable identifier of the model."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Dimension ``d`` of the vectors."""
+        ...
 
     def encode(self, texts: Sequence[str]) -> FloatArray:
         """Encode texts.
@@ -129,7 +136,7 @@ class SentenceTransformerEncoder:
     ) -> None:
         model = os.fspath(model)
         bundled = model in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
-        self.name: str = f"sentence-transformers/{DEFAULT_MODEL}" if bundled else model
+        self._name = f"sentence-transformers/{DEFAULT_MODEL}" if bundled else model
         self._source = str(default_model_path()) if bundled else model
         self._offline = bundled if offline is None else offline
         self._device = device
@@ -173,7 +180,12 @@ class SentenceTransformerEncoder:
             return self._model
 
     @property
-    def dim(self) -> int:  # type: ignore[override]
+    def name(self) -> str:
+        """The model's name (``sentence-transformers/all-MiniLM-L6-v2`` for the default)."""
+        return self._name
+
+    @property
+    def dim(self) -> int:
         """Embedding dimension (loads the model on first access)."""
         if self._dim is None:
             self._load()

@@ -79,7 +79,8 @@ class AssociativeMemory:
 
     def code(self, slot: int) -> IntArray:
         """The code of memory ``slot``: int64 array of shape ``(k,)``."""
-        return self._codes[slot].astype(np.int64)
+        code: IntArray = self._codes[slot].astype(np.int64)
+        return code
 
     def remove(self, slot: int) -> None:
         """Forget memory ``slot`` and every link into or out of it."""

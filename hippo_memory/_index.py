@@ -294,8 +294,8 @@ class CueIndex:
             _, labels = self._ivf.search(query[None, :], k, params=params)
         else:
             _, labels = self._ivf.search(query[None, :], k)
-        found = labels[0]
-        return found[found >= 0].astype(np.int64)
+        found: IntArray = labels[0].astype(np.int64)
+        return found[found >= 0]
 
     def _exact(
         self, query: FloatArray, k: int, rows: IntArray | None
@@ -329,4 +329,5 @@ class CueIndex:
         index = torch.from_numpy(rows).to(self.device)
         sims = self._gpu_vectors.index_select(0, index) @ q
         top = torch.topk(sims, min(k, rows.size))
-        return rows[top.indices.cpu().numpy()], top.values.cpu().numpy()
+        found: IntArray = rows[top.indices.cpu().numpy()]
+        return found, top.values.cpu().numpy()

@@ -10,6 +10,7 @@ start from the best single-hop hit and follow the Hebbian associations.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import math
 import os
@@ -767,6 +768,60 @@ class HippoMemory:
             cues = self._store.cues_by_slot([slot]).get(slot, [])
             return self._memory(row, cues)
 
+    def list(
+        self,
+        namespace: Sequence[str] | None = None,
+        *,
+        filter: Mapping[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        newest_first: bool = False,
+    ) -> builtins.list[Memory]:
+        """Memories in a namespace (and below it), in insertion order, without ranking.
+
+        Args:
+            namespace: Prefix to list; ``None`` for all. An unknown namespace lists nothing.
+            filter: Metadata conditions.
+            limit: Most memories returned (``None`` for all).
+            offset: Memories skipped first.
+            newest_first: Reverse the insertion order.
+        """
+        validate_filter(filter)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInputError("offset must be a non-negative integer")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise InvalidInputError("limit must be a non-negative integer or None")
+        with self._lock:
+            self._check_open()
+            prefix = None if namespace is None else _validate_namespace(namespace)
+            matching = self._matching_namespaces(prefix)
+            n = len(self._slot_id)
+            slots = np.flatnonzero(np.isin(self._slot_ns[:n], np.asarray(matching, dtype=np.int32)))
+            if newest_first:
+                slots = slots[::-1]
+            out: list[Memory] = []
+            skipped = 0
+            for start in range(0, slots.size, 256):
+                chunk = [int(s) for s in slots[start : start + 256]]
+                rows = self._store.memories_by_slot(chunk)
+                selected = [
+                    s for s in chunk
+                    if filter is None or matches_filter(json.loads(rows[s][4]), filter)
+                ]
+                take = []
+                for slot in selected:
+                    if skipped < offset:
+                        skipped += 1
+                        continue
+                    take.append(slot)
+                    if limit is not None and len(out) + len(take) >= limit:
+                        break
+                cues = self._store.cues_by_slot(take)
+                out.extend(self._memory(rows[s], cues.get(s, [])) for s in take)
+                if limit is not None and len(out) >= limit:
+                    break
+            return out
+
     def count(self, namespace: Sequence[str] | None = None) -> int:
         """Number of memories, in a namespace and below it when given."""
         with self._lock:
@@ -776,7 +831,7 @@ class HippoMemory:
 
     def namespaces(
         self, prefix: Sequence[str] | None = None, *, max_depth: int | None = None
-    ) -> list[Namespace]:
+    ) -> builtins.list[Namespace]:
         """Namespaces holding memories, sorted; truncated to ``max_depth`` labels."""
         with self._lock:
             self._check_open()
@@ -825,7 +880,7 @@ class HippoMemory:
         timings = dict(result.timings_ms)
         timings["encode"] = (encoded - started) * 1e3
         timings["total"] = (time.perf_counter() - started) * 1e3
-        return RecallResult(result.query, result.namespace, result.hits, result.n_candidates, result.index, timings)
+        return RecallResult(result.query, result.namespace, result.hits, result.n_candidates, result.backend, timings)
 
     def recall_vector(
         self,
@@ -982,7 +1037,7 @@ class HippoMemory:
                 chain.append(ChainHop(hop, self._memory(records[s], cues.get(s, [])), score, overlap))
             return Chain(query, tuple(chain), reason)  # type: ignore[arg-type]
 
-    def associations(self, id: str) -> list[tuple[str, float]]:
+    def associations(self, id: str) -> builtins.list[tuple[str, float]]:
         """Outgoing associations of a memory: ``[(target_id, strength), ...]``, strongest first."""
         with self._lock:
             self._check_open()
@@ -1035,7 +1090,7 @@ class HippoMemory:
         """Async twin of :meth:`remember` (runs in a worker thread)."""
         return await asyncio.to_thread(self.remember, text, **kwargs)
 
-    async def aremember_many(self, items: Iterable[str | MemoryInput], **kwargs: Any) -> list[str]:
+    async def aremember_many(self, items: Iterable[str | MemoryInput], **kwargs: Any) -> builtins.list[str]:
         """Async twin of :meth:`remember_many`."""
         return await asyncio.to_thread(self.remember_many, list(items), **kwargs)
 
@@ -1063,10 +1118,14 @@ class HippoMemory:
         """Async twin of :meth:`forget`."""
         return await asyncio.to_thread(self.forget, ids)
 
+    async def alist(self, namespace: Sequence[str] | None = None, **kwargs: Any) -> builtins.list[Memory]:
+        """Async twin of :meth:`list`."""
+        return await asyncio.to_thread(self.list, namespace, **kwargs)
+
     async def acount(self, namespace: Sequence[str] | None = None) -> int:
         """Async twin of :meth:`count`."""
         return await asyncio.to_thread(self.count, namespace)
 
-    async def anamespaces(self, prefix: Sequence[str] | None = None, *, max_depth: int | None = None) -> list[Namespace]:
+    async def anamespaces(self, prefix: Sequence[str] | None = None, *, max_depth: int | None = None) -> builtins.list[Namespace]:
         """Async twin of :meth:`namespaces`."""
         return await asyncio.to_thread(self.namespaces, prefix, max_depth=max_depth)

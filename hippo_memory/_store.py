@@ -187,15 +187,17 @@ class Store:
         size = os.fstat(self._vectors_fd).st_size
         if size < n_rows * row_bytes:
             raise StoreCorruptedError(
-                f"{self.path / _VECTORS} holds {size // row_bytes} rows but the database "
+                f"{_VECTORS} holds {size // row_bytes} rows but the database "
                 f"commits {n_rows}: the file was truncated or replaced"
             )
         if size > n_rows * row_bytes:
             os.ftruncate(self._vectors_fd, n_rows * row_bytes)
         if n_rows == 0:
             return np.zeros((0, dim), dtype=np.float32)
-        data = np.fromfile(self.path / _VECTORS, dtype=np.float32, count=n_rows * dim)  # type: ignore[operator]
-        return data.reshape(n_rows, dim)
+        buffer = os.pread(self._vectors_fd, n_rows * row_bytes, 0)
+        if len(buffer) != n_rows * row_bytes:
+            raise StoreCorruptedError(f"short read from {_VECTORS}")
+        return np.frombuffer(buffer, dtype=np.float32).reshape(n_rows, dim).copy()
 
     # -- writing --------------------------------------------------------------------
     def append_vectors(self, vectors: npt.NDArray[np.float32]) -> None:

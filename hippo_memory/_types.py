@@ -115,7 +115,7 @@ class RecallResult(Sequence[RecallHit]):
         namespace: The namespace prefix searched, ``None`` for all.
         hits: Hits, best first.
         n_candidates: Cue vectors the candidate stage passed to the settle stage.
-        index: Which candidate index answered (``"exact"``, ``"flat"``, ``"ivf"``, ...).
+        backend: Which candidate index answered (``"exact"``, ``"ivf"``, ``"gpu"``).
         timings_ms: Milliseconds per stage: ``encode``, ``candidates``, ``settle``,
             ``fetch``, ``total``.
     """
@@ -124,7 +124,7 @@ class RecallResult(Sequence[RecallHit]):
     namespace: Namespace | None
     hits: tuple[RecallHit, ...]
     n_candidates: int
-    index: str
+    backend: str
     timings_ms: Mapping[str, float] = field(default_factory=dict)
 
     @overload
