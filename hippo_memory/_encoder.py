@@ -162,6 +162,12 @@ class SentenceTransformerEncoder:
             if self._offline:
                 os.environ["HF_HUB_OFFLINE"] = "1"
             try:
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()
+            except ImportError:  # pragma: no cover - a dependency of sentence-transformers
+                pass
+            try:
                 self._model = SentenceTransformer(self._source, device=self._device)
             except Exception as exc:
                 raise EncoderError(f"could not load encoder {self._source!r}: {exc}") from exc

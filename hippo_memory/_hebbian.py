@@ -143,6 +143,8 @@ class AssociativeMemory:
         n = self.n_slots
         if n == 0:
             return None
+        excluded = np.fromiter(exclude, dtype=np.int64)
+        excluded = excluded[(excluded >= 0) & (excluded < n)]
         ptr, members = self._inverted()
         source_overlap = code_overlaps(state, ptr, members, n) / float(self.k)
         sources = np.flatnonzero(source_overlap >= self.source_min_overlap)
@@ -152,15 +154,14 @@ class AssociativeMemory:
             for target, strength in self.links.get(source, {}).items():
                 if self._alive[target]:
                     drive[target] += weight * strength
+        drive[excluded] = 0.0  # associations back into the chain are not followed
         if not drive.any():
             return None
         field = hebbian_field(drive, self._codes[:n], self.code_dim)
         projected = wta_from_field(field, self.k)
         overlaps = cleanup(projected, ptr, members, n, self.k)
         overlaps[~self._alive[:n]] = -1.0
-        excluded = np.fromiter(exclude, dtype=np.int64)
-        if excluded.size:
-            overlaps[excluded[excluded < n]] = -1.0
+        overlaps[excluded] = -1.0
         best = int(np.argmax(overlaps))
         if overlaps[best] <= 0:
             return None

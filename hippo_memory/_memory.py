@@ -266,8 +266,11 @@ class HippoMemory:
         namespace = tuple(json.loads(ns_json))
         ns = self._namespace_id(namespace)
         if slot >= len(self._slot_id):
-            grow = slot + 1 - len(self._slot_id)
-            self._slot_id.extend([None] * grow)
+            self._slot_id.extend([None] * (slot + 1 - len(self._slot_id)))
+        if slot >= self._slot_ns.shape[0]:
+            # Grow geometrically: slots arrive one by one and copying per slot is O(n^2).
+            capacity = max(slot + 1, int(self._slot_ns.shape[0] * 1.5) + 64)
+            grow = capacity - self._slot_ns.shape[0]
             self._slot_ns = np.concatenate([self._slot_ns, np.full(grow, -1, dtype=np.int32)])
             self._slot_time = np.concatenate([self._slot_time, np.full(grow, np.nan)])
             self._slot_rows = np.concatenate([self._slot_rows, np.zeros((grow, 2), dtype=np.int64)])
@@ -977,6 +980,7 @@ class HippoMemory:
         namespace: Sequence[str] | None = None,
         min_strength: float | None = None,
         filter: Mapping[str, Any] | None = None,
+        vector: npt.NDArray[np.float32] | None = None,
     ) -> Chain:
         """Multi-hop recall: the best single-hop memory, then its associations.
 
@@ -991,6 +995,7 @@ class HippoMemory:
             min_strength: Stop when an association's score falls below this
                 (default ``HippoConfig.chain_min_strength``).
             filter: Metadata conditions for the starting memory.
+            vector: The query already encoded, float32 ``(d,)``; skips encoding.
 
         Returns:
             The chain, hop 0 first, and why it stopped.
@@ -998,7 +1003,10 @@ class HippoMemory:
         if isinstance(hops, bool) or not isinstance(hops, int) or hops < 0:
             raise InvalidInputError(f"hops must be a non-negative integer, not {hops!r}")
         threshold = self.config.chain_min_strength if min_strength is None else float(min_strength)
-        start = self.recall(query, namespace=namespace, k=1, filter=filter)
+        if vector is None:
+            start = self.recall(query, namespace=namespace, k=1, filter=filter)
+        else:
+            start = self.recall_vector(vector, query=query, namespace=namespace, k=1, filter=filter)
         if not start.hits:
             return Chain(query, (), "no_start")
         first = start.hits[0]

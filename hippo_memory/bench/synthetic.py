@@ -1,0 +1,265 @@
+"""``hippo-memory bench synthetic``: the prototype's table, re-measured.
+
+Rows:
+- exact cue: the stored text as query, top-1 accuracy.
+- paraphrase: a held-out statement phrasing (different words and structure) as
+  query, top-1, with and without cue variants; also question phrasings.
+- 3-hop chains among 500 background memories, and a 6-hop chain.
+- scale at 1K / 5K / 20K memories with 3 cues each: accuracy, recall latency
+  p50/p95 excluding query encoding, 3-hop chain latency, engine memory.
+
+"With cue variants" stores two more phrasings per fact as cues, as an LLM
+augmenter would write them; "default variants" uses only the LLM-free variants.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._config import HippoConfig
+from .._encoder import Encoder, load_encoder
+from .._memory import HippoMemory
+from ._facts import Fact, make_facts
+
+__all__ = ["TemplateAugmenter", "register_command", "run"]
+
+
+class TemplateAugmenter:
+    """Stands in for an LLM paraphraser: returns known alternative phrasings."""
+
+    def __init__(self, paraphrases: dict[str, list[str]]) -> None:
+        self.paraphrases = paraphrases
+
+    def augment(self, texts: Sequence[str]) -> list[list[str]]:
+        """Alternative phrasings of each text (empty for unknown texts)."""
+        return [self.paraphrases.get(t, []) for t in texts]
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # pragma: no cover - non-Linux
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def _augmenter(facts: list[Fact], n: int) -> TemplateAugmenter:
+    return TemplateAugmenter({f.statement(0): [f.statement(i) for i in range(1, 1 + n)] for f in facts})
+
+
+def _accuracy(mem: HippoMemory, encoder: Encoder, queries: list[str], targets: list[str], ns: tuple[str, ...]) -> tuple[float, list[float]]:
+    vectors = encoder.encode(queries)
+    correct = 0
+    latencies = []
+    for vector, query, target in zip(vectors, queries, targets, strict=True):
+        started = time.perf_counter()
+        result = mem.recall_vector(vector, query=query, namespace=ns, k=1)
+        latencies.append((time.perf_counter() - started) * 1e3)
+        correct += bool(result.hits) and result.hits[0].memory.id == target
+    return correct / max(1, len(queries)), latencies
+
+
+def _quality(encoder: Encoder, n_facts: int, seed: int) -> dict[str, Any]:
+    facts = make_facts(n_facts, seed=seed)
+    rows: dict[str, Any] = {}
+    variants = {
+        "no cue variants": (HippoConfig(cue_variants=False), None),
+        "default variants (no LLM)": (HippoConfig(), None),
+        "with cue variants (2 paraphrases)": (HippoConfig(), _augmenter(facts, 2)),
+    }
+    for name, (config, augmenter) in variants.items():
+        mem = HippoMemory(None, encoder=encoder, config=config, augmenter=augmenter)
+        ids = mem.remember_many([f.statement(0) for f in facts], namespace=("bench",))
+        exact, _ = _accuracy(mem, encoder, [f.statement(0) for f in facts], ids, ("bench",))
+        para, _ = _accuracy(mem, encoder, [f.statement(3) for f in facts], ids, ("bench",))
+        question, _ = _accuracy(mem, encoder, [f.question(0) for f in facts], ids, ("bench",))
+        rows[name] = {"exact": exact, "paraphrase": para, "question": question}
+        mem.close()
+    return {"n_facts": n_facts, "variants": rows}
+
+
+def _chains(encoder: Encoder, n_chains: int, length: int, background: int, seed: int) -> dict[str, Any]:
+    facts = make_facts(n_chains * (length + 1) + background, seed=seed + 1)
+    mem = HippoMemory(None, encoder=encoder)
+    ns = ("chains",)
+    back_ids = mem.remember_many([f.statement(0) for f in facts[:background]], namespace=ns, session="background")
+    del back_ids
+    chains: list[list[str]] = []
+    offset = background
+    for _ in range(n_chains):
+        members = facts[offset : offset + length + 1]
+        offset += length + 1
+        ids = mem.remember_many([f.statement(0) for f in members], namespace=ns)
+        for a, b in zip(ids, ids[1:], strict=False):
+            mem.associate(a, b)
+        chains.append(ids)
+    full = hop_correct = start_correct = 0
+    latencies = []
+    for index, ids in enumerate(chains):
+        query = facts[background + index * (length + 1)].statement(0)
+        vector = encoder.encode([query])[0]
+        started = time.perf_counter()
+        chain = _chain_from_vector(mem, vector, query, length, ns)
+        latencies.append((time.perf_counter() - started) * 1e3)
+        got = [h.memory.id for h in chain]
+        start_correct += bool(got) and got[0] == ids[0]
+        full += got == ids
+        hop_correct += sum(1 for a, b in zip(got[1:], ids[1:], strict=False) if a == b)
+    mem.close()
+    return {
+        "chains": n_chains, "hops": length, "background": background,
+        "start_accuracy": start_correct / n_chains, "chain_accuracy": full / n_chains,
+        "hop_accuracy": hop_correct / (n_chains * length),
+        "latency_p50_ms": _percentile(latencies, 50),
+    }
+
+
+def _chain_from_vector(mem: HippoMemory, vector: np.ndarray, query: str, hops: int, ns: tuple[str, ...]) -> Any:
+    return mem.recall_chain(query, hops=hops, namespace=ns, vector=vector)
+
+
+def _scale(encoder: Encoder, sizes: list[int], seed: int, queries_per_size: int, store_dir: Path) -> list[dict[str, Any]]:
+    largest = max(sizes)
+    facts = make_facts(largest, seed=seed + 2)
+    config = HippoConfig(max_cues=3, durable=False)
+    gc.collect()
+    rss_before = _rss_mb()
+    mem = HippoMemory(store_dir / "scale", encoder=encoder, config=config, augmenter=_augmenter(facts, 2))
+    ns = ("scale",)
+    ids: list[str] = []
+    rows = []
+    rng = random.Random(seed)
+    ingest_seconds = 0.0
+    # chains of 4 among the scale memories for chain latency
+    for size in sorted(sizes):
+        batch = facts[len(ids) : size]
+        started = time.perf_counter()
+        for start in range(0, len(batch), 1000):
+            ids += mem.remember_many([f.statement(0) for f in batch[start : start + 1000]], namespace=ns)
+        ingest_seconds += time.perf_counter() - started
+        chain_ids = ids[-40:]
+        for a, b in zip(chain_ids[0::4], chain_ids[1::4], strict=False):
+            mem.associate(a, b)
+        for a, b in zip(chain_ids[1::4], chain_ids[2::4], strict=False):
+            mem.associate(a, b)
+        for a, b in zip(chain_ids[2::4], chain_ids[3::4], strict=False):
+            mem.associate(a, b)
+        sample = rng.sample(range(size), min(queries_per_size, size))
+        para_acc, latencies = _accuracy(mem, encoder, [facts[i].statement(3) for i in sample], [ids[i] for i in sample], ns)
+        q_acc, q_lat = _accuracy(mem, encoder, [facts[i].question(0) for i in sample], [ids[i] for i in sample], ns)
+        latencies += q_lat
+        chain_lat = []
+        for first in range(len(ids) - 40, len(ids), 4):
+            query = facts[first].statement(0)
+            vector = encoder.encode([query])[0]
+            started = time.perf_counter()
+            _chain_from_vector(mem, vector, query, 3, ns)
+            chain_lat.append((time.perf_counter() - started) * 1e3)
+        gc.collect()
+        stats = mem.stats()
+        rows.append({
+            "memories": size, "cue_vectors": stats["cue_vectors"], "index": stats["index"],
+            "paraphrase_accuracy": para_acc, "question_accuracy": q_acc,
+            "recall_p50_ms": _percentile(latencies, 50), "recall_p95_ms": _percentile(latencies, 95),
+            "chain3_p50_ms": _percentile(chain_lat, 50),
+            "engine_mb": stats["engine_bytes"] / 2**20, "rss_delta_mb": _rss_mb() - rss_before,
+            "ingest_memories_per_s": len(ids) / ingest_seconds,
+        })
+    mem.close()
+    return rows
+
+
+def run(
+    *, encoder_name: str | None = None, sizes: Sequence[int] = (1000, 5000, 20000),
+    quality_facts: int = 2000, queries_per_size: int = 500, seed: int = 0,
+    sections: Sequence[str] = ("quality", "chains", "scale"),
+) -> dict[str, Any]:
+    """Run the benchmark and return the results as a JSON-ready dict."""
+    encoder = load_encoder(encoder_name)
+    _ = encoder.dim
+    results: dict[str, Any] = {
+        "benchmark": "synthetic", "encoder": encoder.name,
+        "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.system()} {platform.release()}",
+        "python": platform.python_version(), "seed": seed,
+    }
+    if "quality" in sections:
+        results["quality"] = _quality(encoder, quality_facts, seed)
+    if "chains" in sections:
+        results["chains"] = [
+            _chains(encoder, 100, 3, 500, seed),
+            _chains(encoder, 20, 6, 500, seed),
+        ]
+    if "scale" in sections:
+        with tempfile.TemporaryDirectory() as tmp:
+            results["scale"] = _scale(encoder, list(sizes), seed, queries_per_size, Path(tmp))
+    return results
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """Human-readable table of :func:`run`'s results."""
+    lines = [f"encoder: {results['encoder']}   machine: {results['machine']}"]
+    if "quality" in results:
+        q = results["quality"]
+        lines += ["", f"Recall@1 on {q['n_facts']} templated facts", f"{'configuration':36} {'exact':>7} {'paraphrase':>11} {'question':>9}"]
+        for name, row in q["variants"].items():
+            lines.append(f"{name:36} {row['exact']:7.1%} {row['paraphrase']:11.1%} {row['question']:9.1%}")
+    if "chains" in results:
+        lines += ["", f"{'chains':28} {'start':>7} {'hops ok':>8} {'chain ok':>9} {'p50 ms':>7}"]
+        for row in results["chains"]:
+            label = f"{row['chains']} x {row['hops']}-hop, {row['background']} background"
+            lines.append(f"{label:28} {row['start_accuracy']:7.1%} {row['hop_accuracy']:8.1%} {row['chain_accuracy']:9.1%} {row['latency_p50_ms']:7.2f}")
+    if "scale" in results:
+        lines += ["", f"{'memories':>8} {'cues':>6} {'index':>6} {'para':>6} {'quest':>6} {'p50 ms':>7} {'p95 ms':>7} {'chain3':>7} {'engine MB':>9} {'RSS+ MB':>8} {'mem/s':>6}"]
+        for row in results["scale"]:
+            lines.append(
+                f"{row['memories']:8d} {row['cue_vectors']:6d} {row['index']:>6} {row['paraphrase_accuracy']:6.1%} "
+                f"{row['question_accuracy']:6.1%} {row['recall_p50_ms']:7.3f} {row['recall_p95_ms']:7.3f} "
+                f"{row['chain3_p50_ms']:7.3f} {row['engine_mb']:9.1f} {row['rss_delta_mb']:8.1f} {row['ingest_memories_per_s']:6.0f}"
+            )
+    return "\n".join(lines)
+
+
+def register_command(bench: Any) -> None:
+    """Add ``synthetic`` to the ``hippo-memory bench`` subcommands."""
+    parser = bench.add_parser("synthetic", help="paraphrase, chain and scale benchmark on templated facts")
+    parser.add_argument("--encoder", default=None, help="model name or path (default all-MiniLM-L6-v2)")
+    parser.add_argument("--sizes", default="1000,5000,20000", help="comma-separated store sizes")
+    parser.add_argument("--quality-facts", type=int, default=2000)
+    parser.add_argument("--queries", type=int, default=500, help="queries per scale point")
+    parser.add_argument("--sections", default="quality,chains,scale")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", dest="json_out", default="bench_results/synthetic.json")
+    parser.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    results = run(
+        encoder_name=args.encoder, sizes=[int(s) for s in args.sizes.split(",") if s],
+        quality_facts=args.quality_facts, queries_per_size=args.queries, seed=args.seed,
+        sections=[s.strip() for s in args.sections.split(",") if s.strip()],
+    )
+    print(format_table(results))
+    if args.json_out:
+        out = Path(args.json_out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        print(f"\nwrote {out}")
+    return 0
