@@ -16,7 +16,6 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from ._errors import HippoMemoryError, InvalidInputError
@@ -44,8 +43,12 @@ def _cmd_add(args: argparse.Namespace) -> int:
     metadata = json.loads(args.metadata) if args.metadata else None
     with _open(args) as mem:
         memory_id = mem.remember(
-            args.text, namespace=_namespace(args.namespace), metadata=metadata,
-            timestamp=args.timestamp, session=args.session, cues=args.cue or (),
+            args.text,
+            namespace=_namespace(args.namespace),
+            metadata=metadata,
+            timestamp=args.timestamp,
+            session=args.session,
+            cues=args.cue or (),
         )
     print(memory_id)
     return 0
@@ -64,27 +67,50 @@ def _conversation_items(data: Any, limit: int | None) -> Iterator[tuple[tuple[st
         for index, sample in enumerate(data[:limit]):
             key = str(sample.get("sample_id", f"conversation-{index}"))
             conv = sample["conversation"]
-            numbers = sorted(int(k.split("_")[1]) for k, v in conv.items()
-                             if k.startswith("session_") and k.count("_") == 1 and isinstance(v, list))
+            numbers = sorted(
+                int(k.split("_")[1])
+                for k, v in conv.items()
+                if k.startswith("session_") and k.count("_") == 1 and isinstance(v, list)
+            )
             for number in numbers:
                 stamp = _parse_locomo_date(conv.get(f"session_{number}_date_time"))
-                items = [{"text": locomo_turn_text(t), "timestamp": stamp,
-                          "metadata": {"dia_id": t.get("dia_id"), "speaker": t.get("speaker")}}
-                         for t in conv[f"session_{number}"] if str(t.get("text", "")).strip()]
+                items = [
+                    {
+                        "text": locomo_turn_text(t),
+                        "timestamp": stamp,
+                        "metadata": {"dia_id": t.get("dia_id"), "speaker": t.get("speaker")},
+                    }
+                    for t in conv[f"session_{number}"]
+                    if str(t.get("text", "")).strip()
+                ]
                 yield (key,), f"session_{number}", items
     elif isinstance(first, dict) and "haystack_sessions" in first:  # LongMemEval
         for item in data[:limit]:
             qid = str(item["question_id"])
-            for sid, date, turns in zip(item["haystack_session_ids"], item["haystack_dates"], item["haystack_sessions"], strict=False):
+            for sid, date, turns in zip(
+                item["haystack_session_ids"], item["haystack_dates"], item["haystack_sessions"], strict=False
+            ):
                 stamp = _parse_lme_date(date)
-                items = [{"text": f"{t['role']}: {t['content']}", "timestamp": stamp,
-                          "metadata": {"session_id": sid, "role": t["role"]}}
-                         for t in turns if str(t.get("content", "")).strip()]
+                items = [
+                    {
+                        "text": f"{t['role']}: {t['content']}",
+                        "timestamp": stamp,
+                        "metadata": {"session_id": sid, "role": t["role"]},
+                    }
+                    for t in turns
+                    if str(t.get("content", "")).strip()
+                ]
                 yield (qid,), str(sid), items
     elif isinstance(first, dict) and "content" in first:  # plain [{role, content, timestamp}]
-        items = [{"text": f"{t.get('role', 'user')}: {t['content']}" if t.get("role") else str(t["content"]),
-                  "timestamp": t.get("timestamp"), "metadata": {"role": t.get("role")}}
-                 for t in data if str(t.get("content", "")).strip()]
+        items = [
+            {
+                "text": f"{t.get('role', 'user')}: {t['content']}" if t.get("role") else str(t["content"]),
+                "timestamp": t.get("timestamp"),
+                "metadata": {"role": t.get("role")},
+            }
+            for t in data
+            if str(t.get("content", "")).strip()
+        ]
         yield (), "conversation", items
     else:
         raise InvalidInputError(
@@ -118,13 +144,19 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 def _hit_dict(hit: Any) -> dict[str, Any]:
     return {
-        "rank": hit.rank, "score": round(hit.score, 5), "id": hit.memory.id, "text": hit.memory.text,
-        "namespace": list(hit.memory.namespace), "timestamp": hit.memory.timestamp,
+        "rank": hit.rank,
+        "score": round(hit.score, 5),
+        "id": hit.memory.id,
+        "text": hit.memory.text,
+        "namespace": list(hit.memory.namespace),
+        "timestamp": hit.memory.timestamp,
         "metadata": dict(hit.memory.metadata),
-        "diagnostics": {"similarity": round(hit.diagnostics.similarity, 4),
-                        "attention": round(hit.diagnostics.attention, 4),
-                        "cues_matched": hit.diagnostics.cues_matched,
-                        "best_cue": hit.diagnostics.best_cue.kind},
+        "diagnostics": {
+            "similarity": round(hit.diagnostics.similarity, 4),
+            "attention": round(hit.diagnostics.attention, 4),
+            "cues_matched": hit.diagnostics.cues_matched,
+            "best_cue": hit.diagnostics.best_cue.kind,
+        },
     }
 
 
@@ -135,8 +167,11 @@ def _cmd_recall(args: argparse.Namespace) -> int:
         hits = [_hit_dict(h) for h in result]
         lines = [f"{h['rank'] + 1}. [{h['score']:.3f}] {h['text']}" for h in hits]
         timing = ", ".join(f"{k} {v:.2f} ms" for k, v in result.timings_ms.items())
-        _print({"hits": hits, "timings_ms": dict(result.timings_ms)}, args.json,
-               "\n".join(lines + [f"({result.backend} index; {timing})"]) if lines else "no memories found")
+        _print(
+            {"hits": hits, "timings_ms": dict(result.timings_ms)},
+            args.json,
+            "\n".join([*lines, f"({result.backend} index; {timing})"]) if lines else "no memories found",
+        )
     return 0
 
 
@@ -146,8 +181,11 @@ def _cmd_chain(args: argparse.Namespace) -> int:
         chain = mem.recall_chain(args.query, hops=args.hops, namespace=ns)
         hops = [{"hop": h.hop, "score": round(h.score, 4), "id": h.memory.id, "text": h.memory.text} for h in chain]
         lines = [f"hop {h['hop']} [{h['score']:.3f}] {h['text']}" for h in hops]
-        _print({"hops": hops, "stop_reason": chain.stop_reason}, args.json,
-               "\n".join(lines + [f"(stopped: {chain.stop_reason})"]))
+        _print(
+            {"hops": hops, "stop_reason": chain.stop_reason},
+            args.json,
+            "\n".join([*lines, f"(stopped: {chain.stop_reason})"]),
+        )
     return 0
 
 
@@ -173,8 +211,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hippo-memory", description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--store", default=_DEFAULT_STORE, help=f"store directory (default {_DEFAULT_STORE!r} or $HIPPO_MEMORY_STORE)")
-    parser.add_argument("--encoder", default=None, help="sentence-transformers model name or path (default all-MiniLM-L6-v2)")
+    parser.add_argument(
+        "--store", default=_DEFAULT_STORE, help=f"store directory (default {_DEFAULT_STORE!r} or $HIPPO_MEMORY_STORE)"
+    )
+    parser.add_argument(
+        "--encoder", default=None, help="sentence-transformers model name or path (default all-MiniLM-L6-v2)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("add", help="remember one text")
@@ -186,7 +228,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cue", action="append", help="extra cue (repeatable)")
     p.set_defaults(func=_cmd_add)
 
-    p = sub.add_parser("ingest", help="remember a conversation file ([{role, content, timestamp}], LoCoMo or LongMemEval; .json or .json.gz)")
+    p = sub.add_parser(
+        "ingest",
+        help="remember a conversation file ([{role, content, timestamp}], LoCoMo or LongMemEval; .json or .json.gz)",
+    )
     p.add_argument("path")
     p.add_argument("--namespace", default="default")
     p.add_argument("--session", help="session id for a plain conversation (default: per file/session)")
@@ -195,7 +240,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_ingest)
 
-    for name, func, helptext in (("recall", _cmd_recall, "single-hop recall"), ("chain", _cmd_chain, "multi-hop chain")):
+    for name, func, helptext in (
+        ("recall", _cmd_recall, "single-hop recall"),
+        ("chain", _cmd_chain, "multi-hop chain"),
+    ):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("query")
         p.add_argument("--namespace", default=None)
@@ -217,7 +265,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="store a short conversation and show recall and a chain")
     p.set_defaults(func=_cmd_demo)
 
-    bench = sub.add_parser("bench", help="benchmarks (print a table, write JSON)").add_subparsers(dest="benchmark", required=True)
+    bench = sub.add_parser("bench", help="benchmarks (print a table, write JSON)").add_subparsers(
+        dest="benchmark", required=True
+    )
     from .bench import synthetic
 
     synthetic.register_command(bench)

@@ -10,20 +10,32 @@ from ._memory import HippoMemory
 __all__ = ["DEMO_SESSIONS", "run_demo"]
 
 DEMO_SESSIONS: list[tuple[str, str, list[str]]] = [
-    ("session-1", "2024-03-02T18:30:00", [
-        "user: I just adopted a rescue greyhound named Pixel.",
-        "assistant: Congratulations! Greyhounds are gentle and love short sprints.",
-        "user: My sister Dana helped me pick him at the shelter in Porto.",
-    ]),
-    ("session-2", "2024-04-10T09:15:00", [
-        "user: Dana is training for the Lisbon marathon in October.",
-        "user: She asked me to look after Pixel during the race weekend.",
-        "assistant: Noted. I can remind you a week before the marathon.",
-    ]),
-    ("session-3", "2024-05-21T20:05:00", [
-        "user: I started pottery classes on Thursdays with my colleague Rui.",
-        "user: Rui's studio is next to the old tram depot.",
-    ]),
+    (
+        "session-1",
+        "2024-03-02T18:30:00",
+        [
+            "user: I just adopted a rescue greyhound named Pixel.",
+            "assistant: Congratulations! Greyhounds are gentle and love short sprints.",
+            "user: My sister Dana helped me pick him at the shelter in Porto.",
+        ],
+    ),
+    (
+        "session-2",
+        "2024-04-10T09:15:00",
+        [
+            "user: Dana is training for the Lisbon marathon in October.",
+            "user: She asked me to look after Pixel during the race weekend.",
+            "assistant: Noted. I can remind you a week before the marathon.",
+        ],
+    ),
+    (
+        "session-3",
+        "2024-05-21T20:05:00",
+        [
+            "user: I started pottery classes on Thursdays with my colleague Rui.",
+            "user: Rui's studio is next to the old tram depot.",
+        ],
+    ),
 ]
 
 
@@ -47,16 +59,22 @@ def run_demo(path: str | None = None, *, encoder: str | None = None) -> int:
         # The same person links two sessions: an explicit association, as an agent
         # (or a consolidation pass) would add it.
         mem.associate(ids["session-1"][2], ids["session-2"][0])
-        print(f"Stored {mem.count(namespace)} memories from {len(DEMO_SESSIONS)} sessions "
-              f"in {os.path.abspath(path)} ({time.perf_counter() - started:.1f} s, encoder {mem.encoder.name}).")
+        print(
+            f"Stored {mem.count(namespace)} memories from {len(DEMO_SESSIONS)} sessions "
+            f"in {os.path.abspath(path)} ({time.perf_counter() - started:.1f} s, encoder {mem.encoder.name})."
+        )
 
         question = "What kind of dog did I get?"
         result = mem.recall(question, namespace=namespace, k=3)
         print(f"\nSingle-hop recall for a paraphrased question: {question!r}")
         for hit in result:
-            print(f"  {hit.rank + 1}. [{hit.score:.3f}] {hit.memory.text}   (best cue: {hit.diagnostics.best_cue.kind})")
-        print(f"  recall took {result.timings_ms['total'] - result.timings_ms['encode']:.2f} ms after "
-              f"{result.timings_ms['encode']:.1f} ms of query encoding")
+            print(
+                f"  {hit.rank + 1}. [{hit.score:.3f}] {hit.memory.text}   (best cue: {hit.diagnostics.best_cue.kind})"
+            )
+        print(
+            f"  recall took {result.timings_ms['total'] - result.timings_ms['encode']:.2f} ms after "
+            f"{result.timings_ms['encode']:.1f} ms of query encoding"
+        )
 
         question = "Which family member came to the shelter with me?"
         chain = mem.recall_chain(question, hops=3, namespace=namespace)

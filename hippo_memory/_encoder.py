@@ -8,6 +8,7 @@ encoder raises :class:`~hippo_memory.InvalidVectorError` instead of corrupting t
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 import threading
@@ -87,9 +88,7 @@ def validate_vectors(vectors: Any, n: int, dim: int) -> FloatArray:
     except (TypeError, ValueError) as exc:
         raise InvalidVectorError(f"encoder returned a non-numeric result: {exc}") from exc
     if array.ndim != 2 or array.shape != (n, dim):
-        raise InvalidVectorError(
-            f"encoder returned shape {array.shape}; expected ({n}, {dim})"
-        )
+        raise InvalidVectorError(f"encoder returned shape {array.shape}; expected ({n}, {dim})")
     if not np.isfinite(array).all():
         raise InvalidVectorError("encoder returned NaN or infinite values")
     norms = np.linalg.norm(array, axis=1, keepdims=True)
@@ -155,8 +154,7 @@ class SentenceTransformerEncoder:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:  # pragma: no cover - a core dependency
                 raise MissingDependencyError(
-                    "SentenceTransformerEncoder needs sentence-transformers: "
-                    "pip install sentence-transformers"
+                    "SentenceTransformerEncoder needs sentence-transformers: pip install sentence-transformers"
                 ) from exc
             previous = os.environ.get("HF_HUB_OFFLINE")
             if self._offline:
@@ -164,7 +162,7 @@ class SentenceTransformerEncoder:
             try:
                 from transformers.utils import logging as transformers_logging
 
-                transformers_logging.disable_progress_bar()
+                transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             except ImportError:  # pragma: no cover - a dependency of sentence-transformers
                 pass
             try:
@@ -263,7 +261,7 @@ class HashingEncoder:
             words = _TOKEN.findall(text.lower())
             tokens = list(words)
             if self.bigrams:
-                tokens += [f"{a}_{b}" for a, b in zip(words, words[1:], strict=False)]
+                tokens += [f"{a}_{b}" for a, b in itertools.pairwise(words)]
             if not tokens:
                 tokens = [text]
             for token in tokens:
@@ -276,23 +274,24 @@ class HashingEncoder:
         return f"HashingEncoder(dim={self.dim}, seed={self.seed})"
 
 
-def load_encoder(
-    encoder: Encoder | str | os.PathLike[str] | None, *, device: str | None = None
-) -> Encoder:
+def load_encoder(encoder: Encoder | str | os.PathLike[str] | None, *, device: str | None = None) -> Encoder:
     """Resolve the ``encoder=`` argument of :class:`HippoMemory`.
 
     Args:
-        encoder: ``None`` for the default model, a model name or local path, or any
-            object implementing :class:`Encoder`.
+        encoder: ``None`` for the default model, a model name or local path,
+            ``"hashing"`` / ``"hashing:DIM"`` for the model-free :class:`HashingEncoder`,
+            or any object implementing :class:`Encoder`.
         device: Passed to sentence-transformers when a model is loaded here.
     """
     if encoder is None:
         return SentenceTransformerEncoder(DEFAULT_MODEL, device=device)
+    if isinstance(encoder, str) and (encoder == "hashing" or encoder.startswith("hashing:")):
+        _, _, size = encoder.partition(":")
+        return HashingEncoder(int(size) if size else 256)
     if isinstance(encoder, str | os.PathLike):
         return SentenceTransformerEncoder(encoder, device=device)
     if not isinstance(encoder, Encoder):
         raise TypeError(
-            "encoder must be None, a model name or path, or an object with "
-            "'name', 'dim' and 'encode(texts)'"
+            "encoder must be None, a model name or path, or an object with 'name', 'dim' and 'encode(texts)'"
         )
     return encoder

@@ -31,9 +31,7 @@ def validate_filter(filter: Mapping[str, Any] | None) -> None:
         if isinstance(condition, Mapping) and any(str(op).startswith("$") for op in condition):
             for op, operand in condition.items():
                 if op not in OPERATORS:
-                    raise InvalidFilterError(
-                        f"unknown filter operator {op!r}; use one of {sorted(OPERATORS)}"
-                    )
+                    raise InvalidFilterError(f"unknown filter operator {op!r}; use one of {sorted(OPERATORS)}")
                 if op in ("$in", "$nin") and not isinstance(operand, list | tuple | set):
                     raise InvalidFilterError(f"{op} takes a list, got {operand!r}")
         try:

@@ -49,10 +49,7 @@ def _top(scores: FloatArray, k: int) -> IntArray:
     k = min(k, scores.shape[0])
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    if k < scores.shape[0]:
-        part = np.argpartition(-scores, k - 1)[:k]
-    else:
-        part = np.arange(scores.shape[0])
+    part = np.argpartition(-scores, k - 1)[:k] if k < scores.shape[0] else np.arange(scores.shape[0])
     order = np.lexsort((part, -scores[part]))
     return part[order].astype(np.int64)
 
@@ -107,9 +104,7 @@ class CueIndex:
         alive[: self.n_rows] = self._alive[: self.n_rows]
         self._vectors, self._alive = vectors, alive
 
-    def add(
-        self, vectors: FloatArray, alive: npt.NDArray[np.bool_] | None = None, *, rebuild: bool = True
-    ) -> IntArray:
+    def add(self, vectors: FloatArray, alive: npt.NDArray[np.bool_] | None = None, *, rebuild: bool = True) -> IntArray:
         """Append vectors as new rows.
 
         Args:
@@ -191,9 +186,7 @@ class CueIndex:
         """Whether the configured backend calls for IVF at the current size."""
         if self.kind == "ivf":
             return self.n_alive >= 256
-        return self.kind == "auto" and self.device.type != "cuda" and (
-            self.n_alive > self.ivf_threshold
-        )
+        return self.kind == "auto" and self.device.type != "cuda" and (self.n_alive > self.ivf_threshold)
 
     def _maybe_rebuild(self) -> None:
         if not self.wants_ivf():
@@ -218,15 +211,23 @@ class CueIndex:
             nlist = int(min(4096, max(16, 4 * math.sqrt(max(1, live.shape[0])))))
             nlist = min(nlist, max(1, live.shape[0] // 8))
             kmeans = faiss.Kmeans(
-                self.dim, nlist, niter=10, seed=1234, spherical=True,
-                max_points_per_centroid=64, verbose=False,
+                self.dim,
+                nlist,
+                niter=10,
+                seed=1234,
+                spherical=True,
+                max_points_per_centroid=64,
+                verbose=False,
             )
             kmeans.train(np.ascontiguousarray(live))
             centroids = np.ascontiguousarray(kmeans.centroids, dtype=np.float32)
         quantizer = faiss.IndexFlatIP(self.dim)
         quantizer.add(centroids)
         index = faiss.IndexIVFScalarQuantizer(
-            quantizer, self.dim, centroids.shape[0], faiss.ScalarQuantizer.QT_8bit,
+            quantizer,
+            self.dim,
+            centroids.shape[0],
+            faiss.ScalarQuantizer.QT_8bit,
             faiss.METRIC_INNER_PRODUCT,
         )
         # The 8-bit quantiser only needs the value range, which unit vectors bound.
@@ -245,9 +246,7 @@ class CueIndex:
         return self._ivf_centroids if self._ivf is not None else None
 
     # -- search -------------------------------------------------------------------
-    def search(
-        self, query: FloatArray, k: int, rows: IntArray | None = None
-    ) -> tuple[IntArray, FloatArray]:
+    def search(self, query: FloatArray, k: int, rows: IntArray | None = None) -> tuple[IntArray, FloatArray]:
         """Find the live rows most similar to ``query``.
 
         Args:
@@ -297,9 +296,7 @@ class CueIndex:
         found: IntArray = labels[0].astype(np.int64)
         return found[found >= 0]
 
-    def _exact(
-        self, query: FloatArray, k: int, rows: IntArray | None
-    ) -> tuple[IntArray, FloatArray]:
+    def _exact(self, query: FloatArray, k: int, rows: IntArray | None) -> tuple[IntArray, FloatArray]:
         if self.active_kind == "gpu":
             return self._exact_torch(query, k, rows)
         if rows is None:
@@ -314,9 +311,7 @@ class CueIndex:
         top = _top(sims, k)
         return rows[top], sims[top].astype(np.float32)
 
-    def _exact_torch(
-        self, query: FloatArray, k: int, rows: IntArray | None
-    ) -> tuple[IntArray, FloatArray]:
+    def _exact_torch(self, query: FloatArray, k: int, rows: IntArray | None) -> tuple[IntArray, FloatArray]:
         if self._gpu_vectors is None:
             self._gpu_vectors = torch.from_numpy(self._vectors[: self.n_rows]).to(self.device)
         q = torch.from_numpy(query).to(self.device)

@@ -63,9 +63,7 @@ def wta_code(x: torch.Tensor, projection: torch.Tensor, k: int) -> torch.Tensor:
     return torch.sort(winners, dim=1).values
 
 
-def settle(
-    query: torch.Tensor, patterns: torch.Tensor, beta: float, steps: int
-) -> tuple[torch.Tensor, torch.Tensor]:
+def settle(query: torch.Tensor, patterns: torch.Tensor, beta: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Modern Hopfield retrieval: update the state pattern, then attend.
 
     Each update is ``state <- patterns.T @ softmax(beta * patterns @ state)``
@@ -132,9 +130,7 @@ def code_overlaps(code: IntArray, unit_ptr: IntArray, unit_members: IntArray, n:
     return np.bincount(unit_members[offsets], minlength=n).astype(np.int64)
 
 
-def hebbian_field(
-    target_weights: FloatArray, codes: npt.NDArray[np.integer], code_dim: int
-) -> FloatArray:
+def hebbian_field(target_weights: FloatArray, codes: npt.NDArray[np.integer], code_dim: int) -> FloatArray:
     """Post-synaptic field of the Hebbian matrix, in factored form.
 
     With ``W = sum_links s * outer(code_target, code_source)``, the field of a state
@@ -178,9 +174,7 @@ def wta_from_field(field: FloatArray, k: int) -> IntArray:
     return np.sort(winners).astype(np.int64)
 
 
-def cleanup(
-    code: IntArray, unit_ptr: IntArray, unit_members: IntArray, n: int, k: int
-) -> FloatArray:
+def cleanup(code: IntArray, unit_ptr: IntArray, unit_members: IntArray, n: int, k: int) -> FloatArray:
     """Clean a noisy code up onto the stored patterns.
 
     Args:

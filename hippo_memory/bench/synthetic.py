@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import os
 import platform
 import random
 import resource
-import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -65,7 +65,9 @@ def _augmenter(facts: list[Fact], n: int) -> TemplateAugmenter:
     return TemplateAugmenter({f.statement(0): [f.statement(i) for i in range(1, 1 + n)] for f in facts})
 
 
-def _accuracy(mem: HippoMemory, encoder: Encoder, queries: list[str], targets: list[str], ns: tuple[str, ...]) -> tuple[float, list[float]]:
+def _accuracy(
+    mem: HippoMemory, encoder: Encoder, queries: list[str], targets: list[str], ns: tuple[str, ...]
+) -> tuple[float, list[float]]:
     vectors = encoder.encode(queries)
     correct = 0
     latencies = []
@@ -108,7 +110,7 @@ def _chains(encoder: Encoder, n_chains: int, length: int, background: int, seed:
         members = facts[offset : offset + length + 1]
         offset += length + 1
         ids = mem.remember_many([f.statement(0) for f in members], namespace=ns)
-        for a, b in zip(ids, ids[1:], strict=False):
+        for a, b in itertools.pairwise(ids):
             mem.associate(a, b)
         chains.append(ids)
     full = hop_correct = start_correct = 0
@@ -125,8 +127,11 @@ def _chains(encoder: Encoder, n_chains: int, length: int, background: int, seed:
         hop_correct += sum(1 for a, b in zip(got[1:], ids[1:], strict=False) if a == b)
     mem.close()
     return {
-        "chains": n_chains, "hops": length, "background": background,
-        "start_accuracy": start_correct / n_chains, "chain_accuracy": full / n_chains,
+        "chains": n_chains,
+        "hops": length,
+        "background": background,
+        "start_accuracy": start_correct / n_chains,
+        "chain_accuracy": full / n_chains,
         "hop_accuracy": hop_correct / (n_chains * length),
         "latency_p50_ms": _percentile(latencies, 50),
     }
@@ -136,7 +141,9 @@ def _chain_from_vector(mem: HippoMemory, vector: np.ndarray, query: str, hops: i
     return mem.recall_chain(query, hops=hops, namespace=ns, vector=vector)
 
 
-def _scale(encoder: Encoder, sizes: list[int], seed: int, queries_per_size: int, store_dir: Path) -> list[dict[str, Any]]:
+def _scale(
+    encoder: Encoder, sizes: list[int], seed: int, queries_per_size: int, store_dir: Path
+) -> list[dict[str, Any]]:
     largest = max(sizes)
     facts = make_facts(largest, seed=seed + 2)
     config = HippoConfig(max_cues=3, durable=False)
@@ -163,7 +170,9 @@ def _scale(encoder: Encoder, sizes: list[int], seed: int, queries_per_size: int,
         for a, b in zip(chain_ids[2::4], chain_ids[3::4], strict=False):
             mem.associate(a, b)
         sample = rng.sample(range(size), min(queries_per_size, size))
-        para_acc, latencies = _accuracy(mem, encoder, [facts[i].statement(3) for i in sample], [ids[i] for i in sample], ns)
+        para_acc, latencies = _accuracy(
+            mem, encoder, [facts[i].statement(3) for i in sample], [ids[i] for i in sample], ns
+        )
         q_acc, q_lat = _accuracy(mem, encoder, [facts[i].question(0) for i in sample], [ids[i] for i in sample], ns)
         latencies += q_lat
         chain_lat = []
@@ -175,30 +184,43 @@ def _scale(encoder: Encoder, sizes: list[int], seed: int, queries_per_size: int,
             chain_lat.append((time.perf_counter() - started) * 1e3)
         gc.collect()
         stats = mem.stats()
-        rows.append({
-            "memories": size, "cue_vectors": stats["cue_vectors"], "index": stats["index"],
-            "paraphrase_accuracy": para_acc, "question_accuracy": q_acc,
-            "recall_p50_ms": _percentile(latencies, 50), "recall_p95_ms": _percentile(latencies, 95),
-            "chain3_p50_ms": _percentile(chain_lat, 50),
-            "engine_mb": stats["engine_bytes"] / 2**20, "rss_delta_mb": _rss_mb() - rss_before,
-            "ingest_memories_per_s": len(ids) / ingest_seconds,
-        })
+        rows.append(
+            {
+                "memories": size,
+                "cue_vectors": stats["cue_vectors"],
+                "index": stats["index"],
+                "paraphrase_accuracy": para_acc,
+                "question_accuracy": q_acc,
+                "recall_p50_ms": _percentile(latencies, 50),
+                "recall_p95_ms": _percentile(latencies, 95),
+                "chain3_p50_ms": _percentile(chain_lat, 50),
+                "engine_mb": stats["engine_bytes"] / 2**20,
+                "rss_delta_mb": _rss_mb() - rss_before,
+                "ingest_memories_per_s": len(ids) / ingest_seconds,
+            }
+        )
     mem.close()
     return rows
 
 
 def run(
-    *, encoder_name: str | None = None, sizes: Sequence[int] = (1000, 5000, 20000),
-    quality_facts: int = 2000, queries_per_size: int = 500, seed: int = 0,
+    *,
+    encoder_name: str | None = None,
+    sizes: Sequence[int] = (1000, 5000, 20000),
+    quality_facts: int = 2000,
+    queries_per_size: int = 500,
+    seed: int = 0,
     sections: Sequence[str] = ("quality", "chains", "scale"),
 ) -> dict[str, Any]:
     """Run the benchmark and return the results as a JSON-ready dict."""
     encoder = load_encoder(encoder_name)
     _ = encoder.dim
     results: dict[str, Any] = {
-        "benchmark": "synthetic", "encoder": encoder.name,
+        "benchmark": "synthetic",
+        "encoder": encoder.name,
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.system()} {platform.release()}",
-        "python": platform.python_version(), "seed": seed,
+        "python": platform.python_version(),
+        "seed": seed,
     }
     if "quality" in sections:
         results["quality"] = _quality(encoder, quality_facts, seed)
@@ -218,16 +240,25 @@ def format_table(results: dict[str, Any]) -> str:
     lines = [f"encoder: {results['encoder']}   machine: {results['machine']}"]
     if "quality" in results:
         q = results["quality"]
-        lines += ["", f"Recall@1 on {q['n_facts']} templated facts", f"{'configuration':36} {'exact':>7} {'paraphrase':>11} {'question':>9}"]
+        lines += [
+            "",
+            f"Recall@1 on {q['n_facts']} templated facts",
+            f"{'configuration':36} {'exact':>7} {'paraphrase':>11} {'question':>9}",
+        ]
         for name, row in q["variants"].items():
             lines.append(f"{name:36} {row['exact']:7.1%} {row['paraphrase']:11.1%} {row['question']:9.1%}")
     if "chains" in results:
         lines += ["", f"{'chains':28} {'start':>7} {'hops ok':>8} {'chain ok':>9} {'p50 ms':>7}"]
         for row in results["chains"]:
             label = f"{row['chains']} x {row['hops']}-hop, {row['background']} background"
-            lines.append(f"{label:28} {row['start_accuracy']:7.1%} {row['hop_accuracy']:8.1%} {row['chain_accuracy']:9.1%} {row['latency_p50_ms']:7.2f}")
+            lines.append(
+                f"{label:28} {row['start_accuracy']:7.1%} {row['hop_accuracy']:8.1%} {row['chain_accuracy']:9.1%} {row['latency_p50_ms']:7.2f}"
+            )
     if "scale" in results:
-        lines += ["", f"{'memories':>8} {'cues':>6} {'index':>6} {'para':>6} {'quest':>6} {'p50 ms':>7} {'p95 ms':>7} {'chain3':>7} {'engine MB':>9} {'RSS+ MB':>8} {'mem/s':>6}"]
+        lines += [
+            "",
+            f"{'memories':>8} {'cues':>6} {'index':>6} {'para':>6} {'quest':>6} {'p50 ms':>7} {'p95 ms':>7} {'chain3':>7} {'engine MB':>9} {'RSS+ MB':>8} {'mem/s':>6}",
+        ]
         for row in results["scale"]:
             lines.append(
                 f"{row['memories']:8d} {row['cue_vectors']:6d} {row['index']:>6} {row['paraphrase_accuracy']:6.1%} "
@@ -252,8 +283,11 @@ def register_command(bench: Any) -> None:
 
 def _main(args: argparse.Namespace) -> int:
     results = run(
-        encoder_name=args.encoder, sizes=[int(s) for s in args.sizes.split(",") if s],
-        quality_facts=args.quality_facts, queries_per_size=args.queries, seed=args.seed,
+        encoder_name=args.encoder,
+        sizes=[int(s) for s in args.sizes.split(",") if s],
+        quality_facts=args.quality_facts,
+        queries_per_size=args.queries,
+        seed=args.seed,
         sections=[s.strip() for s in args.sections.split(",") if s.strip()],
     )
     print(format_table(results))
