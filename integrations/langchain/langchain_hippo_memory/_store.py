@@ -1,0 +1,736 @@
+"""``HippoStore``: a LangGraph :class:`~langgraph.store.base.BaseStore` over hippo-memory.
+
+Mapping onto the engine: the item ``(namespace, key)`` is the memory with id
+``"langgraph-store:" + uuid5(namespace, key)`` in the same namespace. The memory's
+text is what the item is searched by (see :class:`HippoIndexConfig`); its metadata
+holds the item::
+
+    {"key": str, "value": {...}, "indexed": bool, "updated_at": epoch seconds,
+     "ttl": minutes | None, "expires_at": epoch seconds | None}
+
+so ``filter`` conditions on value fields become engine filters on ``value.<field>``.
+Memories written to the same ``HippoMemory`` by other means (the retriever's
+corpus, the agent middleware) are not items and are invisible to the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, TypedDict, cast
+
+from hippo_memory import CueAugmenter as _CueAugmenter
+from hippo_memory import (
+    Encoder,
+    HippoConfig,
+    HippoMemory,
+    InvalidConfigError,
+    InvalidInputError,
+    Memory,
+    MemoryInput,
+    MemoryNotFoundError,
+    NamespaceNotFoundError,
+)
+from langchain_core.embeddings import Embeddings
+from langgraph.store.base import (
+    BaseStore,
+    GetOp,
+    InvalidNamespaceError,
+    Item,
+    ListNamespacesOp,
+    MatchCondition,
+    Op,
+    PutOp,
+    Result,
+    SearchItem,
+    SearchOp,
+    TTLConfig,
+    ensure_embeddings,
+    get_text_at_path,
+    tokenize_path,
+)
+from langgraph.store.base.embed import AEmbeddingsFunc, EmbeddingsFunc
+
+from ._encoder import EmbeddingsEncoder
+from ._errors import InvalidValueError
+
+__all__ = ["AUTO_TEXT_FIELDS", "HippoIndexConfig", "HippoStore", "item_id"]
+
+ID_PREFIX = "langgraph-store:"
+_ID_NAMESPACE = uuid.UUID("0f6f0a3e-7c55-5d2c-9a53-1b1b6c1d3e21")
+AUTO_TEXT_FIELDS = ("text", "content", "memory")
+"""Fields searched by default, in this order: the first that holds a non-empty string."""
+
+
+class HippoIndexConfig(TypedDict, total=False):
+    """What an item is searched by; the same keys as LangGraph's ``IndexConfig``.
+
+    Every item is always searchable: the engine encodes each memory with its own
+    encoder. This configuration only chooses the text.
+
+    Attributes:
+        fields: JSON paths whose text is embedded, e.g. ``["text"]``,
+            ``["messages[*].content"]`` or ``["$"]`` (the whole value as JSON). Several
+            texts become one memory whose cue variants are the individual texts, so a
+            query matching any of them finds the item. When omitted, the first of
+            ``"text"``, ``"content"``, ``"memory"`` holding a non-empty string is used,
+            else the whole value as JSON.
+        embed: LangChain embeddings (an ``Embeddings``, a function, or a provider string
+            such as ``"openai:text-embedding-3-small"``) to use as the engine's encoder
+            instead of the default model. Only when the store opens its own memory.
+        dims: Dimension of ``embed``'s vectors (probed when omitted); checked against
+            the encoder otherwise.
+    """
+
+    fields: list[str] | None
+    embed: Embeddings | EmbeddingsFunc | AEmbeddingsFunc | str
+    dims: int
+
+
+def _now() -> float:
+    """Wall-clock epoch seconds (a seam for tests of TTL)."""
+    return time.time()
+
+
+def item_id(namespace: Sequence[str], key: str) -> str:
+    """The engine memory id of the store item ``(namespace, key)``."""
+    name = json.dumps([list(namespace), key], ensure_ascii=False)
+    return f"{ID_PREFIX}{uuid.uuid5(_ID_NAMESPACE, name)}"
+
+
+def _is_item(memory: Memory) -> bool:
+    meta = memory.metadata
+    return (
+        memory.id.startswith(ID_PREFIX)
+        and isinstance(meta.get("key"), str)
+        and isinstance(meta.get("value"), dict)
+    )
+
+
+def _alive(memory: Memory, now: float) -> bool:
+    expires = memory.metadata.get("expires_at")
+    return expires is None or float(expires) > now
+
+
+def _json_object(value: Any) -> dict[str, Any]:
+    """Validate a store value and return a deep copy that JSON round-trips exactly."""
+    if not isinstance(value, Mapping):
+        raise InvalidValueError(
+            f"store values must be dicts (JSON objects), not {type(value).__name__}"
+        )
+    try:
+        copy = json.loads(json.dumps(dict(value), ensure_ascii=False, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise InvalidValueError(f"store value is not JSON-serialisable: {exc}") from exc
+    if copy != dict(value) or not _same_types(copy, value):
+        raise InvalidValueError(
+            "store value does not survive JSON unchanged (non-string keys, tuples or "
+            "other non-JSON types); use dicts with string keys, lists, str, int, "
+            "finite float, bool and None"
+        )
+    return dict(copy)
+
+
+def _same_types(plain: Any, original: Any) -> bool:
+    if isinstance(original, Mapping):
+        return isinstance(plain, dict) and all(
+            isinstance(k, str) and _same_types(plain[k], v) for k, v in original.items()
+        )
+    if isinstance(original, list):
+        return isinstance(plain, list) and all(
+            _same_types(p, o) for p, o in zip(plain, original, strict=True)
+        )
+    return original is None or isinstance(original, str | int | float | bool)
+
+
+def _engine_filter(filter: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Rewrite a LangGraph filter on value fields into an engine metadata filter."""
+    if not filter:
+        return None
+    if not isinstance(filter, Mapping):
+        raise InvalidInputError(f"filter must be a dict, not {type(filter).__name__}")
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, condition: Mapping[str, Any]) -> None:
+        for key, wanted in condition.items():
+            path = f"{prefix}.{key}"
+            is_nested = isinstance(wanted, Mapping) and wanted
+            if is_nested and not any(str(op).startswith("$") for op in wanted):
+                walk(path, wanted)  # {"a": {"b": 1}} matches a.b == 1 (partial match)
+            else:
+                out[path] = wanted
+
+    walk("value", filter)
+    return out
+
+
+def _match(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    path = tuple(condition.path)
+    if len(namespace) < len(path):
+        return False
+    if condition.match_type == "prefix":
+        pairs = zip(namespace, path, strict=False)
+    else:
+        pairs = zip(reversed(namespace), reversed(path), strict=False)
+    return all(want == "*" or have == want for have, want in pairs)
+
+
+def _epoch(value: Any, fallback: datetime) -> datetime:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    return fallback
+
+
+class HippoStore(BaseStore):
+    """A LangGraph store whose semantic search is hippo-memory's Hopfield recall.
+
+    Items are JSON objects addressed by ``(namespace, key)``; they persist when the
+    memory has a path, and every item can be found by ``search(query=...)``.
+    ``SearchItem.score`` is the engine's ranking score: the attention mass the
+    Hopfield settle stage gave the item (0..1, higher is better).
+
+    Semantics that a reader might otherwise have to guess:
+
+    * Within one ``batch``, reads (get, search, list) see the state before the
+      batch's writes; writes to the same key keep the last one (as ``InMemoryStore``).
+    * ``filter`` supports ``$eq $ne $gt $gte $lt $lte`` (and the engine's ``$in``,
+      ``$nin``); a nested dict matches a subset of a nested value; dotted keys descend
+      into nested values.
+    * ``search`` without ``query`` lists items newest first (an update keeps the
+      item's place).
+    * ``search`` with a query ranks indexed items; items stored with ``index=False``
+      (or whose index fields are missing) follow without a score.
+    * TTL (minutes) is supported: ``put(..., ttl=...)``; reads refresh it unless
+      ``refresh_ttl=False``; expired items are never returned and are deleted by
+      :meth:`sweep_ttl` or the background sweeper (:meth:`start_ttl_sweeper`).
+
+    Args:
+        memory: An open :class:`~hippo_memory.HippoMemory` to share. When omitted the
+            store opens its own at ``path`` (in memory when ``path`` is ``None``) and
+            closes it in :meth:`close`.
+        path: Store directory for a memory opened by the store.
+        encoder: Encoder for a memory opened by the store (default model when omitted).
+        config: Engine settings for a memory opened by the store.
+        augmenter: Cue augmenter for a memory opened by the store.
+        index: Which fields are searched; see :class:`HippoIndexConfig`.
+        ttl: LangGraph TTL settings: ``default_ttl`` (minutes), ``refresh_on_read``,
+            ``sweep_interval_minutes`` (used by :meth:`start_ttl_sweeper`).
+
+    Raises:
+        InvalidConfigError: conflicting arguments or ``index["dims"]`` not matching
+            the encoder.
+
+    Example:
+        >>> from hippo_memory import HashingEncoder
+        >>> store = HippoStore(encoder=HashingEncoder())
+        >>> store.put(("users", "alice"), "pet", {"text": "Alice has a dog named Biscuit"})
+        >>> store.search(("users",), query="What is Alice's dog called?")[0].key
+        'pet'
+    """
+
+    supports_ttl: bool = True
+
+    def __init__(
+        self,
+        memory: HippoMemory | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        encoder: Encoder | str | os.PathLike[str] | None = None,
+        config: HippoConfig | None = None,
+        augmenter: _CueAugmenter | None = None,
+        index: HippoIndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+    ) -> None:
+        settings: dict[str, Any] = dict(index or {})
+        unknown = set(settings) - {"fields", "embed", "dims"}
+        if unknown:
+            raise InvalidConfigError(f"unknown index settings {sorted(unknown)}")
+        embed = settings.get("embed")
+        if memory is not None:
+            given = [
+                n
+                for n, v in (
+                    ("path", path),
+                    ("encoder", encoder),
+                    ("config", config),
+                    ("augmenter", augmenter),
+                    ("index['embed']", embed),
+                )
+                if v is not None
+            ]
+            if given:
+                raise InvalidConfigError(
+                    f"pass either an open memory or {', '.join(given)} to open one, not both"
+                )
+            self.memory = memory
+            self._owns_memory = False
+        else:
+            if embed is not None:
+                if encoder is not None:
+                    raise InvalidConfigError("pass either encoder= or index['embed'], not both")
+                embeddings = ensure_embeddings(embed)
+                encoder = EmbeddingsEncoder(embeddings, dims=settings.get("dims"))
+            self.memory = HippoMemory(path, encoder=encoder, config=config, augmenter=augmenter)
+            self._owns_memory = True
+        problem = _engine_problem(self.memory, settings.get("dims"))
+        if problem is not None:
+            if self._owns_memory:
+                self.memory.close()
+            raise InvalidConfigError(problem)
+        fields = settings.get("fields")
+        self.index_config: HippoIndexConfig = {"fields": list(fields) if fields else None}
+        self._fields = _tokenized(fields or ())
+        self.ttl_config = cast(TTLConfig, dict(ttl)) if ttl else None
+        self._lock = threading.RLock()
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_stop = threading.Event()
+
+    @classmethod
+    def from_path(
+        cls, path: str | os.PathLike[str], *, encoder: Encoder | str | None = None, **kwargs: Any
+    ) -> HippoStore:
+        """Open (or create) a persistent store in a directory.
+
+        Args:
+            path: Store directory.
+            encoder: Encoder; must be the one the directory was written with.
+            **kwargs: Other :class:`HippoStore` keyword arguments.
+        """
+        return cls(path=path, encoder=encoder, **kwargs)
+
+    # ------------------------------------------------------------------ batch
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Run operations; reads see the state before this batch's writes.
+
+        Raises:
+            InvalidNamespaceError: an invalid namespace (nothing is executed).
+            InvalidValueError: a put value is not a JSON object (nothing is executed).
+            InvalidInputError: another malformed operation (nothing is executed).
+        """
+        ops = list(ops)
+        puts: dict[tuple[tuple[str, ...], str], tuple[PutOp, dict[str, Any] | None]] = {}
+        for op in ops:
+            value = self._validate(op)
+            if isinstance(op, PutOp):
+                puts[(tuple(op.namespace), op.key)] = (op, value)
+        results: list[Result] = []
+        with self._lock:
+            now = _now()
+            refresh: dict[str, Memory] = {}
+            for op in ops:
+                if isinstance(op, GetOp):
+                    results.append(self._get(op, now, refresh))
+                elif isinstance(op, SearchOp):
+                    results.append(self._search(op, now, refresh))
+                elif isinstance(op, ListNamespacesOp):
+                    results.append(self._list_namespaces(op, now))
+                else:
+                    results.append(None)
+            if refresh:
+                self._refresh(refresh.values(), now)
+            if puts:
+                self._apply_puts(list(puts.values()), _now())
+        return results
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        """Async twin of :meth:`batch` (runs in a worker thread)."""
+        return await asyncio.to_thread(self.batch, list(ops))
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self, op: Op) -> dict[str, Any] | None:
+        if not isinstance(op, GetOp | SearchOp | ListNamespacesOp | PutOp):
+            raise InvalidInputError(f"unknown store operation {type(op).__name__}")
+        if isinstance(op, GetOp | PutOp):
+            _check_labels(op.namespace)
+        elif isinstance(op, SearchOp):
+            _check_labels(op.namespace_prefix)
+        else:
+            for condition in op.match_conditions or ():
+                _check_labels(condition.path)
+        if isinstance(op, GetOp | PutOp) and not isinstance(op.key, str):
+            raise InvalidInputError(f"store keys must be strings, not {type(op.key).__name__}")
+        if isinstance(op, SearchOp):
+            _check_count("limit", op.limit)
+            _check_count("offset", op.offset)
+            if op.query is not None and not isinstance(op.query, str):
+                raise InvalidInputError("query must be a string")
+            _engine_filter(op.filter)
+        elif isinstance(op, ListNamespacesOp):
+            _check_count("limit", op.limit)
+            _check_count("offset", op.offset)
+            if op.max_depth is not None:
+                _check_count("max_depth", op.max_depth, minimum=1)
+            for condition in op.match_conditions or ():
+                if condition.match_type not in ("prefix", "suffix"):
+                    raise InvalidInputError(f"unknown match type {condition.match_type!r}")
+        elif isinstance(op, PutOp):
+            if not op.namespace:
+                raise InvalidNamespaceError("Namespace cannot be empty.")
+            if op.namespace[0] == "langgraph":
+                raise InvalidNamespaceError(
+                    f'Root label for namespace cannot be "langgraph". Got: {op.namespace}'
+                )
+            if (
+                op.index is not None
+                and op.index is not False
+                and (
+                    isinstance(op.index, str)
+                    or not isinstance(op.index, list | tuple)
+                    or not all(isinstance(p, str) for p in op.index)
+                )
+            ):
+                raise InvalidInputError(
+                    f"index must be False, None or a list of paths: {op.index!r}"
+                )
+            if op.ttl is not None and (
+                isinstance(op.ttl, bool)
+                or not isinstance(op.ttl, int | float)
+                or not math.isfinite(op.ttl)
+                or op.ttl <= 0
+            ):
+                raise InvalidInputError(f"ttl must be a positive number of minutes, not {op.ttl!r}")
+            return None if op.value is None else _json_object(op.value)
+        return None
+
+    # ------------------------------------------------------------------ reads
+    def _item(self, memory: Memory, score: float | None = None, *, search: bool = False) -> Item:
+        meta = memory.metadata
+        updated = max(_epoch(meta.get("updated_at"), memory.updated_at), memory.created_at)
+        common: dict[str, Any] = {
+            "namespace": memory.namespace,
+            "key": meta["key"],
+            "value": dict(meta["value"]),
+            "created_at": memory.created_at,
+            "updated_at": updated,
+        }
+        return SearchItem(**common, score=score) if search else Item(**common)
+
+    def _get(self, op: GetOp, now: float, refresh: dict[str, Memory]) -> Item | None:
+        if not op.namespace:
+            return None
+        try:
+            memory = self.memory.get(item_id(op.namespace, op.key))
+        except MemoryNotFoundError:
+            return None
+        if not _is_item(memory) or not _alive(memory, now):
+            return None
+        if op.refresh_ttl and memory.metadata.get("ttl"):
+            refresh[memory.id] = memory
+        return self._item(memory)
+
+    def _search(self, op: SearchOp, now: float, refresh: dict[str, Memory]) -> list[SearchItem]:
+        prefix = tuple(op.namespace_prefix) or None
+        if op.limit == 0 or self.memory.count(prefix) == 0:
+            return []
+        engine_filter = _engine_filter(op.filter)
+        want = op.offset + op.limit
+        found: list[tuple[Memory, float | None]] = []
+        query = op.query if op.query and op.query.strip() else None
+        if query is not None:
+            found = [(m, s) for m, s in self._ranked(query, prefix, engine_filter, want, now)]
+            if len(found) < want:  # ranking exhausted: unindexed items follow, unscored
+                unindexed = {**(engine_filter or {}), "indexed": False}
+                rest = self._listed(prefix, unindexed, now, want - len(found))
+                found += [(m, None) for m in rest]
+        else:
+            found = [(m, None) for m in self._listed(prefix, engine_filter, now, want)]
+        page = found[op.offset : want]
+        for memory, _ in page:
+            if op.refresh_ttl and memory.metadata.get("ttl"):
+                refresh[memory.id] = memory
+        return [self._item(m, s, search=True) for m, s in page]  # type: ignore[misc]
+
+    def _ranked(
+        self,
+        query: str,
+        prefix: tuple[str, ...] | None,
+        filter: dict[str, Any] | None,
+        want: int,
+        now: float,
+    ) -> list[tuple[Memory, float]]:
+        total = self.memory.count(prefix)
+        k = max(1, min(want, total))
+        while True:
+            try:
+                result = self.memory.recall(query, namespace=prefix, k=k, filter=filter)
+            except NamespaceNotFoundError:
+                return []
+            hits = [
+                (hit.memory, hit.score)
+                for hit in result
+                if _is_item(hit.memory)
+                and hit.memory.metadata.get("indexed")
+                and _alive(hit.memory, now)
+            ]
+            if len(hits) >= want or len(result) < k or k >= total:
+                return hits
+            k = min(total, k * 2)
+
+    def _listed(
+        self,
+        prefix: tuple[str, ...] | None,
+        filter: dict[str, Any] | None,
+        now: float,
+        stop: int | None = None,
+    ) -> list[Memory]:
+        """Live items, newest first; at least ``stop`` of them when that many exist."""
+        # Only store items carry "indexed"; requiring it keeps the engine's paging exact.
+        conditions = {"indexed": {"$in": [True, False]}, **(filter or {})}
+        limit = stop
+        while True:
+            batch = self.memory.list(prefix, filter=conditions, limit=limit, newest_first=True)
+            items = [m for m in batch if _is_item(m) and _alive(m, now)]
+            if limit is None or len(batch) < limit or len(items) >= limit:
+                return items
+            limit = None  # expired items took places on the page: list them all
+
+    def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
+        scope: list[str] = []
+        for condition in op.match_conditions or ():
+            if condition.match_type == "prefix":
+                for label in condition.path:
+                    if label == "*":
+                        break
+                    scope.append(label)
+                break
+        namespaces = {m.namespace for m in self._listed(tuple(scope) or None, None, now)}
+        matching = [
+            ns for ns in namespaces if all(_match(c, ns) for c in op.match_conditions or ())
+        ]
+        if op.max_depth is not None:
+            matching = [ns[: op.max_depth] for ns in matching]
+        return sorted(set(matching))[op.offset : op.offset + op.limit]
+
+    # ------------------------------------------------------------------ writes
+    def _refresh(self, memories: Iterable[Memory], now: float) -> None:
+        for memory in memories:
+            meta = dict(memory.metadata)
+            meta["expires_at"] = now + float(meta["ttl"]) * 60.0
+            try:
+                self.memory.update(memory.id, metadata=meta)
+            except MemoryNotFoundError:
+                continue
+
+    def _texts(
+        self, value: dict[str, Any], index: Literal[False] | Sequence[str] | None
+    ) -> tuple[str, list[str], bool]:
+        """The memory text, extra cues and whether the item is ranked by search."""
+        texts: list[str] = []
+        if index is not False and (index is not None or self._fields):
+            paths = self._fields if index is None else _tokenized(index)
+            for _, tokens in paths:  # an empty list indexes nothing
+                texts.extend(get_text_at_path(value, tokens))
+        elif index is None:
+            auto = next(
+                (
+                    value[f]
+                    for f in AUTO_TEXT_FIELDS
+                    if isinstance(value.get(f), str) and value[f].strip()
+                ),
+                None,
+            )
+            texts = [auto] if auto is not None else [_as_json(value)]
+        limit = self.memory.config.max_text_chars
+        clean: list[str] = []
+        seen: set[str] = set()
+        for text in texts:
+            text = text.strip()[:limit]
+            if text and text.lower() not in seen:
+                seen.add(text.lower())
+                clean.append(text)
+        indexed = bool(clean)
+        if not clean:
+            clean = [_as_json(value)[:limit]]
+        text = "\n".join(clean)[:limit].strip() if len(clean) > 1 else clean[0]
+        cues = clean if len(clean) > 1 else []
+        return text, cues, indexed
+
+    def _apply_puts(self, puts: list[tuple[PutOp, dict[str, Any] | None]], now: float) -> None:
+        stale: list[str] = []
+        deletes: list[str] = []
+        new: list[MemoryInput] = []
+        updates: list[tuple[str, dict[str, Any], str | None, list[str] | None]] = []
+        for op, value in puts:
+            memory_id = item_id(op.namespace, op.key)
+            try:
+                existing: Memory | None = self.memory.get(memory_id)
+            except MemoryNotFoundError:
+                existing = None
+            if existing is not None and not _alive(existing, now):
+                stale.append(memory_id)  # an expired item is gone: a put starts afresh
+                existing = None
+            if value is None:
+                if existing is not None:
+                    deletes.append(memory_id)
+                continue
+            text, cues, indexed = self._texts(value, op.index)
+            ttl = float(op.ttl) if op.ttl is not None else None
+            meta = {
+                "key": op.key,
+                "value": value,
+                "indexed": indexed,
+                "updated_at": now,
+                "ttl": ttl,
+                "expires_at": None if ttl is None else now + ttl * 60.0,
+            }
+            if existing is None:
+                new.append(
+                    {
+                        "text": text,
+                        "cues": cues,
+                        "id": memory_id,
+                        "metadata": meta,
+                        "namespace": tuple(op.namespace),
+                    }
+                )
+            elif existing.text == text and _explicit(existing) == cues:
+                updates.append((memory_id, meta, None, None))
+            else:
+                updates.append((memory_id, meta, text, cues))
+        if stale:
+            self.memory.forget(stale)
+        if deletes:
+            self.memory.forget(deletes)
+        for memory_id, meta, new_text, new_cues in updates:
+            self.memory.update(memory_id, metadata=meta, text=new_text, cues=new_cues)
+        if new:
+            stored = self.memory.remember_many(new)
+            if stored != [item["id"] for item in new]:  # the engine folded a put into another
+                raise InvalidConfigError(_POLICY_PROBLEM)
+
+    # ------------------------------------------------------------------ TTL
+    def sweep_ttl(self) -> int:
+        """Delete expired items now.
+
+        Returns:
+            How many items were deleted.
+        """
+        with self._lock:
+            now = _now()
+            expired = [
+                m.id
+                for m in self.memory.list(None, filter={"expires_at": {"$lte": now}})
+                if _is_item(m)
+            ]
+            if expired:
+                self.memory.forget(expired)
+            return len(expired)
+
+    async def asweep_ttl(self) -> int:
+        """Async twin of :meth:`sweep_ttl`."""
+        return await asyncio.to_thread(self.sweep_ttl)
+
+    def start_ttl_sweeper(self, sweep_interval_minutes: float | None = None) -> None:
+        """Sweep expired items periodically in a daemon thread until :meth:`close`.
+
+        Args:
+            sweep_interval_minutes: Period; defaults to ``ttl["sweep_interval_minutes"]``,
+                else 5 minutes.
+        """
+        interval = sweep_interval_minutes
+        if interval is None:
+            interval = (self.ttl_config or {}).get("sweep_interval_minutes") or 5
+        if not interval or interval <= 0:
+            raise InvalidConfigError("sweep_interval_minutes must be positive")
+        with self._lock:
+            if self._sweeper is not None and self._sweeper.is_alive():
+                return
+            self._sweeper_stop.clear()
+
+            def run() -> None:
+                while not self._sweeper_stop.wait(float(interval) * 60.0):
+                    try:
+                        self.sweep_ttl()
+                    except Exception:  # a closed memory ends the sweeper quietly
+                        return
+
+            self._sweeper = threading.Thread(target=run, name="hippo-store-ttl", daemon=True)
+            self._sweeper.start()
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the background sweeper.
+
+        Returns:
+            Whether it has stopped (or was not running).
+        """
+        self._sweeper_stop.set()
+        sweeper = self._sweeper
+        if sweeper is None:
+            return True
+        sweeper.join(timeout)
+        stopped = not sweeper.is_alive()
+        if stopped:
+            self._sweeper = None
+        return stopped
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Stop the sweeper and close the memory if the store opened it."""
+        self.stop_ttl_sweeper()
+        if self._owns_memory:
+            self.memory.close()
+
+    def __enter__(self) -> HippoStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HippoStore({self.memory!r})"
+
+
+_POLICY_PROBLEM = (
+    "HippoStore needs every put stored as its own memory: open the memory with "
+    "HippoConfig(write_policy='store_all', detect_supersession=False)"
+)
+
+
+def _engine_problem(memory: HippoMemory, dims: int | None) -> str | None:
+    """Why this memory cannot back a store, or ``None``."""
+    if dims is not None and dims != memory.encoder.dim:
+        return (
+            f"index['dims']={dims} but the encoder {memory.encoder.name!r} "
+            f"produces {memory.encoder.dim} dimensions"
+        )
+    config = memory.config
+    # Write policies that skip, merge or hide near-duplicates would lose items.
+    if getattr(config, "write_policy", "store_all") != "store_all" or getattr(
+        config, "detect_supersession", False
+    ):
+        return _POLICY_PROBLEM
+    return None
+
+
+def _tokenized(paths: Iterable[str]) -> list[tuple[str, Any]]:
+    return [(p, p if p == "$" else tokenize_path(p)) for p in paths]
+
+
+def _check_labels(namespace: Any) -> None:
+    """LangGraph's label rules: strings, non-empty, no periods, no NUL bytes."""
+    for label in namespace:
+        if not isinstance(label, str) or not label or "." in label or "\x00" in label:
+            raise InvalidNamespaceError(
+                f"Invalid namespace label {label!r} in {namespace!r}: labels must be "
+                "non-empty strings without periods or NUL bytes."
+            )
+
+
+def _as_json(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _explicit(memory: Memory) -> list[str]:
+    return [cue.text for cue in memory.cues if cue.kind == "explicit"]
+
+
+def _check_count(name: str, value: Any, *, minimum: int = 0) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInputError(f"{name} must be an integer >= {minimum}, not {value!r}")

@@ -1,0 +1,37 @@
+"""The public surface changes only on purpose."""
+
+from __future__ import annotations
+
+import langchain_hippo_memory
+
+EXPECTED = {
+    "AUTO_TEXT_FIELDS",
+    "DEFAULT_AUGMENT_PROMPT",
+    "DEFAULT_MEMORY_PROMPT",
+    "ChatModelCueAugmenter",
+    "EmbeddingsEncoder",
+    "HippoConversationMemory",
+    "HippoIndexConfig",
+    "HippoMemoryMiddleware",
+    "HippoRetriever",
+    "HippoStore",
+    "InvalidValueError",
+    "RecallAssociationsInput",
+    "RecallMemoryInput",
+    "__version__",
+    "create_chain_tool",
+    "create_memory_tools",
+    "create_recall_tool",
+    "item_id",
+    "parse_paraphrases",
+}
+
+
+def test_all_is_pinned() -> None:
+    assert set(langchain_hippo_memory.__all__) == EXPECTED
+    assert len(langchain_hippo_memory.__all__) == len(EXPECTED)
+
+
+def test_every_export_resolves() -> None:
+    for name in langchain_hippo_memory.__all__:
+        assert getattr(langchain_hippo_memory, name) is not None
