@@ -1,0 +1,184 @@
+"""Agent tools: recall, multi-hop chain recall and remember, as ``FunctionTool``s.
+
+No ``from __future__ import annotations`` here: ``FunctionTool`` builds the tool
+schemas from the runtime annotations of these methods.
+"""
+
+import asyncio
+import inspect
+from collections.abc import Sequence
+from typing import Annotated
+
+from llama_index.core.tools import FunctionTool
+from llama_index.core.tools.tool_spec.base import BaseToolSpec
+
+from hippo_memory import DEFAULT_NAMESPACE, InvalidInputError, NamespaceNotFoundError
+from hippo_memory import HippoMemory as HippoEngine
+
+from ._utils import format_chain, format_hits, validate_namespace
+
+__all__ = ["HippoToolSpec", "create_chain_tool", "create_recall_tool", "create_remember_tool"]
+
+_NOTHING = "No memories found."
+
+
+def _positive(value: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{what} must be a positive integer, not {value!r}")
+    return value
+
+
+class HippoToolSpec(BaseToolSpec):
+    """Tools over one hippo-memory engine and namespace.
+
+    ``to_tool_list()`` returns ``recall_memory``, ``recall_chain`` and ``remember``
+    (each with a sync and an async implementation); pass ``spec_functions`` to pick.
+    Results are plain text for the LLM; a namespace with nothing stored under it
+    answers "No memories found.", bad arguments raise the engine's typed errors,
+    which agents report back to the LLM.
+
+    Args:
+        memory: The engine.
+        namespace: Namespace searched (with its descendants) and written to; ``None``
+            searches everything and writes to ``hippo_memory.DEFAULT_NAMESPACE``.
+        k: Default number of memories ``recall_memory`` returns.
+        hops: Default number of associations ``recall_chain`` follows.
+        max_k: Upper bound on ``k`` and ``hops`` asked for by the LLM.
+        session: Session id given to ``remember`` (consecutive notes are linked).
+    """
+
+    spec_functions = [  # noqa: RUF012 - the BaseToolSpec interface
+        ("recall_memory", "arecall_memory"),
+        ("recall_chain", "arecall_chain"),
+        ("remember", "aremember"),
+    ]
+
+    def __init__(
+        self,
+        memory: HippoEngine,
+        *,
+        namespace: Sequence[str] | None = None,
+        k: int = 5,
+        hops: int = 3,
+        max_k: int = 20,
+        session: str | None = None,
+    ) -> None:
+        if not isinstance(memory, HippoEngine):
+            raise TypeError(f"memory must be a hippo_memory.HippoMemory, not {type(memory).__name__}")
+        self.memory = memory
+        self.namespace = None if namespace is None else validate_namespace(namespace)
+        self.max_k = _positive(max_k, "max_k")
+        self.k = min(_positive(k, "k"), self.max_k)
+        self.hops = min(_positive(hops, "hops"), self.max_k)
+        self.session = session
+
+    def recall_memory(
+        self,
+        query: Annotated[str, "What to remember: a question or a partial cue."],
+        k: Annotated[int | None, "How many memories to return; omit for the default."] = None,
+    ) -> str:
+        """Recall the stored memories most relevant to a query, best first."""
+        k = min(_positive(k, "k") if k is not None else self.k, self.max_k)
+        try:
+            result = self.memory.recall(query, namespace=self.namespace, k=k)
+        except NamespaceNotFoundError:
+            return _NOTHING
+        return format_hits(result.memories) or _NOTHING
+
+    async def arecall_memory(
+        self,
+        query: Annotated[str, "What to remember: a question or a partial cue."],
+        k: Annotated[int | None, "How many memories to return; omit for the default."] = None,
+    ) -> str:
+        """Recall the stored memories most relevant to a query, best first."""
+        return await asyncio.to_thread(self.recall_memory, query, k)
+
+    def recall_chain(
+        self,
+        query: Annotated[str, "A question or cue for the first memory of the chain."],
+        hops: Annotated[int | None, "How many associations to follow; omit for the default."] = None,
+    ) -> str:
+        """Multi-hop recall: the memory best matching the query, then its associations.
+
+        Follows the associations hop by hop (what came next, what it led to); use it
+        for questions that need several connected facts.
+        """
+        hops = min(_positive(hops, "hops") if hops is not None else self.hops, self.max_k)
+        try:
+            chain = self.memory.recall_chain(query, hops=hops, namespace=self.namespace)
+        except NamespaceNotFoundError:
+            return _NOTHING
+        return format_chain(chain)
+
+    async def arecall_chain(
+        self,
+        query: Annotated[str, "A question or cue for the first memory of the chain."],
+        hops: Annotated[int | None, "How many associations to follow; omit for the default."] = None,
+    ) -> str:
+        """Multi-hop recall: the memory best matching the query, then its associations.
+
+        Follows the associations hop by hop (what came next, what it led to); use it
+        for questions that need several connected facts.
+        """
+        return await asyncio.to_thread(self.recall_chain, query, hops)
+
+    def remember(self, text: Annotated[str, "The fact to remember, as a full sentence."]) -> str:
+        """Store a fact in long-term memory so that it can be recalled later."""
+        memory_id = self.memory.remember(
+            text,
+            namespace=self.namespace or DEFAULT_NAMESPACE,
+            session=self.session,
+            metadata={"source": "llama_index_tool"},
+        )
+        return f"Remembered (id {memory_id})."
+
+    async def aremember(self, text: Annotated[str, "The fact to remember, as a full sentence."]) -> str:
+        """Store a fact in long-term memory so that it can be recalled later."""
+        return await asyncio.to_thread(self.remember, text)
+
+
+def _tool(spec: HippoToolSpec, method: str, name: str | None, description: str | None) -> FunctionTool:
+    sync_fn = getattr(spec, method)
+    async_fn = getattr(spec, f"a{method}")
+    return FunctionTool.from_defaults(
+        fn=sync_fn,
+        async_fn=async_fn,
+        name=name or method,
+        description=description or inspect.cleandoc(sync_fn.__doc__ or ""),
+    )
+
+
+def create_recall_tool(
+    memory: HippoEngine,
+    *,
+    namespace: Sequence[str] | None = None,
+    k: int = 5,
+    name: str | None = None,
+    description: str | None = None,
+) -> FunctionTool:
+    """A ``recall_memory(query, k=None)`` tool; see :class:`HippoToolSpec`."""
+    return _tool(HippoToolSpec(memory, namespace=namespace, k=k), "recall_memory", name, description)
+
+
+def create_chain_tool(
+    memory: HippoEngine,
+    *,
+    namespace: Sequence[str] | None = None,
+    hops: int = 3,
+    name: str | None = None,
+    description: str | None = None,
+) -> FunctionTool:
+    """A ``recall_chain(query, hops=None)`` tool that returns the chain hop by hop."""
+    return _tool(HippoToolSpec(memory, namespace=namespace, hops=hops), "recall_chain", name, description)
+
+
+def create_remember_tool(
+    memory: HippoEngine,
+    *,
+    namespace: Sequence[str] | None = None,
+    session: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+) -> FunctionTool:
+    """A ``remember(text)`` tool storing facts under ``namespace``."""
+    return _tool(HippoToolSpec(memory, namespace=namespace, session=session), "remember", name, description)
