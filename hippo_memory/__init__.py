@@ -11,7 +11,7 @@ Example:
     >>> mem.recall("What is the name of Caroline's pet?", namespace=("caroline",))      # doctest: +SKIP
 """
 
-from ._config import HippoConfig, IndexKind
+from ._config import HippoConfig, IndexKind, WritePolicy
 from ._cues import CueAugmenter, build_cues, key_phrases, split_sentences
 from ._encoder import (
     DEFAULT_MODEL,
@@ -44,7 +44,17 @@ from ._errors import (
 from ._filters import matches_filter
 from ._memory import DEFAULT_NAMESPACE, HippoMemory, MemoryInput
 from ._store import FORMAT_VERSION
-from ._types import Chain, ChainHop, Cue, HitDiagnostics, Memory, Namespace, RecallHit, RecallResult
+from ._types import (
+    Chain,
+    ChainHop,
+    ConsolidationReport,
+    Cue,
+    HitDiagnostics,
+    Memory,
+    Namespace,
+    RecallHit,
+    RecallResult,
+)
 
 __version__ = "0.1.0"
 
@@ -54,6 +64,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Chain",
     "ChainHop",
+    "ConsolidationReport",
     "Cue",
     "CueAugmenter",
     "EmptyTextError",
@@ -87,6 +98,7 @@ __all__ = [
     "StoreLockedError",
     "StoreVersionError",
     "TextTooLongError",
+    "WritePolicy",
     "__version__",
     "build_cues",
     "key_phrases",

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
 import math
 import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
@@ -25,7 +26,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from . import _consolidation
 from ._config import HippoConfig
+from ._consolidation import LifecycleState
 from ._cues import CueAugmenter, build_cues
 from ._encoder import Encoder, load_encoder, validate_vectors
 from ._errors import (
@@ -43,10 +46,12 @@ from ._errors import (
 from ._filters import matches_filter, validate_filter
 from ._hebbian import AssociativeMemory
 from ._index import CueIndex
+from ._policy import check_salience, check_ttl, plan_writes
 from ._store import MemoryRow, Store, dumps, now
 from ._types import (
     Chain,
     ChainHop,
+    ConsolidationReport,
     Cue,
     HitDiagnostics,
     Memory,
@@ -73,14 +78,21 @@ class MemoryInput(TypedDict, total=False):
     id: str
     session: str | None
     namespace: Sequence[str]
+    salience: float | bool | None
+    ttl: float | None
+    supersedes: str | None
 
 
 class _Prepared:
-    __slots__ = ("cues", "id", "metadata", "namespace", "session", "text", "timestamp")
+    __slots__ = (
+        "cues", "id", "metadata", "namespace", "salience", "session", "supersedes", "text",
+        "timestamp", "ttl",
+    )
 
     def __init__(
         self, id: str, text: str, namespace: Namespace, metadata: dict[str, Any],
         timestamp: float | None, session: str | None, cues: list[Cue],
+        salience: float | None = None, ttl: float | None = None, supersedes: str | None = None,
     ) -> None:
         self.id = id
         self.text = text
@@ -89,6 +101,9 @@ class _Prepared:
         self.timestamp = timestamp
         self.session = session
         self.cues = cues
+        self.salience = salience
+        self.ttl = ttl
+        self.supersedes = supersedes
 
 
 def _validate_namespace(namespace: Any) -> Namespace:
@@ -142,6 +157,10 @@ class HippoMemory:
         augmenter: Optional :class:`~hippo_memory.CueAugmenter` (e.g. an LLM writing
             paraphrases) called once per write batch.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+
+    Attributes:
+        clock: Epoch-seconds clock of the memory lifecycle (strength, access, ttl,
+            :meth:`consolidate`); ``time.time`` unless replaced to simulate time.
 
     Raises:
         StoreCorruptedError: the directory holds damaged or foreign files.
@@ -216,10 +235,9 @@ class HippoMemory:
         dim = int(self.encoder.dim)
         self._dim = dim
         self._projection = random_projection(dim, config.code_dim, config.seed).to(self.device)
-        self._index = CueIndex(
-            dim, kind=config.index, ivf_threshold=config.ivf_threshold,
-            nprobe=config.ivf_nprobe, device=self.device,
-        )
+        self._index = self._new_index()
+        self._life = LifecycleState()
+        self.clock: Callable[[], float] = time.time
         self._assoc = AssociativeMemory(config.code_dim, config.code_k, config.source_min_overlap)
         self._row_owner = np.zeros(0, dtype=np.int64)
         self._slot_id: list[str | None] = []
@@ -253,6 +271,7 @@ class HippoMemory:
             self._install(row)
         for src, dst, strength in self._store.db.execute("SELECT src, dst, strength FROM links"):
             self._assoc.set_link(int(src), int(dst), float(strength))
+        self._life.load(self._store.db, rows, self._id_slot, self.config.half_life_days * 86_400.0)
         generation = int(meta.get("ivf_generation", "0"))
         self._ivf_generation = generation
         centroids = self._store.read_safetensors(f"ivf-{generation}.safetensors") if generation else None
@@ -260,6 +279,14 @@ class HippoMemory:
             self._index.build_ivf(centroids["centroids"].astype(np.float32))
         else:
             self._index.refresh()
+
+    def _new_index(self) -> CueIndex:
+        """An empty candidate index configured like this memory's (also used by compaction)."""
+        config = self.config
+        return CueIndex(
+            self._dim, kind=config.index, ivf_threshold=config.ivf_threshold,
+            nprobe=config.ivf_nprobe, device=self.device,
+        )
 
     def _install(self, row: MemoryRow) -> None:
         slot, id_, ns_json, _text, _meta, timestamp, _c, _u, session, code, row_start, row_count = row
@@ -333,12 +360,15 @@ class HippoMemory:
             created_at=_from_epoch(row[6]) or datetime.now(tz=UTC),
             updated_at=_from_epoch(row[7]) or datetime.now(tz=UTC),
             session=row[8], cues=tuple(Cue(text, kind) for _, kind, text in cues),  # type: ignore[arg-type]
+            **self._life.fields(row[0], self._slot_id, self.clock()),
         )
 
     def _slot(self, id: str) -> int:
         if not isinstance(id, str):
             raise MemoryNotFoundError(f"memory ids are strings, got {id!r}")
         slot = self._id_slot.get(id)
+        if slot is None:  # merged into another memory by consolidation: act on that one
+            slot = self._id_slot.get(self._life.resolve(id))
         if slot is None:
             raise MemoryNotFoundError(f"no memory with id {id!r}")
         return slot
@@ -422,7 +452,15 @@ class HippoMemory:
             if memory_id in self._id_slot or memory_id in seen_ids:
                 raise InvalidInputError(f"a memory with id {memory_id!r} already exists; use update()")
             seen_ids.add(memory_id)
-            prepared.append(_Prepared(memory_id, text, ns, meta, ts, sess, [Cue(c, "explicit") for c in explicit]))
+            salience = check_salience(spec.get("salience"), f"item {position} salience")
+            ttl = check_ttl(spec.get("ttl"), f"item {position} ttl")
+            supersedes = spec.get("supersedes")
+            if supersedes is not None:
+                self._slot(supersedes)  # raises MemoryNotFoundError before anything is written
+            prepared.append(_Prepared(
+                memory_id, text, ns, meta, ts, sess, [Cue(c, "explicit") for c in explicit],
+                salience=salience, ttl=ttl, supersedes=supersedes,
+            ))
         return prepared
 
     def _build_cues(self, prepared: list[_Prepared]) -> None:
@@ -464,6 +502,10 @@ class HippoMemory:
             for item in prepared:  # re-check under the lock: ids may have been taken meanwhile
                 if item.id in self._id_slot:
                     raise InvalidInputError(f"a memory with id {item.id!r} already exists")
+            plan = plan_writes(self, prepared, vectors)  # novelty, salience gate, supersession
+            if plan.dropped:
+                prepared, vectors, codes = plan.filter(vectors, codes)
+            learned = self.clock()
             store = self._store
             first_row = self._index.n_rows
             first_slot = len(self._slot_id)
@@ -505,6 +547,7 @@ class HippoMemory:
                     "DO UPDATE SET strength = strength + excluded.strength",
                     links,
                 )
+                plan.write(db, self, first_slot, learned)
                 store.commit_rows(row)
             store.rows_committed(row)
             # Committed: now mirror it in RAM (cannot fail on valid data).
@@ -517,8 +560,9 @@ class HippoMemory:
                 self._install(memory_row)
             for src, dst, strength in links:
                 self._assoc.associate(src, dst, strength)
+            plan.install(self, learned)
             self._persist_ivf()
-            return [item.id for item in prepared]
+            return plan.ids(self)
 
     def _persist_ivf(self) -> None:
         centroids = self._index.ivf_centroids
@@ -544,6 +588,9 @@ class HippoMemory:
         cues: Sequence[str] = (),
         session: str | None = None,
         id: str | None = None,
+        salience: float | bool | None = None,
+        ttl: float | None = None,
+        supersedes: str | None = None,
     ) -> str:
         """Store one memory.
 
@@ -557,18 +604,33 @@ class HippoMemory:
             session: Conversation id; the memory is linked to the previous memory
                 of the same session and namespace.
             id: Your own id; a fresh UUID when omitted.
+            salience: Importance from 0 to 1 (``True`` is a surprise flag, 1.0): salient
+                memories pass the write gate, decay more slowly and are replayed first.
+            ttl: Seconds until the memory expires: hidden from recall from then on
+                and removed by :meth:`consolidate`.
+            supersedes: Id of a memory this one replaces (a knowledge update): the
+                old one is kept for history but hidden from recall by default.
 
         Returns:
-            The memory's id.
+            The memory's id; under ``HippoConfig.write_policy`` ``"gate"`` or
+            ``"merge_duplicates"`` a near-duplicate returns the id of the existing
+            memory instead.
 
         Raises:
             EmptyTextError, TextTooLongError, InvalidNamespaceError, InvalidInputError:
                 bad input; nothing is written.
+            MemoryNotFoundError: ``supersedes`` names no memory; nothing is written.
             InvalidVectorError: the encoder returned unusable vectors; nothing is written.
         """
         item: MemoryInput = {"text": text, "cues": list(cues)}
         if id is not None:
             item["id"] = id
+        if salience is not None:
+            item["salience"] = salience
+        if ttl is not None:
+            item["ttl"] = ttl
+        if supersedes is not None:
+            item["supersedes"] = supersedes
         return self.remember_many(
             [item], namespace=namespace, session=session, metadata=metadata, timestamp=timestamp
         )[0]
@@ -740,22 +802,29 @@ class HippoMemory:
                     db.execute(f"DELETE FROM memories WHERE slot IN ({marks})", chunk)
                     db.execute(f"DELETE FROM cues WHERE slot IN ({marks})", chunk)
                     db.execute(f"DELETE FROM links WHERE src IN ({marks}) OR dst IN ({marks})", chunk + chunk)
-            for slot in slots:
-                start, count = self._slot_rows[slot]
-                self._index.remove(np.arange(start, start + count))
-                self._assoc.remove(slot)
-                memory_id = self._slot_id[slot]
-                if memory_id is not None:
-                    del self._id_slot[memory_id]
-                self._slot_id[slot] = None
-                ns = int(self._slot_ns[slot])
-                self._ns_count[ns] -= 1
-                self._slot_ns[slot] = -1
-                for key, last in list(self._session_last.items()):
-                    if last == slot:
-                        del self._session_last[key]
-            self._prefix_cache.clear()
+                LifecycleState.delete_rows(db, slots, [self._slot_id[s] or "" for s in slots])
+            self._drop_slots(slots)
             return len(slots)
+
+    def _drop_slots(self, slots: Sequence[int]) -> None:
+        """Remove deleted memories from the in-RAM state (after their rows were deleted)."""
+        ids = [self._slot_id[s] or "" for s in slots]
+        for slot in slots:
+            start, count = self._slot_rows[slot]
+            self._index.remove(np.arange(start, start + count))
+            self._assoc.remove(slot)
+            memory_id = self._slot_id[slot]
+            if memory_id is not None:
+                del self._id_slot[memory_id]
+            self._slot_id[slot] = None
+            ns = int(self._slot_ns[slot])
+            self._ns_count[ns] -= 1
+            self._slot_ns[slot] = -1
+            for key, last in list(self._session_last.items()):
+                if last == slot:
+                    del self._session_last[key]
+        self._life.remove(slots, ids)
+        self._prefix_cache.clear()
 
     # ------------------------------------------------------------------ reading
     def get(self, id: str) -> Memory:
@@ -854,6 +923,7 @@ class HippoMemory:
         filter: Mapping[str, Any] | None = None,
         since: TimeLike | None = None,
         until: TimeLike | None = None,
+        include_superseded: bool = False,
     ) -> RecallResult:
         """Single-hop recall: candidate stage, then Hopfield settle, pooled per memory.
 
@@ -864,9 +934,12 @@ class HippoMemory:
             filter: Metadata conditions (see :mod:`hippo_memory._filters`).
             since: Only memories whose ``timestamp`` is at or after this.
             until: Only memories whose ``timestamp`` is at or before this.
+            include_superseded: Also return memories replaced by a newer version
+                (ranked below the current ones). Expired memories are never returned.
 
         Returns:
-            Up to ``k`` hits, best first, with per-stage diagnostics.
+            Up to ``k`` hits, best first, with per-stage diagnostics. Each hit counts
+            as an access of its memory (see :meth:`consolidate`).
 
         Raises:
             NamespaceNotFoundError: nothing is stored under ``namespace``.
@@ -878,7 +951,8 @@ class HippoMemory:
         vector = self._encode([query])[0]
         encoded = time.perf_counter()
         result = self.recall_vector(
-            vector, query=query, namespace=namespace, k=k, filter=filter, since=since, until=until
+            vector, query=query, namespace=namespace, k=k, filter=filter, since=since, until=until,
+            include_superseded=include_superseded,
         )
         timings = dict(result.timings_ms)
         timings["encode"] = (encoded - started) * 1e3
@@ -895,6 +969,7 @@ class HippoMemory:
         filter: Mapping[str, Any] | None = None,
         since: TimeLike | None = None,
         until: TimeLike | None = None,
+        include_superseded: bool = False,
     ) -> RecallResult:
         """:meth:`recall` with a query vector already encoded by this memory's encoder.
 
@@ -915,6 +990,8 @@ class HippoMemory:
                     raise NamespaceNotFoundError(f"no memories under namespace {prefix!r}")
                 return RecallResult(query, prefix, (), 0, self._index.active_kind, {})
             slots = self._allowed_slots(prefix, filter, since_t, until_t)
+            clock = self.clock()
+            slots = self._life.visible(slots, self._slot_ns[: len(self._slot_id)], clock, include_superseded)
             rows = None if slots is None else self._rows_of(slots)
             config = self.config
             want = max(config.candidates, k)
@@ -928,9 +1005,12 @@ class HippoMemory:
                 want *= 2
             t1 = time.perf_counter()
             hits_idx, pooled, attention, uniq, inverse = self._settle(q, cand_rows, owners)
+            if include_superseded:
+                hits_idx = self._life.demote(hits_idx, uniq)
             t2 = time.perf_counter()
             chosen = hits_idx[:k]
             chosen_slots = [int(uniq[i]) for i in chosen]
+            self._life.touch(np.asarray(chosen_slots, dtype=np.int64), clock, config.stability_growth)
             records = self._store.memories_by_slot(chosen_slots)
             cue_rows = self._store.cues_by_slot(chosen_slots)
             hits = []
@@ -1014,6 +1094,7 @@ class HippoMemory:
             self._check_open()
             prefix = None if namespace is None else _validate_namespace(namespace)
             allowed = self._allowed_slots(prefix, None, None, None)
+            allowed = self._life.visible(allowed, self._slot_ns[: len(self._slot_id)], self.clock(), False)
             chain = [ChainHop(0, first.memory, first.score, 1.0)]
             slot = self._id_slot.get(first.memory.id)
             if slot is None:
@@ -1072,7 +1153,104 @@ class HippoMemory:
                 "engine_bytes": self._index.nbytes() + self._assoc.nbytes()
                 + self._row_owner.nbytes + self._slot_rows.nbytes + self._slot_time.nbytes
                 + self._projection.numel() * 4,
+                **self._life.stats(np.asarray(list(self._id_slot.values()), dtype=np.int64), self.clock()),
             }
+
+    # ------------------------------------------------------------------ consolidation and forgetting
+    def consolidate(
+        self,
+        *,
+        now: TimeLike | None = None,
+        replay: bool = True,
+        replay_budget: int | None = None,
+        decay: bool = True,
+        merge: bool = True,
+        compact: bool | None = None,
+        full: bool = False,
+    ) -> ConsolidationReport:
+        """Offline consolidation ("sleep"): replay, decay, forget, merge duplicates, compact.
+
+        The pass plans on a snapshot without holding the engine lock, so recall keeps
+        answering; it then re-checks the plan and commits it in one transaction (a
+        crash at any point leaves the store as it was before or after). See
+        ``docs/consolidation.md`` for the model.
+
+        Args:
+            now: The time the pass runs at (default: :attr:`clock`).
+            replay: Replay the memories that matter most and are fading
+                (re-strengthen them and re-learn their associations).
+            replay_budget: Memories replayed (default ``HippoConfig.replay_budget``).
+            decay: Decay association strengths and forget memories weaker than
+                ``HippoConfig.forget_below``.
+            merge: Merge near-duplicates of one namespace (``HippoConfig.merge_similarity``).
+            compact: Rewrite the vector file and index without dead rows: ``None``
+                once ``HippoConfig.compact_dead_fraction`` of the rows are dead,
+                ``True`` always, ``False`` never.
+            full: Compare all pairs for duplicates, not only memories written since
+                the previous pass.
+
+        Returns:
+            What the pass did.
+
+        Raises:
+            InvalidInputError: bad ``now`` or ``replay_budget``.
+        """
+        return _consolidation.consolidate(
+            self, now=_to_epoch(now, "now"), replay=replay, replay_budget=replay_budget,
+            decay=decay, merge=merge, compact_files=compact, full=full,
+        )
+
+    def supersede(self, old: str, new: str) -> None:
+        """Record that memory ``new`` replaces ``old`` (a knowledge update).
+
+        ``old`` is kept for history but hidden from recall unless
+        ``include_superseded=True`` (then ranked below the current ones). Forgetting
+        ``new`` makes ``old`` current again.
+
+        Raises:
+            MemoryNotFoundError: an id does not exist.
+            InvalidInputError: ``old == new``, or ``old`` already supersedes ``new``.
+        """
+        _consolidation.supersede(self, old, new)
+
+    def forget_before(self, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int:
+        """Forget every memory from before a date.
+
+        A memory's date is its ``timestamp``, or when it was stored if it has none.
+
+        Args:
+            before: Cut-off (datetime, epoch seconds or ISO string); earlier memories go.
+            namespace: Only in this namespace and below it; ``None`` for all.
+
+        Returns:
+            How many memories were forgotten.
+        """
+        cut = _to_epoch(before, "before")
+        if cut is None:
+            raise InvalidInputError("before must be a date")
+        prefix = None if namespace is None else _validate_namespace(namespace)
+        return _consolidation.forget_before(self, cut, prefix)
+
+    def export_jsonl(
+        self,
+        path: str | os.PathLike[str],
+        namespace: Sequence[str] | None = None,
+        *,
+        include_superseded: bool = False,
+    ) -> int:
+        """Write the consolidated memories as JSON lines (for fine-tuning or backups).
+
+        One object per memory, in insertion order: ``id``, ``text``, ``namespace``,
+        ``metadata``, ``timestamp``, ``created_at``, ``session``, ``salience``,
+        ``novelty``, ``strength``, ``access_count``, ``superseded_by``,
+        ``merged_from`` and ``cues``. Expired memories are left out, superseded ones
+        unless asked for. The file is replaced atomically.
+
+        Returns:
+            How many memories were written.
+        """
+        prefix = None if namespace is None else _validate_namespace(namespace)
+        return _consolidation.export_jsonl(self, path, prefix, include_superseded)
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:
@@ -1080,6 +1258,8 @@ class HippoMemory:
         with self._lock:
             if self._closed:
                 return
+            with contextlib.suppress(Exception):  # keep access counts; never fail a close
+                _consolidation.flush_access(self)
             self._closed = True
             self._store.close()
 
@@ -1133,6 +1313,22 @@ class HippoMemory:
     async def acount(self, namespace: Sequence[str] | None = None) -> int:
         """Async twin of :meth:`count`."""
         return await asyncio.to_thread(self.count, namespace)
+
+    async def aconsolidate(self, **kwargs: Any) -> ConsolidationReport:
+        """Async twin of :meth:`consolidate`."""
+        return await asyncio.to_thread(lambda: self.consolidate(**kwargs))
+
+    async def asupersede(self, old: str, new: str) -> None:
+        """Async twin of :meth:`supersede`."""
+        await asyncio.to_thread(self.supersede, old, new)
+
+    async def aforget_before(self, before: TimeLike, **kwargs: Any) -> int:
+        """Async twin of :meth:`forget_before`."""
+        return await asyncio.to_thread(lambda: self.forget_before(before, **kwargs))
+
+    async def aexport_jsonl(self, path: str | os.PathLike[str], namespace: Sequence[str] | None = None, **kwargs: Any) -> int:
+        """Async twin of :meth:`export_jsonl`."""
+        return await asyncio.to_thread(lambda: self.export_jsonl(path, namespace, **kwargs))
 
     async def anamespaces(self, prefix: Sequence[str] | None = None, *, max_depth: int | None = None) -> builtins.list[Namespace]:
         """Async twin of :meth:`namespaces`."""

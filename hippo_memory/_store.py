@@ -3,7 +3,8 @@
 Layout of a store directory::
 
     hippo.sqlite       records, cues, links, meta (format version, encoder, counts)
-    vectors.f32        cue vectors, row-major float32, append-only
+    vectors.f32        cue vectors, row-major float32, append-only; compaction writes
+                       ``vectors.<gen>.f32`` and ``meta.vectors_file`` names the live one
     ivf-<gen>.safetensors  centroids of the IVF index, so reopening rebuilds it exactly
     LOCK               advisory lock held by the one process that has the store open
 
@@ -11,7 +12,10 @@ Crash safety: a write appends vectors first (and fsyncs them when durable), then
 commits one SQLite transaction that records the new row count with everything
 that refers to those rows. A process killed at any point leaves either the old
 or the new committed state; on open, vector rows beyond the committed count are
-truncated away.
+truncated away. Compaction (:meth:`Store.write_vector_file`) writes the live rows to
+a new generation file and fsyncs it before the transaction that remaps the rows and
+names the file in ``meta.vectors_file``; files of other generations are deleted on
+open, so a crash before that commit keeps the old file and one after keeps the new.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -43,6 +48,7 @@ FORMAT_VERSION = 1
 _APPLICATION = "hippo-memory"
 _DB = "hippo.sqlite"
 _VECTORS = "vectors.f32"
+_VECTOR_FILE = re.compile(r"vectors(?:\.(\d+))?\.f32")
 _LOCK = "LOCK"
 
 _SCHEMA = """
@@ -75,7 +81,33 @@ CREATE TABLE IF NOT EXISTS links (
     strength REAL NOT NULL,
     PRIMARY KEY (src, dst)
 );
+CREATE TABLE IF NOT EXISTS lifecycle (
+    slot INTEGER PRIMARY KEY,
+    salience REAL NOT NULL DEFAULT 0,
+    novelty REAL,
+    learned_at REAL NOT NULL,
+    reinforced_at REAL NOT NULL,
+    stability REAL NOT NULL,
+    access_count INTEGER NOT NULL DEFAULT 0,
+    last_access REAL,
+    replay_count INTEGER NOT NULL DEFAULT 0,
+    expires_at REAL,
+    superseded_by TEXT,
+    merged_from TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE IF NOT EXISTS aliases (id TEXT PRIMARY KEY, target TEXT NOT NULL);
 """
+
+# Columns added to tables after format 1 was first written: added on open when missing,
+# so stores written by an earlier build of the same format keep opening.
+_ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "lifecycle": {
+        "replay_count": "INTEGER NOT NULL DEFAULT 0",
+        "expires_at": "REAL",
+        "superseded_by": "TEXT",
+        "merged_from": "TEXT NOT NULL DEFAULT '[]'",
+    },
+}
 
 MemoryRow = tuple[int, str, str, str, str, float | None, float, float, str | None, bytes, int, int]
 """``(slot, id, namespace_json, text, metadata_json, timestamp, created_at, updated_at,
@@ -104,6 +136,7 @@ class Store:
         if self.path is None:
             self.db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
             self.db.executescript(_SCHEMA)
+            self.vectors_name = _VECTORS
             return
         self._open_directory(self.path)
 
@@ -137,6 +170,8 @@ class Store:
             if existing and "meta" not in tables:
                 raise StoreCorruptedError(f"{path / _DB} is not a hippo-memory database")
             self.db.executescript(_SCHEMA)
+            _add_missing_columns(self.db)
+            self.vectors_name = self._committed_vectors_name()
         except sqlite3.DatabaseError as exc:
             self._release()
             raise StoreCorruptedError(f"{path / _DB} is damaged or foreign: {exc}") from exc
@@ -144,10 +179,11 @@ class Store:
             self._release()
             raise
         try:
-            self._vectors_fd = os.open(path / _VECTORS, os.O_RDWR | os.O_CREAT, 0o644)
+            self._vectors_fd = os.open(path / self.vectors_name, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             self._release()
-            raise StoreError(f"cannot open {path / _VECTORS}: {exc}") from exc
+            raise StoreError(f"cannot open {path / self.vectors_name}: {exc}") from exc
+        self._remove_stale_vector_files()
 
     def read_meta(self) -> dict[str, str]:
         """All meta keys; empty for a new store."""
@@ -187,7 +223,7 @@ class Store:
         size = os.fstat(self._vectors_fd).st_size
         if size < n_rows * row_bytes:
             raise StoreCorruptedError(
-                f"{_VECTORS} holds {size // row_bytes} rows but the database "
+                f"{self.vectors_name} holds {size // row_bytes} rows but the database "
                 f"commits {n_rows}: the file was truncated or replaced"
             )
         if size > n_rows * row_bytes:
@@ -196,7 +232,7 @@ class Store:
             return np.zeros((0, dim), dtype=np.float32)
         buffer = os.pread(self._vectors_fd, n_rows * row_bytes, 0)
         if len(buffer) != n_rows * row_bytes:
-            raise StoreCorruptedError(f"short read from {_VECTORS}")
+            raise StoreCorruptedError(f"short read from {self.vectors_name}")
         return np.frombuffer(buffer, dtype=np.float32).reshape(n_rows, dim).copy()
 
     # -- writing --------------------------------------------------------------------
@@ -271,6 +307,75 @@ class Store:
             with contextlib.suppress(FileNotFoundError):
                 (self.path / name).unlink()
 
+    # -- vector file generations (compaction) -------------------------------------------
+    def _committed_vectors_name(self) -> str:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'vectors_file'").fetchone()
+        name = str(row[0]) if row else _VECTORS
+        if not _VECTOR_FILE.fullmatch(name):
+            raise StoreCorruptedError(f"meta names an invalid vector file {name!r}")
+        return name
+
+    def _remove_stale_vector_files(self) -> None:
+        """Delete vector files of other generations: leftovers of an interrupted compaction."""
+        if self.path is None:
+            return
+        for entry in self.path.iterdir():
+            if _VECTOR_FILE.fullmatch(entry.name) and entry.name != self.vectors_name:
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+
+    def next_vectors_name(self) -> str:
+        """Name of the next generation's vector file (not referenced until committed)."""
+        match = _VECTOR_FILE.fullmatch(self.vectors_name)
+        generation = int(match.group(1) or 0) if match else 0
+        return f"vectors.{generation + 1}.f32"
+
+    def write_vector_file(
+        self, name: str, vectors: npt.NDArray[np.float32], *, first_row: int = 0
+    ) -> None:
+        """Write rows into an uncommitted vector file (created when missing), then fsync.
+
+        Args:
+            name: From :meth:`next_vectors_name`.
+            vectors: float32 array ``(m, dim)``.
+            first_row: Row number of ``vectors[0]`` in the file.
+        """
+        self._check_open()
+        if self.path is None:
+            return
+        fd = os.open(self.path / name, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            payload = np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
+            offset = first_row * int(vectors.shape[1]) * 4
+            written = 0
+            while written < len(payload):
+                written += os.pwrite(fd, payload[written:], offset + written)
+            os.ftruncate(fd, offset + len(payload))
+            if self.durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if self.durable:
+            _fsync_directory(self.path)
+
+    def commit_vectors_name(self, name: str) -> None:
+        """Name the live vector file (inside the caller's transaction, with the remapped rows)."""
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_file', ?)", (name,))
+
+    def switch_vectors(self, name: str, n_rows: int) -> None:
+        """Use the vector file committed by :meth:`commit_vectors_name` and delete the old one."""
+        self.n_rows = n_rows
+        if self.path is None:
+            self.vectors_name = name
+            return
+        fd = os.open(self.path / name, os.O_RDWR)
+        old_fd, old_name = self._vectors_fd, self.vectors_name
+        self._vectors_fd, self.vectors_name = fd, name
+        if old_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(old_fd)
+        self.remove_file(old_name)
+
     # -- reading --------------------------------------------------------------------
     def iter_memories(self) -> Iterator[MemoryRow]:
         """Every memory row, by slot."""
@@ -340,3 +445,21 @@ def now() -> float:
 def dumps(value: Any) -> str:
     """Canonical JSON used for metadata and namespaces."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """``ALTER TABLE ... ADD COLUMN`` for columns a store of the same format still lacks."""
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column, declaration in columns.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+def _fsync_directory(path: Path) -> None:
+    """Make a created or renamed file's directory entry durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

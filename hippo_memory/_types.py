@@ -10,6 +10,7 @@ from typing import Any, Literal, overload
 __all__ = [
     "Chain",
     "ChainHop",
+    "ConsolidationReport",
     "Cue",
     "CueKind",
     "HitDiagnostics",
@@ -22,7 +23,7 @@ __all__ = [
 Namespace = tuple[str, ...]
 """A hierarchical namespace such as ``("users", "alice", "memories")``, as LangGraph uses."""
 
-CueKind = Literal["text", "sentence", "context", "keyphrase", "paraphrase", "explicit"]
+CueKind = Literal["text", "sentence", "context", "keyphrase", "paraphrase", "explicit", "merged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,16 @@ class Memory:
         session: Conversation/session identifier; consecutive memories of one
             session are linked for multi-hop recall.
         cues: The cue variants it is stored under.
+        salience: Importance given at write time (0 ordinary .. 1 most salient);
+            salient memories are replayed first and decay more slowly.
+        novelty: ``1 - max cosine`` to the nearest memory of its namespace when it
+            was written (``None`` for memories written before this was recorded).
+        strength: Memory strength ``2 ** (-age / half_life)`` when it was read, where
+            the age counts from the last access or replay (see ``docs/consolidation.md``).
+        access_count: How often it was recalled (hits returned by ``recall``).
+        expires_at: When its ``ttl`` runs out (UTC); hidden from recall after that.
+        superseded_by: Id of the newer memory that replaced it, if any.
+        merged_from: Ids of near-duplicates merged into it (they resolve to it).
     """
 
     id: str
@@ -66,6 +77,13 @@ class Memory:
     updated_at: datetime
     session: str | None = None
     cues: tuple[Cue, ...] = ()
+    salience: float = 0.0
+    novelty: float | None = None
+    strength: float = 1.0
+    access_count: int = 0
+    expires_at: datetime | None = None
+    superseded_by: str | None = None
+    merged_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,3 +218,50 @@ class Chain(Sequence[ChainHop]):
     def memories(self) -> list[Memory]:
         """The memories along the chain, hop 0 first."""
         return [hop.memory for hop in self.hops]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsolidationReport:
+    """What one :meth:`HippoMemory.consolidate` pass did.
+
+    Attributes:
+        started_at: When it started (the consolidation clock, UTC).
+        duration_s: Wall-clock seconds for the whole pass.
+        lock_ms: Milliseconds the engine lock was held (recall waits only then).
+        memories_before: Memories when the snapshot was taken.
+        memories_after: Memories after the pass.
+        replayed: Memories replayed (re-strengthened, their links re-learned).
+        expired: Memories removed because their ``ttl`` ran out.
+        decayed: Memories forgotten because their strength fell below
+            ``HippoConfig.forget_below``.
+        evicted: Memories removed to respect ``HippoConfig.max_memories``.
+        merged: Near-duplicates merged into a survivor.
+        links_before: Associations before the pass.
+        links_after: Associations after it.
+        links_pruned: Associations that decayed below ``HippoConfig.link_prune_below``.
+        accesses_flushed: Memories whose in-RAM access counts were written to disk.
+        compacted: Whether the vector file and index were rewritten without dead rows.
+        rows_before: Cue-vector rows in the file before compaction.
+        rows_after: Rows after it.
+        conflicts: Planned changes dropped because the memory changed while the pass
+            was computing (it was recalled, updated or deleted meanwhile).
+    """
+
+    started_at: datetime
+    duration_s: float
+    lock_ms: float
+    memories_before: int
+    memories_after: int
+    replayed: int
+    expired: int
+    decayed: int
+    evicted: int
+    merged: int
+    links_before: int
+    links_after: int
+    links_pruned: int
+    accesses_flushed: int
+    compacted: bool
+    rows_before: int
+    rows_after: int
+    conflicts: int
