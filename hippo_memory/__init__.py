@@ -41,8 +41,8 @@ from ._errors import (
     StoreVersionError,
     TextTooLongError,
 )
-from ._filters import matches_filter
-from ._memory import DEFAULT_NAMESPACE, HippoMemory, MemoryInput
+from ._filters import matches_filter, validate_filter
+from ._memory import DEFAULT_NAMESPACE, HippoMemory, MemoryInput, validate_namespace
 from ._store import FORMAT_VERSION
 from ._types import (
     Chain,
@@ -105,4 +105,6 @@ __all__ = [
     "load_encoder",
     "matches_filter",
     "split_sentences",
+    "validate_filter",
+    "validate_namespace",
 ]

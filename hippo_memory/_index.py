@@ -288,8 +288,9 @@ class CueIndex:
         faiss = _faiss()
         params = None
         if rows is not None:
-            bitmap = np.zeros((self.n_rows + 7) // 8, dtype=np.uint8)
-            np.bitwise_or.at(bitmap, rows >> 3, (1 << (rows & 7)).astype(np.uint8))
+            mask = np.zeros(self.n_rows, dtype=bool)
+            mask[rows] = True
+            bitmap = np.packbits(mask, bitorder="little")
             selector = faiss.IDSelectorBitmap(self.n_rows, faiss.swig_ptr(bitmap))
             params = faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)
             _, labels = self._ivf.search(query[None, :], k, params=params)

@@ -61,7 +61,7 @@ from ._types import (
 )
 from .functional import pool_by_owner, random_projection, settle, wta_code
 
-__all__ = ["DEFAULT_NAMESPACE", "HippoMemory", "MemoryInput", "TimeLike"]
+__all__ = ["DEFAULT_NAMESPACE", "HippoMemory", "MemoryInput", "TimeLike", "validate_namespace"]
 
 DEFAULT_NAMESPACE: Namespace = ("default",)
 TimeLike = datetime | float | int | str
@@ -106,7 +106,8 @@ class _Prepared:
         self.supersedes = supersedes
 
 
-def _validate_namespace(namespace: Any) -> Namespace:
+def validate_namespace(namespace: Any) -> Namespace:
+    """Return ``namespace`` as a tuple, or raise :class:`InvalidNamespaceError`."""
     if isinstance(namespace, str) or not isinstance(namespace, Sequence) or not namespace:
         raise InvalidNamespaceError(
             f"namespace must be a non-empty tuple of strings, e.g. ('users', 'alice'); got {namespace!r}"
@@ -424,7 +425,7 @@ class HippoMemory:
         self, items: Iterable[str | MemoryInput], namespace: Sequence[str],
         session: str | None, metadata: Mapping[str, Any] | None, timestamp: TimeLike | None,
     ) -> list[_Prepared]:
-        default_ns = _validate_namespace(namespace)
+        default_ns = validate_namespace(namespace)
         prepared: list[_Prepared] = []
         seen_ids: set[str] = set()
         for position, item in enumerate(items):
@@ -435,7 +436,7 @@ class HippoMemory:
             if unknown:
                 raise InvalidInputError(f"item {position} has unknown keys {sorted(unknown)}")
             text = self._check_text(spec.get("text"), f"item {position} text")
-            ns = _validate_namespace(spec["namespace"]) if "namespace" in spec else default_ns
+            ns = validate_namespace(spec["namespace"]) if "namespace" in spec else default_ns
             meta = dict(spec.get("metadata", metadata) or {})
             try:
                 meta = json.loads(dumps(meta))
@@ -840,6 +841,24 @@ class HippoMemory:
             cues = self._store.cues_by_slot([slot]).get(slot, [])
             return self._memory(row, cues)
 
+    def forget_namespace(self, namespace: Sequence[str]) -> int:
+        """Delete every memory in a namespace and below it (e.g. one user's memories).
+
+        Returns:
+            How many memories were deleted (0 for an unknown namespace).
+
+        Raises:
+            InvalidNamespaceError: ``namespace`` is malformed.
+        """
+        prefix = validate_namespace(namespace)
+        with self._lock:
+            self._check_open()
+            matching = self._matching_namespaces(prefix)
+            n = len(self._slot_id)
+            slots = np.flatnonzero(np.isin(self._slot_ns[:n], np.asarray(matching, dtype=np.int32)))
+            ids = [self._slot_id[int(s)] for s in slots]
+            return self.forget([i for i in ids if i is not None]) if ids else 0
+
     def list(
         self,
         namespace: Sequence[str] | None = None,
@@ -865,7 +884,7 @@ class HippoMemory:
             raise InvalidInputError("limit must be a non-negative integer or None")
         with self._lock:
             self._check_open()
-            prefix = None if namespace is None else _validate_namespace(namespace)
+            prefix = None if namespace is None else validate_namespace(namespace)
             matching = self._matching_namespaces(prefix)
             n = len(self._slot_id)
             slots = np.flatnonzero(np.isin(self._slot_ns[:n], np.asarray(matching, dtype=np.int32)))
@@ -898,7 +917,7 @@ class HippoMemory:
         """Number of memories, in a namespace and below it when given."""
         with self._lock:
             self._check_open()
-            prefix = None if namespace is None else _validate_namespace(namespace)
+            prefix = None if namespace is None else validate_namespace(namespace)
             return sum(self._ns_count.get(ns, 0) for ns in self._matching_namespaces(prefix))
 
     def namespaces(
@@ -907,7 +926,7 @@ class HippoMemory:
         """Namespaces holding memories, sorted; truncated to ``max_depth`` labels."""
         with self._lock:
             self._check_open()
-            ns_prefix = None if prefix is None else _validate_namespace(prefix)
+            ns_prefix = None if prefix is None else validate_namespace(prefix)
             found = {
                 self._namespaces[ns][:max_depth] if max_depth else self._namespaces[ns]
                 for ns in self._matching_namespaces(ns_prefix)
@@ -924,6 +943,7 @@ class HippoMemory:
         since: TimeLike | None = None,
         until: TimeLike | None = None,
         include_superseded: bool = False,
+        min_similarity: float | None = None,
     ) -> RecallResult:
         """Single-hop recall: candidate stage, then Hopfield settle, pooled per memory.
 
@@ -936,6 +956,9 @@ class HippoMemory:
             until: Only memories whose ``timestamp`` is at or before this.
             include_superseded: Also return memories replaced by a newer version
                 (ranked below the current ones). Expired memories are never returned.
+            min_similarity: Drop memories none of whose cues reaches this cosine
+                similarity with the query (a relevance floor; the attention scores
+                always sum to 1, so they cannot say "nothing relevant").
 
         Returns:
             Up to ``k`` hits, best first, with per-stage diagnostics. Each hit counts
@@ -952,7 +975,7 @@ class HippoMemory:
         encoded = time.perf_counter()
         result = self.recall_vector(
             vector, query=query, namespace=namespace, k=k, filter=filter, since=since, until=until,
-            include_superseded=include_superseded,
+            include_superseded=include_superseded, min_similarity=min_similarity,
         )
         timings = dict(result.timings_ms)
         timings["encode"] = (encoded - started) * 1e3
@@ -970,16 +993,21 @@ class HippoMemory:
         since: TimeLike | None = None,
         until: TimeLike | None = None,
         include_superseded: bool = False,
+        min_similarity: float | None = None,
     ) -> RecallResult:
         """:meth:`recall` with a query vector already encoded by this memory's encoder.
 
         Args:
             vector: float32 array ``(d,)``.
         """
+        if min_similarity is not None and (
+            isinstance(min_similarity, bool) or not isinstance(min_similarity, int | float) or not math.isfinite(min_similarity)
+        ):
+            raise InvalidInputError("min_similarity must be a finite number or None")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, not {k!r}")
         validate_filter(filter)
-        prefix = None if namespace is None else _validate_namespace(namespace)
+        prefix = None if namespace is None else validate_namespace(namespace)
         since_t, until_t = _to_epoch(since, "since"), _to_epoch(until, "until")
         q = validate_vectors(np.asarray(vector, dtype=np.float32).reshape(1, -1), 1, self._dim)[0]
         with self._lock:
@@ -1008,6 +1036,12 @@ class HippoMemory:
             if include_superseded:
                 hits_idx = self._life.demote(hits_idx, uniq)
             t2 = time.perf_counter()
+            if min_similarity is not None:
+                # Attention always sums to 1, so an unrelated query still gets a
+                # confident-looking top hit; a cosine floor is the relevance gate.
+                best_similarity = np.full(uniq.size, -np.inf, dtype=np.float32)
+                np.maximum.at(best_similarity, inverse, sims)
+                hits_idx = hits_idx[best_similarity[hits_idx] >= min_similarity]
             chosen = hits_idx[:k]
             chosen_slots = [int(uniq[i]) for i in chosen]
             self._life.touch(np.asarray(chosen_slots, dtype=np.int64), clock, config.stability_growth)
@@ -1092,7 +1126,7 @@ class HippoMemory:
         first = start.hits[0]
         with self._lock:
             self._check_open()
-            prefix = None if namespace is None else _validate_namespace(namespace)
+            prefix = None if namespace is None else validate_namespace(namespace)
             allowed = self._allowed_slots(prefix, None, None, None)
             allowed = self._life.visible(allowed, self._slot_ns[: len(self._slot_id)], self.clock(), False)
             chain = [ChainHop(0, first.memory, first.score, 1.0)]
@@ -1228,7 +1262,7 @@ class HippoMemory:
         cut = _to_epoch(before, "before")
         if cut is None:
             raise InvalidInputError("before must be a date")
-        prefix = None if namespace is None else _validate_namespace(namespace)
+        prefix = None if namespace is None else validate_namespace(namespace)
         return _consolidation.forget_before(self, cut, prefix)
 
     def export_jsonl(
@@ -1249,7 +1283,7 @@ class HippoMemory:
         Returns:
             How many memories were written.
         """
-        prefix = None if namespace is None else _validate_namespace(namespace)
+        prefix = None if namespace is None else validate_namespace(namespace)
         return _consolidation.export_jsonl(self, path, prefix, include_superseded)
 
     # ------------------------------------------------------------------ lifecycle
@@ -1305,6 +1339,10 @@ class HippoMemory:
     async def aforget(self, ids: str | Sequence[str]) -> int:
         """Async twin of :meth:`forget`."""
         return await asyncio.to_thread(self.forget, ids)
+
+    async def aforget_namespace(self, namespace: Sequence[str]) -> int:
+        """Async twin of :meth:`forget_namespace`."""
+        return await asyncio.to_thread(self.forget_namespace, namespace)
 
     async def alist(self, namespace: Sequence[str] | None = None, **kwargs: Any) -> builtins.list[Memory]:
         """Async twin of :meth:`list`."""

@@ -12,11 +12,16 @@ from hippo_memory import (
     HashingEncoder,
     HippoConfig,
     HippoMemory,
+    InvalidFilterError,
+    InvalidInputError,
+    InvalidNamespaceError,
     MemoryNotFoundError,
     NamespaceNotFoundError,
     build_cues,
     key_phrases,
     split_sentences,
+    validate_filter,
+    validate_namespace,
 )
 
 FACTS = [
@@ -313,3 +318,34 @@ def test_recall_vector_matches_recall(mem: HippoMemory, encoder: HashingEncoder)
     by_text = mem.recall("Dave bicycle", k=3)
     assert [h.memory.id for h in by_vector] == [h.memory.id for h in by_text]
     np.testing.assert_allclose([h.score for h in by_vector], [h.score for h in by_text], rtol=1e-5)
+
+
+def test_min_similarity_drops_unrelated_memories(mem: HippoMemory) -> None:
+    mem.remember_many(FACTS)
+    unfiltered = mem.recall("zebra quantum saxophone", k=3)
+    assert len(unfiltered) == 3  # attention always picks something
+    assert len(mem.recall("zebra quantum saxophone", k=3, min_similarity=0.5)) == 0
+    related = mem.recall("Bob adopted a grey cat called Miso", k=3, min_similarity=0.5)
+    assert [h.memory.text for h in related] == [FACTS[1]]
+    with pytest.raises(InvalidInputError):
+        mem.recall("cat", min_similarity=float("nan"))
+
+
+def test_forget_namespace_removes_only_that_subtree(mem: HippoMemory) -> None:
+    mem.remember_many(["a1", "a2"], namespace=("users", "alice"))
+    mem.remember_many(["a3"], namespace=("users", "alice", "notes"))
+    mem.remember("b1", namespace=("users", "bob"))
+    assert mem.forget_namespace(("users", "alice")) == 3
+    assert mem.forget_namespace(("users", "nobody")) == 0
+    assert mem.namespaces() == [("users", "bob")]
+    with pytest.raises(InvalidNamespaceError):
+        mem.forget_namespace("users")
+
+
+def test_validators_are_public() -> None:
+    assert validate_namespace(["a", "b"]) == ("a", "b")
+    with pytest.raises(InvalidNamespaceError):
+        validate_namespace(("a.b",))
+    validate_filter({"x": {"$gt": 1}})
+    with pytest.raises(InvalidFilterError):
+        validate_filter({"x": {"$like": 1}})

@@ -58,6 +58,8 @@ EXPECTED = sorted(
         "load_encoder",
         "matches_filter",
         "split_sentences",
+        "validate_filter",
+        "validate_namespace",
     ]
 )
 
