@@ -16,7 +16,7 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" --upgrade pip
 "${pip[@]}" "${HIPPO_TORCH:-torch==2.13.0}"
 packages=(-e ".[dev]")
-[ -f integrations/langchain/pyproject.toml ] && packages+=(-e "integrations/langchain[agents,classic]")
-[ -f integrations/llama_index/pyproject.toml ] && packages+=(-e "integrations/llama_index")
+[ -f integrations/langchain/pyproject.toml ] && packages+=(-e "integrations/langchain[agents,classic,test]")
+[ -f integrations/llama_index/pyproject.toml ] && packages+=(-e "integrations/llama_index[test]")
 "${pip[@]}" "${packages[@]}"
 echo "hippo-memory is installed in .venv"
