@@ -23,48 +23,134 @@ class HippoConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # --- candidate stage -------------------------------------------------------
-    candidates: int = Field(50, ge=1, le=4096, description="Cue vectors passed from the nearest-neighbour stage to the settle stage.")
-    index: IndexKind = Field("auto", description="Candidate index: 'auto' picks flat below ivf_threshold cue vectors and IVF above; 'exact' is the pure-torch fallback; 'gpu' uses CUDA.")
-    ivf_threshold: int = Field(16_384, ge=256, description="Cue vectors above which 'auto' switches from the flat index to IVF.")
+    candidates: int = Field(
+        50, ge=1, le=4096, description="Cue vectors passed from the nearest-neighbour stage to the settle stage."
+    )
+    index: IndexKind = Field(
+        "auto",
+        description="Candidate index: 'auto' picks flat below ivf_threshold cue vectors and IVF above; 'exact' is the pure-torch fallback; 'gpu' uses CUDA.",
+    )
+    ivf_threshold: int = Field(
+        16_384, ge=256, description="Cue vectors above which 'auto' switches from the flat index to IVF."
+    )
     ivf_nprobe: int = Field(32, ge=1, description="Inverted lists probed per IVF query.")
     # --- settle stage ----------------------------------------------------------
     beta: float = Field(16.0, gt=0, description="Inverse temperature of the Hopfield softmax.")
-    steps: int = Field(0, ge=0, le=16, description="Hopfield update steps of the state pattern before the final attention; 0 attends with the query itself.")
+    steps: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Hopfield update steps of the state pattern before the final attention; 0 attends with the query itself.",
+    )
     # --- cue variants ------------------------------------------------------------
-    cue_variants: bool = Field(True, description="Store memories under extra cue variants (sentences, context, key phrases).")
+    cue_variants: bool = Field(
+        True, description="Store memories under extra cue variants (sentences, context, key phrases)."
+    )
     sentence_cues: bool = Field(True, description="Add each sentence of a multi-sentence text as a cue.")
     context_cues: bool = Field(True, description="Add the text joined with its conversational predecessor as a cue.")
     keyphrase_cues: bool = Field(True, description="Add the extracted key phrases as a cue.")
-    max_cues: int = Field(8, ge=1, le=256, description="Upper bound on cue variants per memory (the text itself always counts).")
+    max_cues: int = Field(
+        8, ge=1, le=256, description="Upper bound on cue variants per memory (the text itself always counts)."
+    )
     # --- Hebbian stage -----------------------------------------------------------
     code_dim: int = Field(16_384, ge=256, le=65_536, description="Units of the sparse winner-take-all code.")
     code_k: int = Field(50, ge=1, description="Active units per code.")
     seed: int = Field(0, description="Seed of the random projection behind the codes (stored with the memory).")
     link_consecutive: bool = Field(True, description="Link consecutive memories of one session automatically.")
-    forward_strength: float = Field(1.0, ge=0, description="Strength of an automatic link to the next memory of a session.")
-    backward_strength: float = Field(0.5, ge=0, description="Strength of an automatic link back to the previous memory.")
-    chain_min_strength: float = Field(0.2, ge=0, description="A chain stops when the next association's score falls below this.")
-    source_min_overlap: float = Field(0.5, gt=0, le=1, description="Fraction of a stored code that a state must share to drive its associations.")
+    forward_strength: float = Field(
+        1.0, ge=0, description="Strength of an automatic link to the next memory of a session."
+    )
+    backward_strength: float = Field(
+        0.5, ge=0, description="Strength of an automatic link back to the previous memory."
+    )
+    chain_min_strength: float = Field(
+        0.2, ge=0, description="A chain stops when the next association's score falls below this."
+    )
+    source_min_overlap: float = Field(
+        0.5, gt=0, le=1, description="Fraction of a stored code that a state must share to drive its associations."
+    )
     # --- write policy, consolidation and forgetting (docs/consolidation.md) ------
-    write_policy: WritePolicy = Field("store_all", description="What remember() does with a near-duplicate of a memory of the same namespace (novelty below novelty_threshold): 'store_all' stores it, 'gate' skips it unless its salience reaches salience_threshold and returns the existing id, 'merge_duplicates' folds its wording into the existing memory as an extra cue and returns the existing id.")
-    novelty_threshold: float = Field(0.05, ge=0, le=1, description="A write whose novelty (1 - max cosine to a memory of its namespace) is below this is a near-duplicate for write_policy.")
-    salience_threshold: float = Field(0.5, ge=0, le=1, description="Writes with at least this salience always pass the 'gate' policy.")
-    detect_supersession: bool = Field(False, description="Detect knowledge updates at write time: a new memory restating the subject of an older one with a different value supersedes it (hidden from recall unless include_superseded=True).")
-    supersede_similarity: float = Field(0.6, ge=0, le=1, description="Cosine between two sentences at or above which the supersession heuristic compares their subject and values.")
-    half_life_days: float = Field(30.0, gt=0, description="Half-life of an untouched memory's strength in days (times 1 + salience); every access or replay lengthens it.")
-    stability_growth: float = Field(2.0, ge=1, description="Factor by which an access or replay of a fully faded memory multiplies its half-life (spacing effect; a fresh memory gains almost nothing).")
-    forget_below: float = Field(0.0, ge=0, lt=1, description="consolidate() forgets memories whose strength is below this; 0 never forgets by decay.")
-    max_memories: int | None = Field(None, ge=1, description="consolidate() evicts the weakest memories of a namespace above this many; None for no limit.")
-    replay_budget: int = Field(1000, ge=0, description="Memories replayed per consolidate(), chosen by salience, access count and how faded they are.")
-    replay_rate: float = Field(0.25, ge=0, description="Hebbian re-potentiation of a replayed memory's associations per replay (w += rate * w).")
-    link_half_life_days: float = Field(30.0, gt=0, description="Half-life of association strengths between consolidations (multiplicative decay).")
+    write_policy: WritePolicy = Field(
+        "store_all",
+        description="What remember() does with a near-duplicate of a memory of the same namespace (novelty below novelty_threshold): 'store_all' stores it, 'gate' skips it unless its salience reaches salience_threshold and returns the existing id, 'merge_duplicates' folds its wording into the existing memory as an extra cue and returns the existing id.",
+    )
+    novelty_threshold: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="A write whose novelty (1 - max cosine to a memory of its namespace) is below this is a near-duplicate for write_policy.",
+    )
+    salience_threshold: float = Field(
+        0.5, ge=0, le=1, description="Writes with at least this salience always pass the 'gate' policy."
+    )
+    detect_supersession: bool = Field(
+        False,
+        description="Detect knowledge updates at write time: a new memory restating the subject of an older one with a different value supersedes it (hidden from recall unless include_superseded=True).",
+    )
+    supersede_similarity: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Cosine between two sentences at or above which the supersession heuristic compares their subject and values.",
+    )
+    half_life_days: float = Field(
+        30.0,
+        gt=0,
+        description="Half-life of an untouched memory's strength in days (times 1 + salience); every access or replay lengthens it.",
+    )
+    stability_growth: float = Field(
+        2.0,
+        ge=1,
+        description="Factor by which an access or replay of a fully faded memory multiplies its half-life (spacing effect; a fresh memory gains almost nothing).",
+    )
+    forget_below: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="consolidate() forgets memories whose strength is below this; 0 never forgets by decay.",
+    )
+    max_memories: int | None = Field(
+        None,
+        ge=1,
+        description="consolidate() evicts the weakest memories of a namespace above this many; None for no limit.",
+    )
+    replay_budget: int = Field(
+        1000,
+        ge=0,
+        description="Memories replayed per consolidate(), chosen by salience, access count and how faded they are.",
+    )
+    replay_rate: float = Field(
+        0.25,
+        ge=0,
+        description="Hebbian re-potentiation of a replayed memory's associations per replay (w += rate * w).",
+    )
+    link_half_life_days: float = Field(
+        30.0, gt=0, description="Half-life of association strengths between consolidations (multiplicative decay)."
+    )
     link_prune_below: float = Field(0.05, ge=0, description="consolidate() removes associations weaker than this.")
-    max_out_strength: float = Field(4.0, gt=0, description="Homeostasis: outgoing association strengths of a memory are scaled down to sum to at most this.")
-    merge_similarity: float = Field(0.95, gt=0, le=1, description="consolidate() merges memories of one namespace whose texts have at least this cosine.")
-    compact_dead_fraction: float = Field(0.25, ge=0, le=1, description="consolidate() rewrites the vector file without dead rows once this fraction of rows is dead.")
+    max_out_strength: float = Field(
+        4.0,
+        gt=0,
+        description="Homeostasis: outgoing association strengths of a memory are scaled down to sum to at most this.",
+    )
+    merge_similarity: float = Field(
+        0.95,
+        gt=0,
+        le=1,
+        description="consolidate() merges memories of one namespace whose texts have at least this cosine.",
+    )
+    compact_dead_fraction: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="consolidate() rewrites the vector file without dead rows once this fraction of rows is dead.",
+    )
     # --- limits and durability -------------------------------------------------
     max_text_chars: int = Field(100_000, ge=1, description="Longest accepted memory or query text.")
-    durable: bool = Field(True, description="fsync vectors and use synchronous=FULL SQLite commits (survives power loss, not just process crashes).")
+    durable: bool = Field(
+        True,
+        description="fsync vectors and use synchronous=FULL SQLite commits (survives power loss, not just process crashes).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> HippoConfig:

@@ -85,14 +85,30 @@ class MemoryInput(TypedDict, total=False):
 
 class _Prepared:
     __slots__ = (
-        "cues", "id", "metadata", "namespace", "salience", "session", "supersedes", "text",
-        "timestamp", "ttl",
+        "cues",
+        "id",
+        "metadata",
+        "namespace",
+        "salience",
+        "session",
+        "supersedes",
+        "text",
+        "timestamp",
+        "ttl",
     )
 
     def __init__(
-        self, id: str, text: str, namespace: Namespace, metadata: dict[str, Any],
-        timestamp: float | None, session: str | None, cues: list[Cue],
-        salience: float | None = None, ttl: float | None = None, supersedes: str | None = None,
+        self,
+        id: str,
+        text: str,
+        namespace: Namespace,
+        metadata: dict[str, Any],
+        timestamp: float | None,
+        session: str | None,
+        cues: list[Cue],
+        salience: float | None = None,
+        ttl: float | None = None,
+        supersedes: str | None = None,
     ) -> None:
         self.id = id
         self.text = text
@@ -191,9 +207,7 @@ class HippoMemory:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.encoder: Encoder = load_encoder(
-            encoder, device=self.device.type if encoder is None else None
-        )
+        self.encoder: Encoder = load_encoder(encoder, device=self.device.type if encoder is None else None)
         self.augmenter = augmenter
         self._lock = threading.RLock()
         self._closed = False
@@ -211,11 +225,16 @@ class HippoMemory:
         meta = self._store.read_meta()
         dim = int(self.encoder.dim)
         if not meta:
-            self._store.initialise({
-                "encoder": self.encoder.name, "dim": str(dim),
-                "code_dim": str(config.code_dim), "code_k": str(config.code_k),
-                "seed": str(config.seed), "created_at": str(now()),
-            })
+            self._store.initialise(
+                {
+                    "encoder": self.encoder.name,
+                    "dim": str(dim),
+                    "code_dim": str(config.code_dim),
+                    "code_k": str(config.code_k),
+                    "seed": str(config.seed),
+                    "created_at": str(now()),
+                }
+            )
             return config
         self._store.check_meta(meta)
         if meta.get("encoder") != self.encoder.name or int(meta.get("dim", -1)) != dim:
@@ -226,9 +245,7 @@ class HippoMemory:
         stored = {key: int(meta[key]) for key in _STRUCTURAL}
         for key in _STRUCTURAL:
             if key in config.model_fields_set and getattr(config, key) != stored[key]:
-                raise InvalidConfigError(
-                    f"{key}={getattr(config, key)} differs from the store's {key}={stored[key]}"
-                )
+                raise InvalidConfigError(f"{key}={getattr(config, key)} differs from the store's {key}={stored[key]}")
         return config.model_copy(update=stored)
 
     def _init_state(self) -> None:
@@ -285,8 +302,11 @@ class HippoMemory:
         """An empty candidate index configured like this memory's (also used by compaction)."""
         config = self.config
         return CueIndex(
-            self._dim, kind=config.index, ivf_threshold=config.ivf_threshold,
-            nprobe=config.ivf_nprobe, device=self.device,
+            self._dim,
+            kind=config.index,
+            ivf_threshold=config.ivf_threshold,
+            nprobe=config.ivf_nprobe,
+            device=self.device,
         )
 
     def _install(self, row: MemoryRow) -> None:
@@ -356,11 +376,15 @@ class HippoMemory:
 
     def _memory(self, row: MemoryRow, cues: Sequence[tuple[int, str, str]] = ()) -> Memory:
         return Memory(
-            id=row[1], text=row[3], namespace=tuple(json.loads(row[2])),
-            metadata=json.loads(row[4]), timestamp=_from_epoch(row[5]),
+            id=row[1],
+            text=row[3],
+            namespace=tuple(json.loads(row[2])),
+            metadata=json.loads(row[4]),
+            timestamp=_from_epoch(row[5]),
             created_at=_from_epoch(row[6]) or datetime.now(tz=UTC),
             updated_at=_from_epoch(row[7]) or datetime.now(tz=UTC),
-            session=row[8], cues=tuple(Cue(text, kind) for _, kind, text in cues),  # type: ignore[arg-type]
+            session=row[8],
+            cues=tuple(Cue(text, kind) for _, kind, text in cues),  # type: ignore[arg-type]
             **self._life.fields(row[0], self._slot_id, self.clock()),
         )
 
@@ -376,13 +400,17 @@ class HippoMemory:
 
     def _matching_namespaces(self, prefix: Namespace | None) -> list[int]:
         return [
-            ns for ns, namespace in enumerate(self._namespaces)
+            ns
+            for ns, namespace in enumerate(self._namespaces)
             if self._ns_count.get(ns, 0) > 0 and (prefix is None or namespace[: len(prefix)] == prefix)
         ]
 
     def _allowed_slots(
-        self, namespace: Namespace | None, filter: Mapping[str, Any] | None,
-        since: float | None, until: float | None,
+        self,
+        namespace: Namespace | None,
+        filter: Mapping[str, Any] | None,
+        since: float | None,
+        until: float | None,
     ) -> npt.NDArray[np.int64] | None:
         """Slots a recall may return, or ``None`` for every live memory."""
         matching = self._matching_namespaces(namespace)
@@ -422,8 +450,12 @@ class HippoMemory:
 
     # ------------------------------------------------------------------ writing
     def _prepare(
-        self, items: Iterable[str | MemoryInput], namespace: Sequence[str],
-        session: str | None, metadata: Mapping[str, Any] | None, timestamp: TimeLike | None,
+        self,
+        items: Iterable[str | MemoryInput],
+        namespace: Sequence[str],
+        session: str | None,
+        metadata: Mapping[str, Any] | None,
+        timestamp: TimeLike | None,
     ) -> list[_Prepared]:
         default_ns = validate_namespace(namespace)
         prepared: list[_Prepared] = []
@@ -458,10 +490,20 @@ class HippoMemory:
             supersedes = spec.get("supersedes")
             if supersedes is not None:
                 self._slot(supersedes)  # raises MemoryNotFoundError before anything is written
-            prepared.append(_Prepared(
-                memory_id, text, ns, meta, ts, sess, [Cue(c, "explicit") for c in explicit],
-                salience=salience, ttl=ttl, supersedes=supersedes,
-            ))
+            prepared.append(
+                _Prepared(
+                    memory_id,
+                    text,
+                    ns,
+                    meta,
+                    ts,
+                    sess,
+                    [Cue(c, "explicit") for c in explicit],
+                    salience=salience,
+                    ttl=ttl,
+                    supersedes=supersedes,
+                )
+            )
         return prepared
 
     def _build_cues(self, prepared: list[_Prepared]) -> None:
@@ -483,7 +525,9 @@ class HippoMemory:
                 previous_text[key] = item.text
             clean_extra = [p for p in extra if isinstance(p, str) and p.strip()][: config.max_cues]
             item.cues = build_cues(
-                item.text, previous=previous, explicit=[c.text for c in item.cues],
+                item.text,
+                previous=previous,
+                explicit=[c.text for c in item.cues],
                 paraphrases=clean_extra,
                 sentences=config.cue_variants and config.sentence_cues,
                 context=config.cue_variants and config.context_cues,
@@ -518,11 +562,22 @@ class HippoMemory:
             row = first_row
             for offset, item in enumerate(prepared):
                 slot = first_slot + offset
-                memory_rows.append((
-                    slot, item.id, dumps(list(item.namespace)), item.text, dumps(item.metadata),
-                    item.timestamp, stamp, stamp, item.session,
-                    codes[offset].astype(np.uint16).tobytes(), row, len(item.cues),
-                ))
+                memory_rows.append(
+                    (
+                        slot,
+                        item.id,
+                        dumps(list(item.namespace)),
+                        item.text,
+                        dumps(item.metadata),
+                        item.timestamp,
+                        stamp,
+                        stamp,
+                        item.session,
+                        codes[offset].astype(np.uint16).tobytes(),
+                        row,
+                        len(item.cues),
+                    )
+                )
                 for cue in item.cues:
                     cue_rows.append((row, slot, cue.kind, cue.text))
                     row += 1
@@ -539,9 +594,7 @@ class HippoMemory:
                     session_last[(item.namespace, item.session)] = slot
             store.append_vectors(vectors)
             with store.transaction() as db:
-                db.executemany(
-                    "INSERT INTO memories VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", memory_rows
-                )
+                db.executemany("INSERT INTO memories VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", memory_rows)
                 db.executemany("INSERT INTO cues VALUES (?,?,?,?)", cue_rows)
                 db.executemany(
                     "INSERT INTO links VALUES (?,?,?) ON CONFLICT(src, dst) "
@@ -552,10 +605,12 @@ class HippoMemory:
                 store.commit_rows(row)
             store.rows_committed(row)
             # Committed: now mirror it in RAM (cannot fail on valid data).
-            self._row_owner = np.concatenate([
-                self._row_owner,
-                np.repeat(np.arange(first_slot, first_slot + len(prepared)), [len(i.cues) for i in prepared]),
-            ])
+            self._row_owner = np.concatenate(
+                [
+                    self._row_owner,
+                    np.repeat(np.arange(first_slot, first_slot + len(prepared)), [len(i.cues) for i in prepared]),
+                ]
+            )
             self._index.add(vectors)
             for memory_row in memory_rows:
                 self._install(memory_row)
@@ -632,9 +687,9 @@ class HippoMemory:
             item["ttl"] = ttl
         if supersedes is not None:
             item["supersedes"] = supersedes
-        return self.remember_many(
-            [item], namespace=namespace, session=session, metadata=metadata, timestamp=timestamp
-        )[0]
+        return self.remember_many([item], namespace=namespace, session=session, metadata=metadata, timestamp=timestamp)[
+            0
+        ]
 
     def remember_many(
         self,
@@ -741,11 +796,14 @@ class HippoMemory:
                 self._slot_time[slot] = np.nan if new_time is None else new_time
             return self.get(id)
         old_cues = self._store.cues_by_slot([slot]).get(slot, [])
-        explicit = [self._check_text(c, "cue") for c in cues] if cues is not None else [
-            t for _, k, t in old_cues if k == "explicit"
-        ]
-        item = _Prepared(id, new_text, tuple(json.loads(row[2])), new_meta, new_time, None,
-                         [Cue(c, "explicit") for c in explicit])
+        explicit = (
+            [self._check_text(c, "cue") for c in cues]
+            if cues is not None
+            else [t for _, k, t in old_cues if k == "explicit"]
+        )
+        item = _Prepared(
+            id, new_text, tuple(json.loads(row[2])), new_meta, new_time, None, [Cue(c, "explicit") for c in explicit]
+        )
         self._build_cues([item])
         vectors = self._encode([c.text for c in item.cues])
         code = self._codes(vectors[:1])[0]
@@ -763,8 +821,16 @@ class HippoMemory:
                 db.execute(
                     "UPDATE memories SET text=?, metadata=?, timestamp=?, updated_at=?, code=?, "
                     "row_start=?, row_count=? WHERE slot=?",
-                    (new_text, dumps(new_meta), new_time, stamp, code.astype(np.uint16).tobytes(),
-                     first_row, len(item.cues), slot),
+                    (
+                        new_text,
+                        dumps(new_meta),
+                        new_time,
+                        stamp,
+                        code.astype(np.uint16).tobytes(),
+                        first_row,
+                        len(item.cues),
+                        slot,
+                    ),
                 )
                 self._store.commit_rows(end_row)
             self._store.rows_committed(end_row)
@@ -895,10 +961,7 @@ class HippoMemory:
             for start in range(0, slots.size, 256):
                 chunk = [int(s) for s in slots[start : start + 256]]
                 rows = self._store.memories_by_slot(chunk)
-                selected = [
-                    s for s in chunk
-                    if filter is None or matches_filter(json.loads(rows[s][4]), filter)
-                ]
+                selected = [s for s in chunk if filter is None or matches_filter(json.loads(rows[s][4]), filter)]
                 take = []
                 for slot in selected:
                     if skipped < offset:
@@ -974,8 +1037,15 @@ class HippoMemory:
         vector = self._encode([query])[0]
         encoded = time.perf_counter()
         result = self.recall_vector(
-            vector, query=query, namespace=namespace, k=k, filter=filter, since=since, until=until,
-            include_superseded=include_superseded, min_similarity=min_similarity,
+            vector,
+            query=query,
+            namespace=namespace,
+            k=k,
+            filter=filter,
+            since=since,
+            until=until,
+            include_superseded=include_superseded,
+            min_similarity=min_similarity,
         )
         timings = dict(result.timings_ms)
         timings["encode"] = (encoded - started) * 1e3
@@ -1001,7 +1071,9 @@ class HippoMemory:
             vector: float32 array ``(d,)``.
         """
         if min_similarity is not None and (
-            isinstance(min_similarity, bool) or not isinstance(min_similarity, int | float) or not math.isfinite(min_similarity)
+            isinstance(min_similarity, bool)
+            or not isinstance(min_similarity, int | float)
+            or not math.isfinite(min_similarity)
         ):
             raise InvalidInputError("min_similarity must be a finite number or None")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -1054,28 +1126,38 @@ class HippoMemory:
                 best_row = int(cand_rows[mine[int(np.argmax(attention[mine]))]])
                 cues = cue_rows.get(slot, [])
                 best = next((Cue(t, kd) for r, kd, t in cues if r == best_row), Cue(records[slot][3], "text"))  # type: ignore[arg-type]
-                hits.append(RecallHit(
-                    memory=self._memory(records[slot], cues),
-                    score=float(pooled[i]),
-                    rank=rank,
-                    diagnostics=HitDiagnostics(
-                        similarity=float(sims[mine].max()),
-                        candidate_rank=int(mine.min()),
-                        attention=float(pooled[i]),
-                        cues_matched=int(mine.size),
-                        best_cue=best,
-                    ),
-                ))
+                hits.append(
+                    RecallHit(
+                        memory=self._memory(records[slot], cues),
+                        score=float(pooled[i]),
+                        rank=rank,
+                        diagnostics=HitDiagnostics(
+                            similarity=float(sims[mine].max()),
+                            candidate_rank=int(mine.min()),
+                            attention=float(pooled[i]),
+                            cues_matched=int(mine.size),
+                            best_cue=best,
+                        ),
+                    )
+                )
             t3 = time.perf_counter()
             timings = {
-                "candidates": (t1 - t0) * 1e3, "settle": (t2 - t1) * 1e3,
-                "fetch": (t3 - t2) * 1e3, "total": (t3 - t0) * 1e3,
+                "candidates": (t1 - t0) * 1e3,
+                "settle": (t2 - t1) * 1e3,
+                "fetch": (t3 - t2) * 1e3,
+                "total": (t3 - t0) * 1e3,
             }
             return RecallResult(query, prefix, tuple(hits), int(cand_rows.size), self._index.active_kind, timings)
 
     def _settle(
         self, q: npt.NDArray[np.float32], cand_rows: npt.NDArray[np.int64], owners: npt.NDArray[np.int64]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float32],
+        npt.NDArray[np.float32],
+        npt.NDArray[np.int64],
+        npt.NDArray[np.int64],
+    ]:
         uniq, inverse = np.unique(owners, return_inverse=True)
         patterns = torch.from_numpy(self._index.vectors(cand_rows)).to(self.device)
         query = torch.from_numpy(q).to(self.device)
@@ -1166,7 +1248,8 @@ class HippoMemory:
             self._check_open()
             slot = self._slot(id)
             out = [
-                (self._slot_id[t] or "", s) for t, s in self._assoc.links.get(slot, {}).items()
+                (self._slot_id[t] or "", s)
+                for t, s in self._assoc.links.get(slot, {}).items()
                 if self._slot_id[t] is not None
             ]
             return sorted(out, key=lambda item: (-item[1], item[0]))
@@ -1184,8 +1267,11 @@ class HippoMemory:
                 "encoder": self.encoder.name,
                 "dim": self._dim,
                 "path": str(self._store.path) if self._store.path else None,
-                "engine_bytes": self._index.nbytes() + self._assoc.nbytes()
-                + self._row_owner.nbytes + self._slot_rows.nbytes + self._slot_time.nbytes
+                "engine_bytes": self._index.nbytes()
+                + self._assoc.nbytes()
+                + self._row_owner.nbytes
+                + self._slot_rows.nbytes
+                + self._slot_time.nbytes
                 + self._projection.numel() * 4,
                 **self._life.stats(np.asarray(list(self._id_slot.values()), dtype=np.int64), self.clock()),
             }
@@ -1230,8 +1316,14 @@ class HippoMemory:
             InvalidInputError: bad ``now`` or ``replay_budget``.
         """
         return _consolidation.consolidate(
-            self, now=_to_epoch(now, "now"), replay=replay, replay_budget=replay_budget,
-            decay=decay, merge=merge, compact_files=compact, full=full,
+            self,
+            now=_to_epoch(now, "now"),
+            replay=replay,
+            replay_budget=replay_budget,
+            decay=decay,
+            merge=merge,
+            compact_files=compact,
+            full=full,
         )
 
     def supersede(self, old: str, new: str) -> None:
@@ -1364,10 +1456,14 @@ class HippoMemory:
         """Async twin of :meth:`forget_before`."""
         return await asyncio.to_thread(lambda: self.forget_before(before, **kwargs))
 
-    async def aexport_jsonl(self, path: str | os.PathLike[str], namespace: Sequence[str] | None = None, **kwargs: Any) -> int:
+    async def aexport_jsonl(
+        self, path: str | os.PathLike[str], namespace: Sequence[str] | None = None, **kwargs: Any
+    ) -> int:
         """Async twin of :meth:`export_jsonl`."""
         return await asyncio.to_thread(lambda: self.export_jsonl(path, namespace, **kwargs))
 
-    async def anamespaces(self, prefix: Sequence[str] | None = None, *, max_depth: int | None = None) -> builtins.list[Namespace]:
+    async def anamespaces(
+        self, prefix: Sequence[str] | None = None, *, max_depth: int | None = None
+    ) -> builtins.list[Namespace]:
         """Async twin of :meth:`namespaces`."""
         return await asyncio.to_thread(self.namespaces, prefix, max_depth=max_depth)

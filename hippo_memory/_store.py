@@ -146,9 +146,7 @@ class Store:
             raise StoreCorruptedError(f"{path} exists and is not a hippo-memory store directory")
         existing = path.is_dir() and any(path.iterdir())
         if existing and not (path / _DB).exists():
-            raise StoreCorruptedError(
-                f"{path} is a non-empty directory without {_DB}: not a hippo-memory store"
-            )
+            raise StoreCorruptedError(f"{path} is a non-empty directory without {_DB}: not a hippo-memory store")
         try:
             path.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(path / _LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -161,9 +159,7 @@ class Store:
             self._lock_fd = None
             raise StoreLockedError(f"{path} is open in another HippoMemory or process") from exc
         try:
-            self.db = sqlite3.connect(
-                path / _DB, check_same_thread=False, isolation_level=None, timeout=30
-            )
+            self.db = sqlite3.connect(path / _DB, check_same_thread=False, isolation_level=None, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
             tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master")}
@@ -194,8 +190,12 @@ class Store:
         with self.transaction():
             self.db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                [("application", _APPLICATION), ("format_version", str(FORMAT_VERSION)),
-                 ("n_rows", "0"), *meta.items()],
+                [
+                    ("application", _APPLICATION),
+                    ("format_version", str(FORMAT_VERSION)),
+                    ("n_rows", "0"),
+                    *meta.items(),
+                ],
             )
 
     def check_meta(self, meta: dict[str, str]) -> None:
@@ -330,9 +330,7 @@ class Store:
         generation = int(match.group(1) or 0) if match else 0
         return f"vectors.{generation + 1}.f32"
 
-    def write_vector_file(
-        self, name: str, vectors: npt.NDArray[np.float32], *, first_row: int = 0
-    ) -> None:
+    def write_vector_file(self, name: str, vectors: npt.NDArray[np.float32], *, first_row: int = 0) -> None:
         """Write rows into an uncommitted vector file (created when missing), then fsync.
 
         Args:
