@@ -102,9 +102,10 @@ def rrf_fuse(rankings: Sequence[Sequence[int]], n: int, k: int = RRF_K) -> list[
     """
     scores = np.zeros(n, dtype=np.float64)
     for ranking in rankings:
-        order = np.asarray(ranking, dtype=np.int64)
-        scores[order] += 1.0 / (k + np.arange(1, len(order) + 1, dtype=np.float64))
-    return np.argsort(-scores, kind="stable").tolist()
+        items = np.asarray(ranking, dtype=np.int64)
+        scores[items] += 1.0 / (k + np.arange(1, len(items) + 1, dtype=np.float64))
+    fused: list[int] = np.argsort(-scores, kind="stable").tolist()
+    return fused
 
 
 class DenseSystem:
@@ -116,9 +117,7 @@ class DenseSystem:
         name: Label.
     """
 
-    def __init__(
-        self, encoder: Encoder, *, granularity: Granularity = "unit", name: str = "dense"
-    ) -> None:
+    def __init__(self, encoder: Encoder, *, granularity: Granularity = "unit", name: str = "dense") -> None:
         self.name = name
         self.encoder = encoder
         self.granularity: Granularity = granularity
@@ -133,7 +132,8 @@ class DenseSystem:
     def order(self, query_vector: FloatArray) -> list[int]:
         """Indices of the stored items by decreasing cosine similarity."""
         scores = self._matrix @ np.asarray(query_vector, dtype=np.float32)
-        return np.argsort(-scores, kind="stable").tolist()
+        order: list[int] = np.argsort(-scores, kind="stable").tolist()
+        return order
 
     def rank(self, question: Question, query_vector: FloatArray, depth: int) -> list[str]:
         return dedupe_to_parents([self._items[i] for i in self.order(query_vector)])
@@ -191,9 +191,7 @@ class BM25System:
         except ImportError as exc:  # pragma: no cover - a bench extra
             from .._errors import MissingDependencyError
 
-            raise MissingDependencyError(
-                "the BM25 baseline needs bm25s: pip install 'hippo-memory[bench]'"
-            ) from exc
+            raise MissingDependencyError("the BM25 baseline needs bm25s: pip install 'hippo-memory[bench]'") from exc
         self._bm25s = bm25s
         self.name = name
         self.granularity: Granularity = granularity
@@ -223,7 +221,8 @@ class BM25System:
         if not tokens or self._retriever is None:
             return list(range(len(self._items)))
         scores = self._retriever.get_scores(tokens)  # type: ignore[attr-defined]
-        return np.argsort(-np.asarray(scores), kind="stable").tolist()
+        order: list[int] = np.argsort(-np.asarray(scores), kind="stable").tolist()
+        return order
 
     def rank(self, question: Question, query_vector: FloatArray, depth: int) -> list[str]:
         return dedupe_to_parents([self._items[i] for i in self.order(question.text)])
@@ -243,9 +242,7 @@ class RRFSystem:
         name: Label.
     """
 
-    def __init__(
-        self, encoder: Encoder, *, granularity: Granularity = "unit", name: str = "rrf"
-    ) -> None:
+    def __init__(self, encoder: Encoder, *, granularity: Granularity = "unit", name: str = "rrf") -> None:
         self.name = name
         self.dense = DenseSystem(encoder, granularity=granularity)
         self.bm25 = BM25System(granularity=granularity)
@@ -258,9 +255,7 @@ class RRFSystem:
         return count
 
     def rank(self, question: Question, query_vector: FloatArray, depth: int) -> list[str]:
-        fused = rrf_fuse(
-            [self.dense.order(query_vector), self.bm25.order(question.text)], len(self._items)
-        )
+        fused = rrf_fuse([self.dense.order(query_vector), self.bm25.order(question.text)], len(self._items))
         return dedupe_to_parents([self._items[i] for i in fused])
 
     def close(self) -> None:

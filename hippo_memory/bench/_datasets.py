@@ -12,7 +12,9 @@ The definitions follow ``shared/README.md`` exactly:
   present; gold = evidence ids split on ``,`` and ``;`` and trimmed; questions
   without evidence are skipped. Evidence ids that name no turn are kept (they can
   never be retrieved, for any system).
-* LongMemEval: abstention questions (id ending ``_abs``) are skipped; session
+* LongMemEval: abstention questions (id ending ``_abs``) are skipped; a session
+  id repeated within one haystack (4 dev haystacks repeat a distractor session
+  verbatim) is kept once; session
   level gold = ``answer_session_ids``; turn level gold = turns with
   ``has_answer: true`` (questions without any are skipped at turn level).
 """
@@ -24,7 +26,7 @@ import json
 import os
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -66,6 +68,7 @@ class Unit:
         session: The session it belongs to (its own id for a session unit).
         timestamp: When it happened, as UTC epoch seconds, if known.
         parent: For a part (a turn of a session unit), the uid of its unit.
+        speaker: The named participant who said it (LoCoMo), if any.
     """
 
     uid: str
@@ -73,6 +76,7 @@ class Unit:
     session: str
     timestamp: float | None = None
     parent: str | None = None
+    speaker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +119,7 @@ def load_json(path: str | os.PathLike[str]) -> Any:
     with open(path, "rb") as handle:
         magic = handle.read(2)
     opener = gzip.open if magic == b"\x1f\x8b" else open
-    with opener(path, "rt", encoding="utf-8") as handle:  # type: ignore[operator]
+    with opener(path, "rt", encoding="utf-8") as handle:
         return json.load(handle)
 
 
@@ -213,6 +217,7 @@ def load_locomo(data: Sequence[dict[str, Any]], *, limit: int | None = None) -> 
                         text=locomo_turn_text(turn),
                         session=f"session_{number}",
                         timestamp=timestamp,
+                        speaker=str(turn.get("speaker", "")) or None,
                     )
                 )
         questions: list[Question] = []
@@ -243,14 +248,10 @@ def longmemeval_turn_text(turn: dict[str, Any]) -> str:
 
 def longmemeval_session_text(turns: Sequence[dict[str, Any]]) -> str:
     """A whole session as one text: its turn texts joined by newlines."""
-    return "\n".join(
-        longmemeval_turn_text(turn) for turn in turns if str(turn.get("content", "")).strip()
-    )
+    return "\n".join(longmemeval_turn_text(turn) for turn in turns if str(turn.get("content", "")).strip())
 
 
-def load_longmemeval(
-    data: Sequence[dict[str, Any]], *, level: Level, limit: int | None = None
-) -> list[Haystack]:
+def load_longmemeval(data: Sequence[dict[str, Any]], *, level: Level, limit: int | None = None) -> list[Haystack]:
     """Turn LongMemEval questions into one haystack each.
 
     Args:
@@ -272,11 +273,15 @@ def load_longmemeval(
         sessions: list[Unit] = []
         turns: list[Unit] = []
         gold_turns: set[str] = set()
+        seen_sessions: set[str] = set()
         dates = item.get("haystack_dates") or []
         for s_index, (sid, session) in enumerate(
             zip(item["haystack_session_ids"], item["haystack_sessions"], strict=True)
         ):
             sid = str(sid)
+            if sid in seen_sessions:  # a few haystacks repeat a distractor session verbatim
+                continue
+            seen_sessions.add(sid)
             timestamp = _parse_lme_date(dates[s_index]) if s_index < len(dates) else None
             text = longmemeval_session_text(session)
             if text:
@@ -304,10 +309,9 @@ def load_longmemeval(
         else:
             if not gold_turns:
                 continue
-            question = Question(
-                qid=qid, text=str(item["question"]), category=category, gold=frozenset(gold_turns)
-            )
-            haystacks.append(Haystack(key=qid, units=turns, questions=[question]))
+            question = Question(qid=qid, text=str(item["question"]), category=category, gold=frozenset(gold_turns))
+            units = [replace(turn, parent=None) for turn in turns]  # turns are the units
+            haystacks.append(Haystack(key=qid, units=units, questions=[question]))
     return haystacks
 
 

@@ -92,7 +92,8 @@ class EncodingCache:
             shard = len(self._shards)
             self._shards.append(vecs.astype(np.float32, copy=False))
             for row, key in enumerate(keys.tolist()):
-                self._rows[key] = (shard, row)
+                # numpy's |S20 drops trailing NUL bytes; digests are always 20 long
+                self._rows[key.ljust(20, b"\x00")] = (shard, row)
 
     def __len__(self) -> int:
         return len(self._rows) + len(self._pending_index)
@@ -115,10 +116,7 @@ class EncodingCache:
                 shard_of[i], row_of[i] = located
         for shard in np.unique(shard_of).tolist():
             mask = shard_of == shard
-            if shard < 0:
-                source = np.concatenate(self._pending_vecs)
-            else:
-                source = self._shards[shard]
+            source = np.concatenate(self._pending_vecs) if shard < 0 else self._shards[shard]
             out[mask] = source[row_of[mask]]
         return out
 

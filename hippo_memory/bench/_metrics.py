@@ -58,9 +58,7 @@ def metric_names(dataset: str, ks: Sequence[int]) -> list[str]:
     return [f"recall_any@{k}" for k in ks] + [f"recall_all@{k}" for k in ks]
 
 
-def score_question(
-    dataset: str, ranking: Sequence[str], gold: Iterable[str], ks: Sequence[int]
-) -> dict[str, float]:
+def score_question(dataset: str, ranking: Sequence[str], gold: Iterable[str], ks: Sequence[int]) -> dict[str, float]:
     """All metrics of one question."""
     gold_set = frozenset(gold)
     scores: dict[str, float] = {}
@@ -113,9 +111,7 @@ def aggregate(
         by_category[category] = {"n": float(len(rows)), **_mean_scores(rows, names)}
     if dataset == "locomo":
         headline = [c for c in LOCOMO_HEADLINE_CATEGORIES if c in by_category]
-        overall = {
-            name: _mean([by_category[c][name] for c in headline]) for name in names
-        }
+        overall = {name: _mean([by_category[c][name] for c in headline]) for name in names}
         overall["n"] = float(sum(by_category[c]["n"] for c in headline))
     else:
         overall = {"n": float(len(results)), **_mean_scores([r.scores for r in results], names)}
