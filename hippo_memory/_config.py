@@ -34,6 +34,18 @@ class HippoConfig(BaseModel):
         16_384, ge=256, description="Cue vectors above which 'auto' switches from the flat index to IVF."
     )
     ivf_nprobe: int = Field(32, ge=1, description="Inverted lists probed per IVF query.")
+    # --- lexical channel ---------------------------------------------------------
+    lexical_weight: float = Field(
+        2.0,
+        ge=0,
+        description="Weight of the BM25 (SQLite FTS5) ranking fused with the settle ranking by reciprocal rank; 0 turns the lexical channel off.",
+    )
+    lexical_candidates: int = Field(
+        50, ge=1, le=4096, description="Memories the lexical channel adds to the candidate set."
+    )
+    fusion_k: float = Field(
+        20.0, gt=0, description="Rank offset of reciprocal-rank fusion: score = sum of weight / (fusion_k + rank)."
+    )
     # --- settle stage ----------------------------------------------------------
     beta: float = Field(16.0, gt=0, description="Inverse temperature of the Hopfield softmax.")
     steps: int = Field(

@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from ._types import Cue
 
-__all__ = ["CueAugmenter", "build_cues", "key_phrases", "split_sentences"]
+__all__ = ["CueAugmenter", "build_cues", "key_phrases", "match_expression", "split_sentences"]
 
 
 @runtime_checkable
@@ -68,6 +68,34 @@ def split_sentences(text: str, *, min_chars: int = 16) -> list[str]:
         else:
             merged.append(part)
     return merged or [text.strip()]
+
+
+def match_expression(text: str, *, limit: int = 32) -> str | None:
+    """The FTS5 query of the lexical channel: the text's content words, OR-ed.
+
+    Stop words are dropped (they would match nearly every memory and BM25 gives them
+    almost no weight anyway); each word is quoted, so FTS5 operators or punctuation in
+    the text are taken literally.
+
+    Args:
+        text: A recall query.
+        limit: Most distinct words kept, in order of appearance.
+
+    Returns:
+        For example ``'"caroline" OR "adoption"'``; ``None`` when the text has no
+        content word.
+    """
+    words: list[str] = []
+    for token in _WORD.findall(text):
+        word = token.lower().strip("'-")
+        if len(word) < 2 or word in _STOPWORDS or word in words:
+            continue
+        words.append(word)
+        if len(words) == limit:
+            break
+    if not words:
+        return None
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
 
 
 def key_phrases(text: str, *, limit: int = 6) -> list[str]:

@@ -29,7 +29,7 @@ import torch
 from . import _consolidation
 from ._config import HippoConfig
 from ._consolidation import LifecycleState
-from ._cues import CueAugmenter, build_cues
+from ._cues import CueAugmenter, build_cues, match_expression
 from ._encoder import Encoder, load_encoder, validate_vectors
 from ._errors import (
     EmptyTextError,
@@ -59,7 +59,7 @@ from ._types import (
     RecallHit,
     RecallResult,
 )
-from .functional import pool_by_owner, random_projection, settle, wta_code
+from .functional import pool_by_owner, random_projection, reciprocal_rank_fusion, settle, wta_code
 
 __all__ = ["DEFAULT_NAMESPACE", "HippoMemory", "MemoryInput", "TimeLike", "validate_namespace"]
 
@@ -1010,6 +1010,11 @@ class HippoMemory:
     ) -> RecallResult:
         """Single-hop recall: candidate stage, then Hopfield settle, pooled per memory.
 
+        Candidates are the cue vectors nearest the query plus the memories the lexical
+        channel (BM25 over memory text, SQLite FTS5) ranks highest; after the settle
+        step the attention ranking and the BM25 ranking are fused by reciprocal rank
+        (``HippoConfig.lexical_weight``, ``fusion_k``).
+
         Args:
             query: A question or partial cue.
             namespace: Search this namespace and those below it; ``None`` for all.
@@ -1069,6 +1074,8 @@ class HippoMemory:
 
         Args:
             vector: float32 array ``(d,)``.
+            query: The query's text, for the lexical channel and the result; when
+                empty, recall uses the cue vectors only.
         """
         if min_similarity is not None and (
             isinstance(min_similarity, bool)
@@ -1103,8 +1110,37 @@ class HippoMemory:
                 if distinct >= k or cand_rows.size >= available or want >= 8 * max(config.candidates, k):
                     break
                 want *= 2
+            lexical = self._lexical_slots(query, slots) if config.lexical_weight > 0 and query else []
+            if lexical:
+                # The lexical channel's memories join the candidates with all their cue variants,
+                # so they are settled, pooled and diagnosed like the nearest-neighbour ones.
+                extra = np.setdiff1d(np.asarray(lexical, dtype=np.int64), owners)
+                if extra.size:
+                    extra_rows = self._rows_of(extra)
+                    extra_rows = extra_rows[self._index.alive(extra_rows)]
+                    extra_sims = self._index.vectors(extra_rows) @ q
+                    cand_rows = np.concatenate([cand_rows, extra_rows])
+                    sims = np.concatenate([sims, extra_sims.astype(np.float32)])
+                    owners = self._row_owner[cand_rows]
             t1 = time.perf_counter()
             hits_idx, pooled, attention, uniq, inverse = self._settle(q, cand_rows, owners)
+            lexical_rank = np.full(uniq.size, -1, dtype=np.int64)
+            if lexical:
+                # Reciprocal-rank fusion of the settle ranking with the BM25 ranking.
+                lexical_arr = np.asarray(lexical, dtype=np.int64)
+                lexical_arr = lexical_arr[np.isin(lexical_arr, uniq)]
+                positions = np.searchsorted(uniq, lexical_arr)
+                lexical_rank[positions] = np.arange(lexical_arr.size)
+                settle_rank = np.empty(uniq.size, dtype=np.int64)
+                settle_rank[hits_idx] = np.arange(uniq.size)
+                scores = reciprocal_rank_fusion(
+                    np.stack([settle_rank, lexical_rank]),
+                    np.asarray([1.0, config.lexical_weight]),
+                    config.fusion_k,
+                )
+                hits_idx = np.lexsort((uniq, -scores)).astype(np.int64)
+            else:
+                scores = pooled
             if include_superseded:
                 hits_idx = self._life.demote(hits_idx, uniq)
             t2 = time.perf_counter()
@@ -1129,7 +1165,7 @@ class HippoMemory:
                 hits.append(
                     RecallHit(
                         memory=self._memory(records[slot], cues),
-                        score=float(pooled[i]),
+                        score=float(scores[i]),
                         rank=rank,
                         diagnostics=HitDiagnostics(
                             similarity=float(sims[mine].max()),
@@ -1137,6 +1173,7 @@ class HippoMemory:
                             attention=float(pooled[i]),
                             cues_matched=int(mine.size),
                             best_cue=best,
+                            lexical_rank=None if lexical_rank[i] < 0 else int(lexical_rank[i]),
                         ),
                     )
                 )
@@ -1148,6 +1185,22 @@ class HippoMemory:
                 "total": (t3 - t0) * 1e3,
             }
             return RecallResult(query, prefix, tuple(hits), int(cand_rows.size), self._index.active_kind, timings)
+
+    def _lexical_slots(self, query: str, allowed: npt.NDArray[np.int64] | None) -> builtins.list[int]:
+        """Visible slots of the lexical channel for ``query``, best BM25 first (at most ``lexical_candidates``)."""
+        match = match_expression(query)
+        if match is None or not self._store.lexical:
+            return []
+        want = self.config.lexical_candidates
+        if allowed is None:
+            return self._store.lexical_search(match, want)
+        limit = want * 4
+        while True:
+            found = self._store.lexical_search(match, limit)
+            kept = [slot for slot, ok in zip(found, np.isin(found, allowed), strict=True) if ok]
+            if len(kept) >= want or len(found) < limit:
+                return kept[:want]
+            limit *= 4
 
     def _settle(
         self, q: npt.NDArray[np.float32], cand_rows: npt.NDArray[np.int64], owners: npt.NDArray[np.int64]

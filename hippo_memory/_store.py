@@ -98,6 +98,22 @@ CREATE TABLE IF NOT EXISTS lifecycle (
 CREATE TABLE IF NOT EXISTS aliases (id TEXT PRIMARY KEY, target TEXT NOT NULL);
 """
 
+# The lexical channel: an FTS5 index over memory text (BM25 ranking), kept in step with
+# ``memories`` by triggers, so every write path (remember, update, forget, merge) updates it
+# inside the same transaction and a crash leaves the two consistent.
+_LEXICAL_SCHEMA = (
+    "CREATE VIRTUAL TABLE memories_fts USING fts5("
+    "text, content='memories', content_rowid='slot', tokenize='porter unicode61')",
+    "CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN "
+    "INSERT INTO memories_fts(rowid, text) VALUES (new.slot, new.text); END",
+    "CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN "
+    "INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.slot, old.text); END",
+    "CREATE TRIGGER memories_fts_update AFTER UPDATE OF text ON memories BEGIN "
+    "INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.slot, old.text); "
+    "INSERT INTO memories_fts(rowid, text) VALUES (new.slot, new.text); END",
+    "INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')",
+)
+
 # Columns added to tables after format 1 was first written: added on open when missing,
 # so stores written by an earlier build of the same format keep opening.
 _ADDED_COLUMNS: dict[str, dict[str, str]] = {
@@ -133,9 +149,12 @@ class Store:
         self.n_rows = 0
         self.dim = 0
         self._closed = False
+        self.lexical = False
+        """Whether the FTS5 lexical index exists (SQLite built without FTS5 has none)."""
         if self.path is None:
             self.db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
             self.db.executescript(_SCHEMA)
+            self.lexical = _install_lexical(self.db)
             self.vectors_name = _VECTORS
             return
         self._open_directory(self.path)
@@ -167,6 +186,7 @@ class Store:
                 raise StoreCorruptedError(f"{path / _DB} is not a hippo-memory database")
             self.db.executescript(_SCHEMA)
             _add_missing_columns(self.db)
+            self.lexical = _install_lexical(self.db)
             self.vectors_name = self._committed_vectors_name()
         except sqlite3.DatabaseError as exc:
             self._release()
@@ -395,6 +415,23 @@ class Store:
                 out[row[0]] = row
         return out
 
+    def lexical_search(self, match: str, limit: int) -> list[int]:
+        """Slots whose text matches an FTS5 expression, best BM25 first.
+
+        Args:
+            match: An FTS5 query (see :func:`hippo_memory._cues.match_expression`).
+            limit: Most slots returned.
+
+        Returns:
+            Slots, best first; empty without the lexical index.
+        """
+        if not self.lexical:
+            return []
+        rows = self.db.execute(
+            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?", (match, limit)
+        ).fetchall()
+        return [int(row[0]) for row in rows]
+
     def cues_by_slot(self, slots: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
         """``slot -> [(row, kind, text), ...]`` in row order."""
         out: dict[int, list[tuple[int, str, str]]] = {}
@@ -452,6 +489,31 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
         for column, declaration in columns.items():
             if column not in present:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+def _install_lexical(db: sqlite3.Connection) -> bool:
+    """Create the FTS5 index and its triggers if missing; fill it for a store written without it.
+
+    Returns:
+        ``False`` when this SQLite lacks FTS5 (recall then runs without the lexical channel).
+    """
+    present = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").fetchone() is not None
+    if present:
+        return True
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _LEXICAL_SCHEMA:
+                db.execute(statement)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    except sqlite3.OperationalError as exc:
+        if "fts5" in str(exc).lower():
+            return False
+        raise
+    return True
 
 
 def _fsync_directory(path: Path) -> None:

@@ -98,6 +98,8 @@ class HitDiagnostics:
             cue variants (0..1).
         cues_matched: How many of its cue variants were among the candidates.
         best_cue: The cue variant with the highest final attention.
+        lexical_rank: Rank (0-based) of the memory in the lexical (BM25) channel, or
+            ``None`` when that channel did not return it (or is off).
     """
 
     similarity: float
@@ -105,6 +107,7 @@ class HitDiagnostics:
     attention: float
     cues_matched: int
     best_cue: Cue
+    lexical_rank: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,10 @@ class RecallHit:
 
     Attributes:
         memory: The memory.
-        score: Ranking score (the summed attention; higher is better).
+        score: Ranking score in (0, 1], higher is better: the reciprocal-rank fusion of
+            the settle ranking (attention summed per memory) with the lexical (BM25)
+            ranking, 1 for a memory first in both; with the lexical channel off
+            (``lexical_weight=0``) or no query text, the summed attention itself.
         rank: 0-based position in the result.
         diagnostics: Per-stage figures.
     """

@@ -22,6 +22,7 @@ __all__ = [
     "hebbian_field",
     "pool_by_owner",
     "random_projection",
+    "reciprocal_rank_fusion",
     "settle",
     "wta_code",
     "wta_from_field",
@@ -102,6 +103,31 @@ def pool_by_owner(values: torch.Tensor, owners: torch.Tensor, n_owners: int) -> 
     """
     pooled = values.new_zeros((n_owners,))
     return pooled.index_add_(0, owners, values)
+
+
+def reciprocal_rank_fusion(ranks: IntArray, weights: npt.NDArray[np.float64], k: float) -> FloatArray:
+    """Fuse several rankings of the same items by weighted reciprocal rank (Cormack et al., 2009).
+
+    Args:
+        ranks: int64 array ``(n_rankings, n_items)``: each item's 0-based rank in each
+            ranking, ``-1`` where a ranking does not contain it.
+        weights: float64 array ``(n_rankings,)``, non-negative.
+        k: Rank offset (60 in the original paper); larger flattens the head.
+
+    Returns:
+        float32 array ``(n_items,)``: ``sum_r weights[r] / (k + 1 + ranks[r])`` over the
+        rankings holding the item, divided by its maximum ``sum(weights) / (k + 1)``, so
+        an item first in every ranking scores 1 and one in none scores 0.
+    """
+    ranks = np.asarray(ranks, dtype=np.int64)
+    weights = np.asarray(weights, dtype=np.float64)
+    present = ranks >= 0
+    contributions = np.where(present, weights[:, None] / (k + 1.0 + np.maximum(ranks, 0)), 0.0)
+    total = float(weights.sum())
+    if total <= 0:
+        return np.zeros(ranks.shape[1], dtype=np.float32)
+    fused: FloatArray = (contributions.sum(axis=0) * (k + 1.0) / total).astype(np.float32)
+    return fused
 
 
 def code_overlaps(code: IntArray, unit_ptr: IntArray, unit_members: IntArray, n: int) -> IntArray:

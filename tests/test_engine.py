@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from hippo_memory import (
@@ -40,12 +45,77 @@ def test_recall_returns_the_matching_memory_first_with_diagnostics(mem: HippoMem
     top = result[0]
     assert top.memory.id == ids[1] and top.rank == 0
     assert [h.score for h in result] == sorted((h.score for h in result), reverse=True)
-    assert 0 < top.diagnostics.attention <= 1 and top.score == top.diagnostics.attention
+    assert 0 < top.diagnostics.attention <= 1 and 0 < top.score <= 1
+    assert top.diagnostics.lexical_rank == 0  # "cat", "Bob" and "adopt" match it in BM25 too
     assert top.diagnostics.similarity > result[1].diagnostics.similarity
     assert top.diagnostics.cues_matched >= 1
     assert top.diagnostics.best_cue in top.memory.cues
     assert set(result.timings_ms) >= {"encode", "candidates", "settle", "fetch", "total"}
     assert result.backend == "exact"
+
+
+def test_without_the_lexical_channel_the_score_is_the_pooled_attention(
+    encoder: HashingEncoder, small_config: HippoConfig
+) -> None:
+    memory = HippoMemory(None, encoder=encoder, config=small_config.model_copy(update={"lexical_weight": 0.0}))
+    memory.remember_many(FACTS, namespace=("u",))
+    result = memory.recall("Which cat did Bob adopt?", k=3)
+    assert all(hit.score == hit.diagnostics.attention for hit in result)
+    assert all(hit.diagnostics.lexical_rank is None for hit in result)
+    memory.close()
+
+
+class _BlindEncoder:
+    """Encodes every text to a vector unrelated to its words (seeded by its hash)."""
+
+    name = "blind"
+    dim = 32
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        out = (
+            np.stack([np.random.default_rng(zlib.crc32(t.encode())).standard_normal(self.dim) for t in texts]).astype(
+                np.float32
+            )
+            if texts
+            else np.zeros((0, self.dim), np.float32)
+        )
+        return out / np.linalg.norm(out, axis=1, keepdims=True).clip(1e-9)
+
+
+@pytest.mark.parametrize("lexical_weight", [0.0, 2.0])
+def test_the_lexical_channel_finds_what_the_cue_vectors_miss(lexical_weight: float) -> None:
+    """A rare word (a name, a code) found by BM25 when the vectors carry no sign of it."""
+    config = HippoConfig(candidates=1, lexical_weight=lexical_weight, code_dim=1024, code_k=16, cue_variants=False)
+    texts = [*FACTS, "The wifi password of the cabin is XQ7-FERN."] + [f"Filler note number {i}." for i in range(40)]
+    with HippoMemory(None, encoder=_BlindEncoder(), config=config) as memory:
+        ids = memory.remember_many(texts)
+        found = [hit.memory.id for hit in memory.recall("What is the cabin wifi password?", k=3)]
+        if lexical_weight:
+            assert found[0] == ids[5]
+        else:
+            assert ids[5] not in found  # 3 of 46 by chance; the blind encoder's ranking is fixed
+
+
+def test_lexical_index_follows_update_forget_and_reopen(encoder: HashingEncoder, store_path: Path) -> None:
+    config = HippoConfig(code_dim=1024, code_k=16, durable=False, candidates=1)
+    with HippoMemory(store_path, encoder=encoder, config=config) as memory:
+        first, second = memory.remember_many(["Zanzibar trip in May.", "Quokka photos from Perth."])
+        memory.update(first, text="Madagascar trip in June.")
+        memory.forget(second)
+        assert memory.recall("Madagascar", k=1)[0].diagnostics.lexical_rank == 0
+        assert all(h.diagnostics.lexical_rank is None for h in memory.recall("Zanzibar quokka", k=1))
+    with HippoMemory(store_path, encoder=encoder, config=config) as memory:
+        assert memory.recall("Madagascar", k=1)[0].diagnostics.lexical_rank == 0
+        assert all(h.diagnostics.lexical_rank is None for h in memory.recall("Zanzibar quokka", k=1))
+    # A store written before the lexical index existed gets it built on open.
+    db = sqlite3.connect(store_path / "hippo.sqlite")
+    db.executescript(
+        "DROP TRIGGER memories_fts_insert; DROP TRIGGER memories_fts_delete; "
+        "DROP TRIGGER memories_fts_update; DROP TABLE memories_fts;"
+    )
+    db.close()
+    with HippoMemory(store_path, encoder=encoder, config=config) as memory:
+        assert memory.recall("Madagascar", k=1)[0].diagnostics.lexical_rank == 0
 
 
 def test_exact_text_recalls_itself(mem: HippoMemory) -> None:
@@ -72,7 +142,7 @@ def test_settle_steps_and_beta_are_honoured(encoder: HashingEncoder) -> None:
             None, encoder=encoder, config=HippoConfig(steps=steps, beta=16.0, code_dim=1024, code_k=16)
         )
         memory.remember_many(FACTS)
-        results[steps] = [h.score for h in memory.recall("Carol marathon Berlin", k=5)]
+        results[steps] = [h.diagnostics.attention for h in memory.recall("Carol marathon Berlin", k=5)]
     assert results[0] != results[3]
     assert sum(results[0]) == pytest.approx(1.0, abs=1e-4)  # all memories are candidates
 
@@ -314,7 +384,8 @@ def test_stats_and_repr(mem: HippoMemory) -> None:
 def test_recall_vector_matches_recall(mem: HippoMemory, encoder: HashingEncoder) -> None:
     mem.remember_many(FACTS)
     vector = encoder.encode(["Dave bicycle"])[0]
-    by_vector = mem.recall_vector(vector, k=3)
+    by_vector = mem.recall_vector(vector, query="Dave bicycle", k=3)
+    assert mem.recall_vector(vector, k=3)[0].diagnostics.lexical_rank is None  # no text: vectors only
     by_text = mem.recall("Dave bicycle", k=3)
     assert [h.memory.id for h in by_vector] == [h.memory.id for h in by_text]
     np.testing.assert_allclose([h.score for h in by_vector], [h.score for h in by_text], rtol=1e-5)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from hippo_memory import functional as F
+from hippo_memory._cues import match_expression
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -129,3 +130,26 @@ def test_wta_from_field_handles_empty_and_small_fields() -> None:
     field = np.zeros(10, dtype=np.float32)
     field[[2, 7]] = [1.0, 2.0]
     np.testing.assert_array_equal(F.wta_from_field(field, 5), [2, 7])
+
+
+def test_reciprocal_rank_fusion_weights_ranks_and_normalises() -> None:
+    ranks = np.array([[0, 1, 2, -1], [1, -1, 0, 2]], dtype=np.int64)
+    fused = F.reciprocal_rank_fusion(ranks, np.array([1.0, 2.0]), 20.0)
+    expected = (
+        np.array(
+            [1 / 21 + 2 / 22, 1 / 22, 1 / 23 + 2 / 21, 2 / 23],
+        )
+        * 21
+        / 3
+    )
+    np.testing.assert_allclose(fused, expected, rtol=1e-6)
+    assert F.reciprocal_rank_fusion(np.zeros((2, 3), np.int64), np.array([1.0, 1.0]), 60.0).tolist() == [1.0] * 3
+    assert F.reciprocal_rank_fusion(np.full((1, 2), -1), np.array([1.0]), 60.0).tolist() == [0.0, 0.0]
+    assert F.reciprocal_rank_fusion(ranks, np.zeros(2), 60.0).tolist() == [0.0] * 4
+
+
+def test_match_expression_quotes_content_words_and_drops_stop_words() -> None:
+    assert match_expression('What did "Caroline" say about AND x-ray?') == '"caroline" OR "say" OR "x-ray"'
+    assert match_expression("the of and") is None
+    # FTS5 syntax in a query is taken as words, never as operators.
+    assert match_expression("NEAR(foo bar) OR* baz^") == '"near" OR "foo" OR "bar" OR "baz"'

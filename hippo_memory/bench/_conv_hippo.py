@@ -9,7 +9,9 @@ precomputed vector, so recall timing excludes query encoding.
 Systems:
 
 * ``hippo``: the default :class:`~hippo_memory.HippoConfig`.
-* ``hippo-nosettle``: ``steps=0`` (the query attends directly, no Hopfield update).
+* ``hippo-settle``: the prototype's settle, ``steps=3`` at ``beta=16`` (the default
+  is ``steps=0``: the query attends directly, no Hopfield update).
+* ``hippo-nolexical``: ``lexical_weight=0`` (no BM25 channel: cue vectors only).
 * ``hippo-nocues``: ``cue_variants=False`` (each memory stored under its text only).
 * ``hippo-chain``: default config; the best hit's Hebbian chain
   (:meth:`HippoMemory.recall_chain`) is spliced in right after it, ahead of the
@@ -191,7 +193,8 @@ def hippo_factories() -> dict[str, Callable[[BenchContext], RankingSystem]]:
     """Factories of the hippo systems, by name."""
     return {
         "hippo": _factory("hippo", {}),
-        "hippo-nosettle": _factory("hippo-nosettle", {"steps": 0}),
+        "hippo-settle": _factory("hippo-settle", {"steps": 3, "beta": 16.0}),
+        "hippo-nolexical": _factory("hippo-nolexical", {"lexical_weight": 0.0}),
         "hippo-nocues": _factory("hippo-nocues", {"cue_variants": False}),
         "hippo-chain": _factory("hippo-chain", {}, chain_hops=2),
         "proto-fusion": lambda ctx: FusionSystem(_factory("hippo", {})(ctx), name="proto-fusion"),

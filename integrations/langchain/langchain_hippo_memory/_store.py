@@ -193,8 +193,9 @@ class HippoStore(BaseStore):
 
     Items are JSON objects addressed by ``(namespace, key)``; they persist when the
     memory has a path, and every item can be found by ``search(query=...)``.
-    ``SearchItem.score`` is the engine's ranking score: the attention mass the
-    Hopfield settle stage gave the item (0..1, higher is better).
+    ``SearchItem.score`` is the engine's ranking score (0..1, higher is better): the
+    Hopfield settle ranking fused with the engine's BM25 channel, 1 for an item first
+    in both (see ``RecallHit.score``).
 
     Semantics that a reader might otherwise have to guess:
 
