@@ -196,8 +196,10 @@ class HippoMemoryMiddleware(AgentMiddleware):
         config = _config()
         namespace = resolve_namespace(self.namespace, config) or self.namespace
         configurable = (config or {}).get("configurable") or {}
+        # LangGraph accepts any hashable thread id (often a UUID); metadata must be JSON.
         thread = configurable.get("thread_id")
-        session = str(thread) if thread is not None else self.session
+        thread = None if thread is None else str(thread)
+        session = thread if thread is not None else self.session
         messages = state.get("messages", [])
         index = _last_human(messages)
         if index is None:
@@ -238,6 +240,18 @@ class HippoMemoryMiddleware(AgentMiddleware):
             fresh.append(item)
         return fresh
 
+    async def _anew(self, items: list[MemoryInput]) -> list[MemoryInput]:
+        fresh = []
+        for item in items:
+            if "id" in item:
+                try:
+                    await self.memory.aget(item["id"])
+                    continue
+                except MemoryNotFoundError:
+                    pass
+            fresh.append(item)
+        return fresh
+
     def after_agent(self, state: AgentState[Any], runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Store the latest user message and final answer, linked in one session."""
         if not self.store_exchanges:
@@ -255,7 +269,7 @@ class HippoMemoryMiddleware(AgentMiddleware):
         if not self.store_exchanges:
             return None
         namespace, session, items = self._exchange(state)
-        items = self._new(items)
+        items = await self._anew(items)
         if items:
             await self.memory.aremember_many(items, namespace=namespace, session=session)
         return None

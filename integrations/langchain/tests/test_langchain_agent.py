@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import builtins
+import sys
+import uuid
 from typing import Any
 
 import pytest
-from hippo_memory import HippoMemory
+from hippo_memory import HippoMemory, MissingDependencyError
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableLambda
 from langgraph.checkpoint.memory import InMemorySaver
 
+import langchain_hippo_memory
 from langchain_hippo_memory import HippoMemoryMiddleware, create_chain_tool, create_recall_tool
 
 STORY = [
@@ -88,18 +92,16 @@ def test_middleware_injects_recalled_memories_and_stores_the_exchange(
     # the injected block is not written into the conversation state
     assert not any(isinstance(m, SystemMessage) for m in result["messages"])
 
-    # the exchange was stored as two linked memories of one session
+    # the exchange was stored as two memories of one session, linked to each other
+    question, answer = "What breed is my dog Biscuit?", "Biscuit is a golden retriever."
     assert memory.count(("conversations",)) == 4
-    chain = memory.recall_chain(
-        "What breed is my dog Biscuit?", namespace=("conversations",), hops=1
-    )
-    assert [m.text for m in chain.memories] == [
-        "What breed is my dog Biscuit?",
-        "Biscuit is a golden retriever.",
-    ]
-    assert chain.memories[0].metadata["role"] == "user"
-    assert chain.memories[1].metadata["role"] == "assistant"
-    assert chain.memories[0].session == middleware.session
+    stored = {m.text: m for m in memory.list(("conversations",)) if m.session == middleware.session}
+    assert set(stored) == {question, answer}
+    assert stored[question].metadata["role"] == "user"
+    assert stored[answer].metadata["role"] == "assistant"
+    chain = memory.recall_chain(question, namespace=("conversations",), hops=1)
+    # the question and its answer may tie in the ranking: either one starts the chain
+    assert {m.text for m in chain.memories} == {question, answer}
 
 
 def test_middleware_threads_namespaces_and_tools(memory: HippoMemory, scripted_model: Any) -> None:
@@ -135,10 +137,28 @@ def test_middleware_threads_namespaces_and_tools(memory: HippoMemory, scripted_m
 async def test_middleware_async(memory: HippoMemory, scripted_model: Any) -> None:
     memory.remember("The wifi password is hunter2.", namespace=("conversations",))
     model = scripted_model(messages=iter([AIMessage(content="It is hunter2.")]))
-    agent = create_agent(model, middleware=[HippoMemoryMiddleware(memory)])
-    await agent.ainvoke({"messages": [HumanMessage("What is the wifi password?")]})
+    middleware = HippoMemoryMiddleware(memory)
+    agent = create_agent(model, middleware=[middleware])
+    result = await agent.ainvoke({"messages": [HumanMessage("What is the wifi password?")]})
     assert "hunter2" in model.calls[0][0].content
     assert await memory.acount(("conversations",)) == 3
+    await middleware.aafter_agent(result, None)  # type: ignore[arg-type]
+    assert await memory.acount(("conversations",)) == 3  # nothing stored twice
+
+
+def test_middleware_stores_under_any_thread_id(memory: HippoMemory, scripted_model: Any) -> None:
+    thread = uuid.uuid4()  # LangGraph accepts any hashable thread id; metadata must be JSON
+    model = scripted_model(messages=iter([AIMessage(content="Hello, Ana!")]))
+    agent = create_agent(
+        model, middleware=[HippoMemoryMiddleware(memory)], checkpointer=InMemorySaver()
+    )
+    agent.invoke(
+        {"messages": [HumanMessage("Hi, I am Ana.")]}, {"configurable": {"thread_id": thread}}
+    )
+    stored = memory.list(("conversations",))
+    assert len(stored) == 2
+    assert {m.session for m in stored} == {str(thread)}
+    assert {m.metadata["thread_id"] for m in stored} == {str(thread)}
 
 
 def test_middleware_can_recall_without_storing(memory: HippoMemory, scripted_model: Any) -> None:
@@ -157,3 +177,18 @@ def test_middleware_validates_arguments(memory: HippoMemory) -> None:
         HippoMemoryMiddleware(memory, k=0)
     with pytest.raises(ValueError):
         HippoMemoryMiddleware(memory, prompt="no placeholder")
+
+
+def test_missing_agents_extra_gives_a_friendly_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def fake_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "langchain" or name.startswith("langchain."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.delitem(sys.modules, "langchain_hippo_memory._middleware", raising=False)
+    monkeypatch.delattr(langchain_hippo_memory, "HippoMemoryMiddleware", raising=False)
+    with pytest.raises(MissingDependencyError, match=r"langchain-hippo-memory\[agents\]"):
+        _ = langchain_hippo_memory.HippoMemoryMiddleware
