@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from llama_index.core.base.llms.types import ChatMessage, ImageBlock, ToolCallBlock
 from llama_index.core.memory import Memory
-from llama_index.core.storage.chat_store.sql import MessageStatus
+from llama_index.core.storage.chat_store.sql import MessageStatus, SQLAlchemyChatStore
 from llama_index.core.utils import get_tokenizer
 from llama_index.memory.hippo import HippoMemoryBlock
 from pydantic import ValidationError
@@ -31,17 +32,19 @@ SMALL_TALK = [
     ("user", "The weather is rainy again this week."),
     ("assistant", "Rainy weeks call for a good book."),
 ]
+StoreFactory = Callable[[], SQLAlchemyChatStore]
 
 
-def small_memory(block: HippoMemoryBlock, session_id: str, **kwargs: object) -> Memory:
+def small_memory(block: HippoMemoryBlock, session_id: str, chat_store: SQLAlchemyChatStore) -> Memory:
     """A Memory whose short-term queue holds only the last few messages."""
-    options: dict[str, object] = {
-        "token_limit": 60,
-        "chat_history_token_ratio": 0.5,
-        "token_flush_size": 20,
-    }
-    options.update(kwargs)
-    return Memory.from_defaults(session_id=session_id, memory_blocks=[block], **options)  # type: ignore[arg-type]
+    return Memory.from_defaults(
+        session_id=session_id,
+        memory_blocks=[block],
+        chat_store=chat_store,
+        token_limit=60,
+        chat_history_token_ratio=0.5,
+        token_flush_size=20,
+    )
 
 
 async def say(memory: Memory, turns: list[tuple[str, str]]) -> None:
@@ -58,9 +61,11 @@ def system_text(messages: list[ChatMessage]) -> str:
     return "\n".join(m.content or "" for m in messages if m.role == "system")
 
 
-async def test_flushed_messages_are_recalled_for_a_later_question(engine: HippoMemory) -> None:
+async def test_flushed_messages_are_recalled_for_a_later_question(
+    engine: HippoMemory, new_chat_store: StoreFactory
+) -> None:
     block = HippoMemoryBlock(memory=engine)
-    memory = small_memory(block, "alice")
+    memory = small_memory(block, "alice", new_chat_store())
     await say(memory, EARLY_FACTS + SMALL_TALK)
 
     assert engine.count(("llama_index", "alice")) >= 2, "nothing was flushed into the block"
@@ -86,10 +91,10 @@ async def test_without_user_message_nothing_is_recalled(engine: HippoMemory) -> 
     assert await block.aget([ChatMessage(role="user", content="green tea")], session_id="other") == ""
 
 
-async def test_sessions_are_isolated(engine: HippoMemory) -> None:
+async def test_sessions_are_isolated(engine: HippoMemory, new_chat_store: StoreFactory) -> None:
     block = HippoMemoryBlock(memory=engine)
-    alice = small_memory(block, "alice")
-    bob = small_memory(block, "bob")
+    alice = small_memory(block, "alice", new_chat_store())
+    bob = small_memory(block, "bob", new_chat_store())
     await say(
         alice,
         [("user", "My dog Biscuit is a beagle."), ("assistant", "Lovely beagle!"), *SMALL_TALK],
@@ -103,11 +108,11 @@ async def test_sessions_are_isolated(engine: HippoMemory) -> None:
     assert engine.namespaces(("llama_index",)) == [("llama_index", "alice"), ("llama_index", "bob")]
 
 
-async def test_shared_namespace_across_sessions(engine: HippoMemory) -> None:
+async def test_shared_namespace_across_sessions(engine: HippoMemory, new_chat_store: StoreFactory) -> None:
     block = HippoMemoryBlock(memory=engine, namespace=("users", "alice"), per_session=False)
-    monday = small_memory(block, "monday-chat")
+    monday = small_memory(block, "monday-chat", new_chat_store())
     await say(monday, [("user", "My dog Biscuit is a beagle."), ("assistant", "Lovely!"), *SMALL_TALK])
-    friday = small_memory(block, "friday-chat")
+    friday = small_memory(block, "friday-chat", new_chat_store())
     context = system_text(await friday.aget(input="What breed is Biscuit?"))
     assert "beagle" in context
     assert engine.namespaces() == [("users", "alice")]
@@ -178,27 +183,27 @@ async def test_atruncate_drops_lowest_ranked_lines() -> None:
     block.memory.close()
 
 
-async def test_tight_token_budget_truncates_the_block(engine: HippoMemory) -> None:
+async def test_tight_token_budget_truncates_the_block(engine: HippoMemory, new_chat_store: StoreFactory) -> None:
     texts = [f"Memory number {i} mentions the garden and tomatoes, fact {i}." for i in range(6)]
     block = HippoMemoryBlock(memory=engine, top_k=6)
     await block.aput([ChatMessage(role="user", content=t) for t in texts], session_id="s")
 
-    roomy = Memory.from_defaults(session_id="s", token_limit=10_000, memory_blocks=[block])
+    roomy = Memory.from_defaults(session_id="s", token_limit=10_000, memory_blocks=[block], chat_store=new_chat_store())
     full = system_text(await roomy.aget(input="garden tomatoes"))
     full_lines = [line for line in full.splitlines() if line.startswith("- ")]
     assert len(full_lines) == 6
 
     budget = len(get_tokenizer()("garden tomatoes")) + 50
-    tight = Memory.from_defaults(session_id="s", token_limit=budget, memory_blocks=[block])
+    tight = Memory.from_defaults(session_id="s", token_limit=budget, memory_blocks=[block], chat_store=new_chat_store())
     cut = system_text(await tight.aget(input="garden tomatoes"))
     cut_lines = [line for line in cut.splitlines() if line.startswith("- ")]
     assert 0 < len(cut_lines) < 6
     assert cut_lines == full_lines[: len(cut_lines)], "truncation must keep the best-ranked lines"
 
 
-async def test_persists_across_reopening(store_path: Path) -> None:
+async def test_persists_across_reopening(store_path: Path, new_chat_store: StoreFactory) -> None:
     engine = HippoMemory(store_path, encoder=HashingEncoder())
-    memory = small_memory(HippoMemoryBlock(memory=engine), "alice")
+    memory = small_memory(HippoMemoryBlock(memory=engine), "alice", new_chat_store())
     await say(memory, EARLY_FACTS + SMALL_TALK)
     stored = engine.count()
     assert stored >= 2
@@ -207,7 +212,7 @@ async def test_persists_across_reopening(store_path: Path) -> None:
     reopened = HippoMemory(store_path, encoder=HashingEncoder())
     try:
         assert reopened.count() == stored
-        fresh = small_memory(HippoMemoryBlock(memory=reopened), "alice")
+        fresh = small_memory(HippoMemoryBlock(memory=reopened), "alice", new_chat_store())
         assert "nurse" in system_text(await fresh.aget(input="Where do I work as a nurse?"))
         # After reopening, the next flush links onto the same conversation.
         await say(fresh, SMALL_TALK * 2)

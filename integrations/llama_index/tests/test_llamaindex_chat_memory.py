@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.chat_engine import SimpleChatEngine
 from llama_index.core.llms import MockLLM
-from llama_index.core.memory import ChatMemoryBuffer
+from llama_index.core.memory import ChatMemoryBuffer, Memory
 from llama_index.core.memory.types import BaseMemory
+from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
 from llama_index.memory.hippo import HippoMemory
 from pydantic import ValidationError
 
-from hippo_memory import HashingEncoder, InvalidNamespaceError, StoreClosedError
+from hippo_memory import HashingEncoder, InvalidInputError, InvalidNamespaceError, StoreClosedError
 from hippo_memory import HippoMemory as Engine
+
+StoreFactory = Callable[[], SQLAlchemyChatStore]
 
 
 def system_text(messages: list[ChatMessage]) -> str:
     return "\n".join(m.content or "" for m in messages if m.role == "system")
 
 
-def test_chat_engine_recalls_after_reset(engine: Engine) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="alice")
+def test_chat_engine_recalls_after_reset(engine: Engine, new_chat_store: StoreFactory) -> None:
+    memory = HippoMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
     assert isinstance(memory, BaseMemory)
     chat = SimpleChatEngine.from_defaults(memory=memory, llm=MockLLM(max_tokens=4))
     chat.chat("My sister Maria lives in Lisbon and teaches violin.")
@@ -37,8 +41,8 @@ def test_chat_engine_recalls_after_reset(engine: Engine) -> None:
     assert "Maria lives in Lisbon" in answer
 
 
-async def test_async_chat_engine(engine: Engine) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="alice")
+async def test_async_chat_engine(engine: Engine, new_chat_store: StoreFactory) -> None:
+    memory = HippoMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
     chat = SimpleChatEngine.from_defaults(memory=memory, llm=MockLLM(max_tokens=4))
     await chat.achat("My bike is a red Brompton I bought in London.")
     await memory.areset()
@@ -49,9 +53,9 @@ async def test_async_chat_engine(engine: Engine) -> None:
 
 
 def test_get_merges_into_an_existing_system_message_without_mutating_history(
-    engine: Engine,
+    engine: Engine, new_chat_store: StoreFactory
 ) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="s")
+    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
     memory.put(ChatMessage(role="user", content="The wifi password is tangerine42."))
     memory.reset()
     memory.put(ChatMessage(role="system", content="You are terse."))
@@ -62,16 +66,16 @@ def test_get_merges_into_an_existing_system_message_without_mutating_history(
     assert memory.get_all()[0].content == "You are terse."
 
 
-def test_history_is_not_repeated_as_a_memory(engine: Engine) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="s")
+def test_history_is_not_repeated_as_a_memory(engine: Engine, new_chat_store: StoreFactory) -> None:
+    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
     memory.put(ChatMessage(role="user", content="My cat is called Miso."))
     messages = memory.get(input="What is my cat called?")
     assert system_text(messages) == ""  # the only match is already in the history
     assert [m.content for m in messages] == ["My cat is called Miso."]
 
 
-def test_set_stores_only_new_messages(engine: Engine) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="s")
+def test_set_stores_only_new_messages(engine: Engine, new_chat_store: StoreFactory) -> None:
+    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
     first = [ChatMessage(role="user", content="I plant tulips in October.")]
     memory.set(first)
     assert engine.count() == 1
@@ -87,8 +91,8 @@ def test_set_stores_only_new_messages(engine: Engine) -> None:
     assert len(memory.get_all()) == 4
 
 
-async def test_async_put_messages_and_set(engine: Engine) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="s")
+async def test_async_put_messages_and_set(engine: Engine, new_chat_store: StoreFactory) -> None:
+    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
     await memory.aput_messages(
         [
             ChatMessage(role="user", content="Q1 text"),
@@ -120,9 +124,19 @@ def test_chat_history_and_custom_primary_memory(engine: Engine) -> None:
     assert memory.top_k == 2
 
 
-def test_sessions_are_isolated(engine: Engine) -> None:
-    alice = HippoMemory.from_defaults(engine, session_id="alice")
-    bob = HippoMemory.from_defaults(engine, session_id="bob")
+def test_chat_store_backs_the_default_primary_memory(engine: Engine, new_chat_store: StoreFactory) -> None:
+    store = new_chat_store()
+    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=store)
+    assert isinstance(memory.primary_memory, Memory) and memory.primary_memory.sql_store is store
+    memory.put(ChatMessage(role="user", content="I keep bees on the roof."))
+    assert [m.content for m in memory.get_all()] == ["I keep bees on the roof."]
+    with pytest.raises(InvalidInputError, match="not both"):
+        HippoMemory.from_defaults(engine, chat_store=new_chat_store(), primary_memory=ChatMemoryBuffer.from_defaults())
+
+
+def test_sessions_are_isolated(engine: Engine, new_chat_store: StoreFactory) -> None:
+    alice = HippoMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
+    bob = HippoMemory.from_defaults(engine, session_id="bob", chat_store=new_chat_store())
     alice.put(ChatMessage(role="user", content="My favourite city is Kyoto."))
     bob.put(ChatMessage(role="user", content="My favourite city is Montreal."))
     alice.reset()
@@ -132,30 +146,30 @@ def test_sessions_are_isolated(engine: Engine) -> None:
     assert [m.text for m in bob.recall("favourite city")] == ["My favourite city is Montreal."]
 
 
-def test_persists_across_reopening(store_path: Path) -> None:
+def test_persists_across_reopening(store_path: Path, new_chat_store: StoreFactory) -> None:
     engine = Engine(store_path, encoder=HashingEncoder())
-    memory = HippoMemory.from_defaults(engine, session_id="alice")
+    memory = HippoMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
     memory.put(ChatMessage(role="user", content="My passport expires in March 2027."))
     engine.close()
 
     reopened = Engine(store_path, encoder=HashingEncoder())
     try:
-        fresh = HippoMemory.from_defaults(reopened, session_id="alice")
+        fresh = HippoMemory.from_defaults(reopened, session_id="alice", chat_store=new_chat_store())
         assert "March 2027" in system_text(fresh.get(input="When does my passport expire?"))
-        other = HippoMemory.from_defaults(reopened, session_id="bob")
+        other = HippoMemory.from_defaults(reopened, session_id="bob", chat_store=new_chat_store())
         assert system_text(other.get(input="When does my passport expire?")) == ""
     finally:
         reopened.close()
 
 
-def test_bad_input_raises_typed_errors(engine: Engine) -> None:
+def test_bad_input_raises_typed_errors(engine: Engine, new_chat_store: StoreFactory) -> None:
     with pytest.raises(InvalidNamespaceError):
         HippoMemory.from_defaults(engine, namespace=("a.b",))
     with pytest.raises(ValidationError):
         HippoMemory.from_defaults(engine, context_template="no placeholder")
     with pytest.raises(ValidationError):
         HippoMemory.from_defaults(engine, query_window=0)
-    memory = HippoMemory.from_defaults(engine, session_id="s")
+    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
     memory.put(ChatMessage(role="user", content="x " * 10))
     engine.close()
     with pytest.raises(StoreClosedError):

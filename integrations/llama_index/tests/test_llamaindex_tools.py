@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 from llama_index.core.agent.workflow import FunctionAgent, ToolCall, ToolCallResult
 from llama_index.core.base.llms.types import ChatMessage, ToolCallBlock
 from llama_index.core.llms import MockFunctionCallingLLM
+from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
 from llama_index.core.tools import FunctionTool
 from llama_index.memory.hippo import (
     HippoMemory as HippoChatMemory,
@@ -144,8 +145,12 @@ async def test_function_agent_calls_the_chain_tool(story: HippoMemory) -> None:
 
 
 @AGENT_WARNINGS
-async def test_function_agent_with_hippo_chat_memory(story: HippoMemory) -> None:
-    memory = HippoChatMemory.from_defaults(story, namespace=("agent",), session_id="caroline")
+async def test_function_agent_with_hippo_chat_memory(
+    story: HippoMemory, new_chat_store: Callable[[], SQLAlchemyChatStore]
+) -> None:
+    memory = HippoChatMemory.from_defaults(
+        story, namespace=("agent",), session_id="caroline", chat_store=new_chat_store()
+    )
     agent = FunctionAgent(
         tools=[create_chain_tool(story, namespace=NAMESPACE, hops=2)],
         llm=MockFunctionCallingLLM(response_generator=chain_script),

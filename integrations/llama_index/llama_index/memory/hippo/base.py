@@ -17,8 +17,10 @@ from llama_index.core.bridge.pydantic import Field, SerializeAsAny, field_valida
 from llama_index.core.memory import Memory
 from llama_index.core.memory.memory import DEFAULT_TOKEN_LIMIT
 from llama_index.core.memory.types import BaseMemory
+from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore
 
 from hippo_memory import HippoMemory as HippoEngine
+from hippo_memory import InvalidInputError
 from hippo_memory import Memory as StoredMemory
 
 from ._scope import HippoScope
@@ -100,6 +102,7 @@ class HippoMemory(HippoScope, BaseMemory):
         session_id: str | None = None,
         chat_history: list[ChatMessage] | None = None,
         token_limit: int = DEFAULT_TOKEN_LIMIT,
+        chat_store: AsyncDBChatStore | None = None,
         primary_memory: BaseMemory | None = None,
         **kwargs: Any,
     ) -> HippoMemory:
@@ -111,14 +114,22 @@ class HippoMemory(HippoScope, BaseMemory):
             chat_history: Initial short-term history. It is not stored long-term,
                 on the assumption that it was stored when it was first said.
             token_limit: Token limit of the default primary ``Memory``.
+            chat_store: Where the default primary ``Memory`` keeps the history; by
+                default LlamaIndex's in-memory SQLite store. Pass one whose engine
+                you dispose (or a database that outlives the process) when that matters.
             primary_memory: Short-term memory to use instead of a new ``Memory``.
             **kwargs: Other fields (``namespace``, ``per_session``, ``top_k``, ...).
+
+        Raises:
+            InvalidInputError: both ``chat_store`` and ``primary_memory`` were given.
         """
         session_id = session_id or str(uuid.uuid4())
         if primary_memory is None:
             primary_memory = Memory.from_defaults(
-                session_id=session_id, chat_history=chat_history, token_limit=token_limit
+                session_id=session_id, chat_history=chat_history, token_limit=token_limit, chat_store=chat_store
             )
+        elif chat_store is not None:
+            raise InvalidInputError("pass chat_store (for the default Memory) or primary_memory, not both")
         elif chat_history is not None:
             primary_memory.set(chat_history)
         return cls(memory=memory, primary_memory=primary_memory, session_id=session_id, **kwargs)
