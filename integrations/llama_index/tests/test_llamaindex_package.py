@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from importlib.metadata import requires, version
 from pathlib import Path
 
 import llama_index.memory.hippo as hippo
+import pytest
+
+from hippo_memory import MissingDependencyError
 
 EXPORTED = [
     "HippoMemory",
@@ -51,3 +55,11 @@ def test_engine_class_is_not_shadowed() -> None:
 
     assert hippo.HippoMemory is not hippo_memory.HippoMemory
     assert hippo.HippoMemory.class_name() == "HippoMemory"
+
+
+def test_missing_llama_index_core_gives_a_friendly_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "llama_index.core", None)  # makes `import llama_index.core` fail
+    monkeypatch.delitem(sys.modules, "llama_index.memory.hippo")
+    with pytest.raises(MissingDependencyError, match=r"pip install llama-index-memory-hippo") as caught:
+        importlib.import_module("llama_index.memory.hippo")
+    assert isinstance(caught.value, ImportError)
