@@ -173,6 +173,17 @@ async def test_recall_leaves_out_messages_already_in_the_prompt(engine: HippoMem
     assert await block.aget([said, ChatMessage(role="user", content="Biscuit breed?")], session_id="s") == ""
 
 
+async def test_min_similarity_drops_weak_matches_without_counting_them(engine: HippoMemory) -> None:
+    block = HippoMemoryBlock(memory=engine, min_similarity=0.99)
+    await block.aput([ChatMessage(role="user", content=text) for _, text in EARLY_FACTS], session_id="s")
+    ids = [memory.id for memory in engine.list(("llama_index", "s"))]
+    assert len(ids) == len(EARLY_FACTS)
+    assert await block.aget([ChatMessage(role="user", content="What breed is my dog?")], session_id="s") == ""
+    assert [engine.get(i).access_count for i in ids] == [0] * len(ids)
+    loose = HippoMemoryBlock(memory=engine, min_similarity=0.0)
+    assert "beagle" in await loose.aget([ChatMessage(role="user", content="What breed is my dog?")], session_id="s")
+
+
 async def test_atruncate_drops_lowest_ranked_lines() -> None:
     block = HippoMemoryBlock(memory=HippoMemory(encoder=HashingEncoder()))
     content = "- first memory\n- second memory\n- third memory"

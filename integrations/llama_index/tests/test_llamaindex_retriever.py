@@ -81,6 +81,15 @@ def test_filter_and_min_similarity(filled: HippoMemory) -> None:
     assert strict == []
 
 
+def test_min_similarity_floor_is_applied_by_the_engine(filled: HippoMemory) -> None:
+    ids = [hit.memory.id for hit in filled.recall("Alice", namespace=("users", "alice"), k=10)]
+    before = {i: filled.get(i).access_count for i in ids}
+    retriever = HippoRetriever(filled, namespace=("users", "alice"), k=4, min_similarity=0.99)
+    assert retriever.retrieve("violinist Vienna") == []
+    # Memories below the floor are not returned, so they must not count as recalled either.
+    assert {i: filled.get(i).access_count for i in ids} == before
+
+
 async def test_async_retrieve_and_query_engine(filled: HippoMemory) -> None:
     retriever = HippoRetriever(filled, namespace=("users", "alice"), k=2)
     nodes = await retriever.aretrieve("Which instrument does Tomas play?")
@@ -105,6 +114,10 @@ def test_bad_input_raises_typed_errors(filled: HippoMemory) -> None:
         HippoRetriever(filled, namespace=("users.alice",))
     with pytest.raises(InvalidInputError):
         HippoRetriever(filled, k=0)
+    with pytest.raises(InvalidInputError):
+        HippoRetriever(filled, min_similarity=float("nan"))
+    with pytest.raises(InvalidInputError):
+        HippoRetriever(filled, min_similarity="high")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         HippoRetriever("engine")  # type: ignore[arg-type]
     with pytest.raises(EmptyTextError):

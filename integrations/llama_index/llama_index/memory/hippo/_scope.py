@@ -14,7 +14,7 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field
 
 from hippo_memory import HippoMemory as HippoEngine
-from hippo_memory import Memory, Namespace, NamespaceNotFoundError, RecallHit
+from hippo_memory import Memory, Namespace, NamespaceNotFoundError
 
 from ._utils import (
     DEFAULT_ROLES,
@@ -119,11 +119,12 @@ class HippoScope(BaseModel):
         namespace = self.namespace_for(session_id)
         query = query[: self.memory.config.max_text_chars]
         try:
-            result = self.memory.recall(query, namespace=namespace, k=self.top_k)
+            # The engine applies the floor before taking the top k, so weak matches neither
+            # crowd out good ones nor count as recalled (which consolidation would reward).
+            result = self.memory.recall(query, namespace=namespace, k=self.top_k, min_similarity=self.min_similarity)
         except NamespaceNotFoundError:
             return []
-        hits: list[RecallHit] = [hit for hit in result.hits if hit.diagnostics.similarity >= self.min_similarity]
-        found = [hit.memory for hit in hits]
+        found = [hit.memory for hit in result.hits]
         if self.chain_hops > 0 and found:
             try:
                 chain = self.memory.recall_chain(query, hops=self.chain_hops, namespace=namespace)

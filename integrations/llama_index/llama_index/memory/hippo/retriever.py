@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -67,7 +68,8 @@ class HippoRetriever(BaseRetriever):
         namespace: Search this namespace and those below it; ``None`` for all.
         k: Memories returned per query.
         filter: Metadata conditions (see ``hippo_memory.matches_filter``).
-        min_similarity: Drop hits whose best cosine similarity is below this.
+        min_similarity: Leave out memories none of whose cues reaches this cosine
+            similarity with the query; the engine applies it before taking the top ``k``.
         callback_manager: LlamaIndex callbacks.
         verbose: Print retrieval details.
 
@@ -98,6 +100,12 @@ class HippoRetriever(BaseRetriever):
             raise TypeError(f"memory must be a hippo_memory.HippoMemory, not {type(memory).__name__}")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, not {k!r}")
+        if (
+            isinstance(min_similarity, bool)
+            or not isinstance(min_similarity, int | float)
+            or not math.isfinite(min_similarity)
+        ):
+            raise InvalidInputError(f"min_similarity must be a finite number, not {min_similarity!r}")
         self.memory = memory
         self.namespace = None if namespace is None else validate_namespace(namespace)
         self.k = k
@@ -107,10 +115,16 @@ class HippoRetriever(BaseRetriever):
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         try:
-            result = self.memory.recall(query_bundle.query_str, namespace=self.namespace, k=self.k, filter=self.filter)
+            result = self.memory.recall(
+                query_bundle.query_str,
+                namespace=self.namespace,
+                k=self.k,
+                filter=self.filter,
+                min_similarity=self.min_similarity,
+            )
         except NamespaceNotFoundError:
             return []
-        return [hit_to_node(hit) for hit in result.hits if hit.diagnostics.similarity >= self.min_similarity]
+        return [hit_to_node(hit) for hit in result.hits]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return await asyncio.to_thread(self._retrieve, query_bundle)
