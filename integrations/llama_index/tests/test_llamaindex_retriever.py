@@ -123,4 +123,6 @@ def test_bad_input_raises_typed_errors(filled: HippoMemory) -> None:
     with pytest.raises(EmptyTextError):
         HippoRetriever(filled).retrieve("   ")
     with pytest.raises(InvalidFilterError):
-        HippoRetriever(filled, filter={"topic": {"$regex": "f.*"}}).retrieve("Alice")
+        HippoRetriever(filled, filter={"topic": {"$regex": "f.*"}})
+    with pytest.raises(InvalidFilterError):
+        HippoRetriever(filled, filter=[("topic", "home")])  # type: ignore[arg-type]

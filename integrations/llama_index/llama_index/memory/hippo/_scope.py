@@ -14,14 +14,13 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field
 
 from hippo_memory import HippoMemory as HippoEngine
-from hippo_memory import Memory, Namespace, NamespaceNotFoundError
+from hippo_memory import Memory, Namespace, NamespaceNotFoundError, validate_namespace
 
 from ._utils import (
     DEFAULT_ROLES,
     message_inputs,
     one_line,
     scoped_namespace,
-    validate_namespace,
     validate_roles,
 )
 

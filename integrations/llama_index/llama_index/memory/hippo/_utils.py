@@ -27,7 +27,6 @@ __all__ = [
     "query_from_messages",
     "scoped_namespace",
     "session_label",
-    "validate_namespace",
     "validate_roles",
 ]
 
@@ -40,24 +39,6 @@ _STOP_REASONS = {
     "no_link": "no further association",
     "no_start": "nothing recalled",
 }
-
-
-def validate_namespace(namespace: Any) -> Namespace:
-    """Check a namespace the way the engine does, before anything is stored.
-
-    Raises:
-        InvalidNamespaceError: not a non-empty sequence of non-empty strings without periods.
-    """
-    if isinstance(namespace, str) or not isinstance(namespace, Sequence) or not namespace:
-        raise InvalidNamespaceError(
-            f"namespace must be a non-empty tuple of strings, e.g. ('users', 'alice'); got {namespace!r}"
-        )
-    for label in namespace:
-        if not isinstance(label, str) or not label:
-            raise InvalidNamespaceError(f"namespace labels must be non-empty strings: {namespace!r}")
-        if "." in label:
-            raise InvalidNamespaceError(f"namespace labels may not contain periods: {namespace!r}")
-    return tuple(namespace)
 
 
 def validate_roles(roles: Any) -> tuple[str, ...]:

@@ -12,9 +12,7 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from hippo_memory import HippoMemory as HippoEngine
-from hippo_memory import InvalidInputError, NamespaceNotFoundError, RecallHit
-
-from ._utils import validate_namespace
+from hippo_memory import InvalidInputError, NamespaceNotFoundError, RecallHit, validate_filter, validate_namespace
 
 __all__ = ["HippoRetriever", "hit_to_node"]
 
@@ -107,6 +105,7 @@ class HippoRetriever(BaseRetriever):
         ):
             raise InvalidInputError(f"min_similarity must be a finite number, not {min_similarity!r}")
         self.memory = memory
+        validate_filter(filter)
         self.namespace = None if namespace is None else validate_namespace(namespace)
         self.k = k
         self.filter = dict(filter) if filter is not None else None

@@ -12,10 +12,10 @@ from typing import Annotated
 from llama_index.core.tools import FunctionTool
 from llama_index.core.tools.tool_spec.base import BaseToolSpec
 
-from hippo_memory import DEFAULT_NAMESPACE, InvalidInputError, NamespaceNotFoundError
+from hippo_memory import DEFAULT_NAMESPACE, InvalidInputError, NamespaceNotFoundError, validate_namespace
 from hippo_memory import HippoMemory as HippoEngine
 
-from ._utils import format_chain, format_hits, validate_namespace
+from ._utils import format_chain, format_hits
 
 __all__ = ["HippoToolSpec", "create_chain_tool", "create_recall_tool", "create_remember_tool"]
 
