@@ -213,23 +213,22 @@ async def test_tight_token_budget_truncates_the_block(engine: HippoMemory, new_c
 
 
 async def test_persists_across_reopening(store_path: Path, new_chat_store: StoreFactory) -> None:
-    engine = HippoMemory(store_path, encoder=HashingEncoder())
-    memory = small_memory(HippoMemoryBlock(memory=engine), "alice", new_chat_store())
-    await say(memory, EARLY_FACTS + SMALL_TALK)
-    stored = engine.count()
-    assert stored >= 2
-    engine.close()
+    namespace = ("llama_index", "alice")
+    with HippoMemory(store_path, encoder=HashingEncoder()) as engine:
+        memory = small_memory(HippoMemoryBlock(memory=engine), "alice", new_chat_store())
+        await say(memory, EARLY_FACTS + SMALL_TALK)
+        before = [m.id for m in engine.list(namespace)]
+    assert len(before) >= 2
 
-    reopened = HippoMemory(store_path, encoder=HashingEncoder())
-    try:
-        assert reopened.count() == stored
+    with HippoMemory(store_path, encoder=HashingEncoder()) as reopened:
+        assert [m.id for m in reopened.list(namespace)] == before
         fresh = small_memory(HippoMemoryBlock(memory=reopened), "alice", new_chat_store())
         assert "nurse" in system_text(await fresh.aget(input="Where do I work as a nurse?"))
         # After reopening, the next flush links onto the same conversation.
         await say(fresh, SMALL_TALK * 2)
-        assert reopened.count() > stored
-    finally:
-        reopened.close()
+        after = [m.id for m in reopened.list(namespace)]
+        assert after[: len(before)] == before and len(after) > len(before)
+        assert after[len(before)] in dict(reopened.associations(before[-1]))
 
 
 def test_bad_configuration_raises_typed_errors(engine: HippoMemory) -> None:
