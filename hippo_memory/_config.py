@@ -44,7 +44,25 @@ class HippoConfig(BaseModel):
         50, ge=1, le=4096, description="Memories the lexical channel adds to the candidate set."
     )
     fusion_k: float = Field(
-        20.0, gt=0, description="Rank offset of reciprocal-rank fusion: score = sum of weight / (fusion_k + rank)."
+        10.0, gt=0, description="Rank offset of reciprocal-rank fusion: score = sum of weight / (fusion_k + rank)."
+    )
+    # --- recall-time priors ------------------------------------------------------
+    spread: float = Field(
+        0.3,
+        ge=0,
+        description="Spreading activation after fusion: each candidate passes spread * link strength * its score to the memories it is associated with (the turn after a matching question rises with it); 0 turns it off.",
+    )
+    speaker_key: str | None = Field(
+        "speaker",
+        description="Metadata key naming who said a memory; a query that names that speaker lifts their memories by speaker_weight. None turns the speaker prior off.",
+    )
+    speaker_weight: float = Field(
+        0.3, ge=0, description="Score added to candidates whose speaker the query names (scores are at most about 1)."
+    )
+    temporal_weight: float = Field(
+        0.3,
+        ge=0,
+        description="Score added to candidates whose timestamp falls in the day, month or year the query names (e.g. 'on 1 February, 2023').",
     )
     # --- settle stage ----------------------------------------------------------
     beta: float = Field(16.0, gt=0, description="Inverse temperature of the Hopfield softmax.")
@@ -74,6 +92,11 @@ class HippoConfig(BaseModel):
     )
     backward_strength: float = Field(
         0.5, ge=0, description="Strength of an automatic link back to the previous memory."
+    )
+    answer_strength: float = Field(
+        2.0,
+        ge=0,
+        description="Strength of the automatic forward link when the previous memory of the session asks a question (the next turn answers it); replaces forward_strength for that link.",
     )
     chain_min_strength: float = Field(
         0.2, ge=0, description="A chain stops when the next association's score falls below this."

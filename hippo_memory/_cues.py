@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from ._types import Cue
 
-__all__ = ["CueAugmenter", "build_cues", "key_phrases", "match_expression", "split_sentences"]
+__all__ = ["CueAugmenter", "asks_question", "build_cues", "key_phrases", "match_expression", "split_sentences"]
 
 
 @runtime_checkable
@@ -68,6 +68,29 @@ def split_sentences(text: str, *, min_chars: int = 16) -> list[str]:
         else:
             merged.append(part)
     return merged or [text.strip()]
+
+
+_TRAILING_ATTACHMENT = re.compile(r"(\s*\[[^\[\]]*\])+\s*$")
+
+
+def asks_question(text: str, *, tail_chars: int = 100) -> bool:
+    """Whether a conversational turn ends by asking something.
+
+    A turn that asks is the first half of an adjacency pair: the next turn of the
+    conversation answers it, so the engine links the two more strongly (see
+    ``HippoConfig.answer_strength``).
+
+    Args:
+        text: A memory's text.
+        tail_chars: How far from the end a question mark may be (a turn often asks,
+            then adds a short remark). Bracketed attachments at the end
+            (``[image: ...]``) are ignored.
+
+    Returns:
+        ``True`` when a ``?`` occurs in the last ``tail_chars`` characters.
+    """
+    body = _TRAILING_ATTACHMENT.sub("", text).rstrip()
+    return "?" in body[-tail_chars:]
 
 
 def match_expression(text: str, *, limit: int = 32) -> str | None:

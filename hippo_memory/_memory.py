@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import threading
 import time
 import uuid
@@ -29,7 +30,7 @@ import torch
 from . import _consolidation
 from ._config import HippoConfig
 from ._consolidation import LifecycleState
-from ._cues import CueAugmenter, build_cues, match_expression
+from ._cues import CueAugmenter, asks_question, build_cues, match_expression
 from ._encoder import Encoder, load_encoder, validate_vectors
 from ._errors import (
     EmptyTextError,
@@ -48,6 +49,7 @@ from ._hebbian import AssociativeMemory
 from ._index import CueIndex
 from ._policy import check_salience, check_ttl, plan_writes
 from ._store import MemoryRow, Store, dumps, now
+from ._temporal import query_time_window
 from ._types import (
     Chain,
     ChainHop,
@@ -59,7 +61,14 @@ from ._types import (
     RecallHit,
     RecallResult,
 )
-from .functional import pool_by_owner, random_projection, reciprocal_rank_fusion, settle, wta_code
+from .functional import (
+    pool_by_owner,
+    random_projection,
+    reciprocal_rank_fusion,
+    settle,
+    spread_activation,
+    wta_code,
+)
 
 __all__ = ["DEFAULT_NAMESPACE", "HippoMemory", "MemoryInput", "TimeLike", "validate_namespace"]
 
@@ -89,6 +98,7 @@ class _Prepared:
         "id",
         "metadata",
         "namespace",
+        "previous",
         "salience",
         "session",
         "supersedes",
@@ -120,6 +130,7 @@ class _Prepared:
         self.salience = salience
         self.ttl = ttl
         self.supersedes = supersedes
+        self.previous: str | None = None
 
 
 def validate_namespace(namespace: Any) -> Namespace:
@@ -262,6 +273,10 @@ class HippoMemory:
         self._slot_ns = np.zeros(0, dtype=np.int32)
         self._slot_time = np.zeros(0, dtype=np.float64)
         self._slot_rows = np.zeros((0, 2), dtype=np.int64)
+        self._slot_speaker = np.zeros(0, dtype=np.int32)
+        self._speakers: list[str] = []
+        self._speaker_index: dict[str, int] = {}
+        self._speaker_pattern: re.Pattern[str] | None = None
         self._id_slot: dict[str, int] = {}
         self._namespaces: list[Namespace] = []
         self._ns_index: dict[Namespace, int] = {}
@@ -310,7 +325,7 @@ class HippoMemory:
         )
 
     def _install(self, row: MemoryRow) -> None:
-        slot, id_, ns_json, _text, _meta, timestamp, _c, _u, session, code, row_start, row_count = row
+        slot, id_, ns_json, _text, meta_json, timestamp, _c, _u, session, code, row_start, row_count = row
         namespace = tuple(json.loads(ns_json))
         ns = self._namespace_id(namespace)
         if slot >= len(self._slot_id):
@@ -322,6 +337,8 @@ class HippoMemory:
             self._slot_ns = np.concatenate([self._slot_ns, np.full(grow, -1, dtype=np.int32)])
             self._slot_time = np.concatenate([self._slot_time, np.full(grow, np.nan)])
             self._slot_rows = np.concatenate([self._slot_rows, np.zeros((grow, 2), dtype=np.int64)])
+            self._slot_speaker = np.concatenate([self._slot_speaker, np.full(grow, -1, dtype=np.int32)])
+        self._set_speaker(slot, meta_json)
         self._slot_id[slot] = id_
         self._slot_ns[slot] = ns
         self._slot_time[slot] = np.nan if timestamp is None else timestamp
@@ -334,6 +351,32 @@ class HippoMemory:
             if self._session_last.get(key, -1) < slot:
                 self._session_last[key] = slot
         self._prefix_cache.clear()
+
+    def _set_speaker(self, slot: int, meta_json: str) -> None:
+        """Record who said memory ``slot`` (``metadata[config.speaker_key]``) for the speaker prior."""
+        key = self.config.speaker_key
+        speaker = json.loads(meta_json).get(key) if key is not None and key in meta_json else None
+        if not isinstance(speaker, str) or not speaker.strip():
+            self._slot_speaker[slot] = -1
+            return
+        name = " ".join(speaker.lower().split())
+        index = self._speaker_index.get(name)
+        if index is None:
+            index = self._speaker_index[name] = len(self._speakers)
+            self._speakers.append(name)
+            self._speaker_pattern = None
+        self._slot_speaker[slot] = index
+
+    def _named_speakers(self, query: str) -> npt.NDArray[np.int32]:
+        """Indices of the known speakers a query names (whole words, case-insensitive)."""
+        if not self._speakers or not query:
+            return np.zeros(0, dtype=np.int32)
+        if self._speaker_pattern is None:
+            names = sorted(self._speakers, key=len, reverse=True)
+            alternatives = "|".join(r"\s+".join(map(re.escape, name.split())) for name in names)
+            self._speaker_pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+        found = {self._speaker_index[" ".join(m.lower().split())] for m in self._speaker_pattern.findall(query)}
+        return np.asarray(sorted(found), dtype=np.int32)
 
     def _namespace_id(self, namespace: Namespace) -> int:
         ns = self._ns_index.get(namespace)
@@ -523,6 +566,7 @@ class HippoMemory:
                     row = self._store.memories_by_slot([self._session_last[key]])
                     previous = next(iter(row.values()))[3] if row else None
                 previous_text[key] = item.text
+            item.previous = previous
             clean_extra = [p for p in extra if isinstance(p, str) and p.strip()][: config.max_cues]
             item.cues = build_cues(
                 item.text,
@@ -585,8 +629,14 @@ class HippoMemory:
                     key = (item.namespace, item.session)
                     previous_slot = session_last.get(key)
                     if previous_slot is not None:
-                        if config.forward_strength > 0:
-                            links.append((previous_slot, slot, config.forward_strength))
+                        # A turn that asks a question is answered by the next one: link them harder.
+                        forward = (
+                            config.answer_strength
+                            if item.previous is not None and asks_question(item.previous)
+                            else config.forward_strength
+                        )
+                        if forward > 0:
+                            links.append((previous_slot, slot, forward))
                         if config.backward_strength > 0:
                             links.append((slot, previous_slot, config.backward_strength))
                     session_last[key] = slot
@@ -794,6 +844,7 @@ class HippoMemory:
                     (dumps(new_meta), new_time, stamp, slot),
                 )
                 self._slot_time[slot] = np.nan if new_time is None else new_time
+                self._set_speaker(slot, dumps(new_meta))
             return self.get(id)
         old_cues = self._store.cues_by_slot([slot]).get(slot, [])
         explicit = (
@@ -840,6 +891,7 @@ class HippoMemory:
             self._row_owner = np.concatenate([self._row_owner, np.full(len(item.cues), slot)])
             self._slot_rows[slot] = (first_row, len(item.cues))
             self._slot_time[slot] = np.nan if new_time is None else new_time
+            self._set_speaker(slot, dumps(new_meta))
             self._assoc.set_code(slot, code)
             self._persist_ivf()
         return self.get(id)
@@ -887,6 +939,7 @@ class HippoMemory:
             ns = int(self._slot_ns[slot])
             self._ns_count[ns] -= 1
             self._slot_ns[slot] = -1
+            self._slot_speaker[slot] = -1
             for key, last in list(self._session_last.items()):
                 if last == slot:
                     del self._session_last[key]
@@ -1114,14 +1167,12 @@ class HippoMemory:
             if lexical:
                 # The lexical channel's memories join the candidates with all their cue variants,
                 # so they are settled, pooled and diagnosed like the nearest-neighbour ones.
-                extra = np.setdiff1d(np.asarray(lexical, dtype=np.int64), owners)
-                if extra.size:
-                    extra_rows = self._rows_of(extra)
-                    extra_rows = extra_rows[self._index.alive(extra_rows)]
-                    extra_sims = self._index.vectors(extra_rows) @ q
-                    cand_rows = np.concatenate([cand_rows, extra_rows])
-                    sims = np.concatenate([sims, extra_sims.astype(np.float32)])
-                    owners = self._row_owner[cand_rows]
+                cand_rows, sims, owners = self._add_candidates(q, cand_rows, sims, owners, lexical)
+            if config.spread > 0:
+                # So do the memories associated with a candidate, for spreading activation to lift.
+                cand_rows, sims, owners = self._add_candidates(
+                    q, cand_rows, sims, owners, self._linked_slots(np.unique(owners), slots)
+                )
             t1 = time.perf_counter()
             hits_idx, pooled, attention, uniq, inverse = self._settle(q, cand_rows, owners)
             lexical_rank = np.full(uniq.size, -1, dtype=np.int64)
@@ -1138,9 +1189,10 @@ class HippoMemory:
                     np.asarray([1.0, config.lexical_weight]),
                     config.fusion_k,
                 )
-                hits_idx = np.lexsort((uniq, -scores)).astype(np.int64)
             else:
                 scores = pooled
+            scores = self._apply_priors(query, uniq, scores)
+            hits_idx = np.lexsort((uniq, -scores)).astype(np.int64)
             if include_superseded:
                 hits_idx = self._life.demote(hits_idx, uniq)
             t2 = time.perf_counter()
@@ -1185,6 +1237,86 @@ class HippoMemory:
                 "total": (t3 - t0) * 1e3,
             }
             return RecallResult(query, prefix, tuple(hits), int(cand_rows.size), self._index.active_kind, timings)
+
+    def _add_candidates(
+        self,
+        q: npt.NDArray[np.float32],
+        cand_rows: npt.NDArray[np.int64],
+        sims: npt.NDArray[np.float32],
+        owners: npt.NDArray[np.int64],
+        slots: Sequence[int] | npt.NDArray[np.int64],
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """Add every cue row of memories ``slots`` that are not candidates yet, with its similarity."""
+        extra = np.setdiff1d(np.asarray(slots, dtype=np.int64), owners)
+        if not extra.size:
+            return cand_rows, sims, owners
+        extra_rows = self._rows_of(extra)
+        extra_rows = extra_rows[self._index.alive(extra_rows)]
+        extra_sims = (self._index.vectors(extra_rows) @ q).astype(np.float32)
+        cand_rows = np.concatenate([cand_rows, extra_rows])
+        return cand_rows, np.concatenate([sims, extra_sims]), self._row_owner[cand_rows]
+
+    def _linked_slots(
+        self, sources: npt.NDArray[np.int64], allowed: npt.NDArray[np.int64] | None
+    ) -> npt.NDArray[np.int64]:
+        """Memories that ``sources`` are associated with, restricted to ``allowed`` (``None``: all)."""
+        links = self._assoc.links
+        targets = np.fromiter(
+            {target for source in sources.tolist() for target in links.get(source, ())}, dtype=np.int64
+        )
+        if allowed is not None and targets.size:
+            targets = targets[np.isin(targets, allowed)]
+        return targets
+
+    def _apply_priors(
+        self, query: str, uniq: npt.NDArray[np.int64], scores: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """Spreading activation along associations, then the speaker and temporal priors.
+
+        Args:
+            query: The query text (priors need it; spreading does not).
+            uniq: int64 ``(m,)``: candidate memory slots, ascending.
+            scores: float32 ``(m,)``: their fused scores.
+
+        Returns:
+            float32 ``(m,)``: the final ranking scores; ``scores`` unchanged when no
+            association, speaker or date applies.
+        """
+        config = self.config
+        bonus = np.zeros(uniq.size, dtype=np.float32)
+        named = self._named_speakers(query) if config.speaker_weight > 0 and config.speaker_key else None
+        if named is not None and named.size:
+            bonus += config.speaker_weight * np.isin(self._slot_speaker[uniq], named)
+        window = query_time_window(query) if config.temporal_weight > 0 and query else None
+        if window is not None:
+            times = self._slot_time[uniq]
+            bonus += config.temporal_weight * ((times >= window[0]) & (times < window[1]))
+        sources: builtins.list[int] = []
+        targets: builtins.list[int] = []
+        strengths: builtins.list[float] = []
+        if config.spread > 0:
+            position = {int(slot): i for i, slot in enumerate(uniq.tolist())}
+            links = self._assoc.links
+            for i, slot in enumerate(uniq.tolist()):
+                for target, strength in links.get(slot, {}).items():
+                    j = position.get(target)
+                    if j is not None:
+                        sources.append(i)
+                        targets.append(j)
+                        strengths.append(strength)
+        if not sources and not bonus.any():
+            return scores
+        top = float(scores.max()) if scores.size else 0.0
+        normalised = (scores / top if top > 0 else scores).astype(np.float32)
+        spread = spread_activation(
+            normalised,
+            np.asarray(sources, dtype=np.int64),
+            np.asarray(targets, dtype=np.int64),
+            np.asarray(strengths, dtype=np.float32),
+            config.spread,
+        )
+        final: npt.NDArray[np.float32] = (spread + bonus).astype(np.float32)
+        return final
 
     def _lexical_slots(self, query: str, allowed: npt.NDArray[np.int64] | None) -> builtins.list[int]:
         """Visible slots of the lexical channel for ``query``, best BM25 first (at most ``lexical_candidates``)."""

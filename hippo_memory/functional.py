@@ -24,6 +24,7 @@ __all__ = [
     "random_projection",
     "reciprocal_rank_fusion",
     "settle",
+    "spread_activation",
     "wta_code",
     "wta_from_field",
 ]
@@ -128,6 +129,41 @@ def reciprocal_rank_fusion(ranks: IntArray, weights: npt.NDArray[np.float64], k:
         return np.zeros(ranks.shape[1], dtype=np.float32)
     fused: FloatArray = (contributions.sum(axis=0) * (k + 1.0) / total).astype(np.float32)
     return fused
+
+
+def spread_activation(
+    scores: FloatArray, sources: IntArray, targets: IntArray, strengths: FloatArray, rate: float
+) -> FloatArray:
+    """One step of spreading activation along associations (pattern completion).
+
+    Each item passes ``rate * strength * score`` of its own score to every item it is
+    linked to, so a memory whose predecessor matched the query (the answer after a
+    question, the next step of a procedure) rises with it. A lifted item stays just
+    below the best item that lifted it: association brings a memory up beside its
+    cue, never above it, so an exact match keeps its place.
+
+    Args:
+        scores: float32 array ``(n,)``: the items' scores before spreading, >= 0.
+        sources: int64 array ``(e,)``: position of each link's source item.
+        targets: int64 array ``(e,)``: position of each link's target item.
+        strengths: float32 array ``(e,)``: link strengths, >= 0.
+        rate: Fraction of activation passed along a link of strength 1.
+
+    Returns:
+        float32 array ``(n,)``: ``max(scores, min(scores + rate * inflow, cap))`` where
+        ``inflow`` sums ``strength * scores[source]`` over the links into an item and
+        ``cap`` is just below the highest score among those sources.
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    if sources.size == 0 or rate == 0:
+        return scores.copy()
+    inflow = np.bincount(targets, weights=strengths * scores[sources], minlength=scores.shape[0])
+    cap = np.zeros(scores.shape[0], dtype=np.float64)
+    np.maximum.at(cap, targets, scores[sources].astype(np.float64))
+    cap = np.nextafter(cap.astype(np.float32), np.float32(-np.inf))
+    lifted = np.minimum(scores + rate * inflow, cap)
+    spread: FloatArray = np.maximum(scores, lifted).astype(np.float32)
+    return spread
 
 
 def code_overlaps(code: IntArray, unit_ptr: IntArray, unit_members: IntArray, n: int) -> IntArray:

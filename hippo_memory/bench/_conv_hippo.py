@@ -2,8 +2,9 @@
 
 Each haystack goes into a fresh in-memory :class:`~hippo_memory.HippoMemory`
 (``path=None``), one memory per stored item, with the item's uid as memory id, its
-session as ``session`` (so consecutive turns are linked) and its date as
-``timestamp``. Recall uses :meth:`HippoMemory.recall_vector` with the question's
+session as ``session`` (so consecutive turns are linked), its date as
+``timestamp`` and its speaker, when the data names one, as ``metadata["speaker"]``
+(what a conversation memory knows of every turn it stores). Recall uses :meth:`HippoMemory.recall_vector` with the question's
 precomputed vector, so recall timing excludes query encoding.
 
 Systems:
@@ -13,6 +14,8 @@ Systems:
   is ``steps=0``: the query attends directly, no Hopfield update).
 * ``hippo-nolexical``: ``lexical_weight=0`` (no BM25 channel: cue vectors only).
 * ``hippo-nocues``: ``cue_variants=False`` (each memory stored under its text only).
+* ``hippo-nospread``: ``spread=0`` (no spreading activation along associations).
+* ``hippo-nopriors``: no speaker prior and no temporal prior.
 * ``hippo-chain``: default config; the best hit's Hebbian chain
   (:meth:`HippoMemory.recall_chain`) is spliced in right after it, ahead of the
   other single-hop hits. Applied to every question: the benchmark does not tell a
@@ -94,6 +97,8 @@ class HippoSystem:
             spec: MemoryInput = {"id": item.uid, "text": item.text, "session": item.session}
             if item.timestamp is not None:
                 spec["timestamp"] = item.timestamp
+            if item.speaker:
+                spec["metadata"] = {"speaker": item.speaker}
             inputs.append(spec)
         memory.remember_many(inputs, namespace=NAMESPACE)
         self._memory = memory
@@ -196,6 +201,8 @@ def hippo_factories() -> dict[str, Callable[[BenchContext], RankingSystem]]:
         "hippo-settle": _factory("hippo-settle", {"steps": 3, "beta": 16.0}),
         "hippo-nolexical": _factory("hippo-nolexical", {"lexical_weight": 0.0}),
         "hippo-nocues": _factory("hippo-nocues", {"cue_variants": False}),
+        "hippo-nospread": _factory("hippo-nospread", {"spread": 0.0}),
+        "hippo-nopriors": _factory("hippo-nopriors", {"speaker_weight": 0.0, "temporal_weight": 0.0}),
         "hippo-chain": _factory("hippo-chain", {}, chain_hops=2),
         "proto-fusion": lambda ctx: FusionSystem(_factory("hippo", {})(ctx), name="proto-fusion"),
         "proto-speaker": lambda ctx: FusionSystem(_factory("hippo", {})(ctx), name="proto-speaker", speaker_prior=True),

@@ -60,7 +60,15 @@ Benchmark = Literal["locomo", "longmemeval"]
 
 BASELINE_SYSTEMS = ("dense", "bm25", "rrf")
 SESSION_BASELINE_SYSTEMS = ("dense-turns", "bm25-turns", "rrf-turns")
-HIPPO_SYSTEMS = ("hippo", "hippo-settle", "hippo-nolexical", "hippo-nocues", "hippo-chain")
+HIPPO_SYSTEMS = (
+    "hippo",
+    "hippo-settle",
+    "hippo-nolexical",
+    "hippo-nocues",
+    "hippo-nospread",
+    "hippo-nopriors",
+    "hippo-chain",
+)
 PROTO_SYSTEMS = ("proto-fusion", "proto-speaker")
 
 
