@@ -43,6 +43,12 @@ class HippoConfig(BaseModel):
     lexical_candidates: int = Field(
         50, ge=1, le=4096, description="Memories the lexical channel adds to the candidate set."
     )
+    lexical_terms: int = Field(
+        6,
+        ge=1,
+        le=64,
+        description="Query words the lexical channel searches: the rarest ones (in fewest memories). They carry BM25's ranking; common words cost time and rank little.",
+    )
     fusion_k: float = Field(
         10.0, gt=0, description="Rank offset of reciprocal-rank fusion: score = sum of weight / (fusion_k + rank)."
     )

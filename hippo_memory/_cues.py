@@ -14,7 +14,16 @@ from typing import Protocol, runtime_checkable
 
 from ._types import Cue
 
-__all__ = ["CueAugmenter", "asks_question", "build_cues", "key_phrases", "match_expression", "split_sentences"]
+__all__ = [
+    "CueAugmenter",
+    "asks_question",
+    "build_cues",
+    "key_phrases",
+    "match_expression",
+    "or_expression",
+    "query_terms",
+    "split_sentences",
+]
 
 
 @runtime_checkable
@@ -93,6 +102,38 @@ def asks_question(text: str, *, tail_chars: int = 100) -> bool:
     return "?" in body[-tail_chars:]
 
 
+def query_terms(text: str, *, limit: int = 32) -> list[str]:
+    """The content words of a query, lower-cased, in order of appearance, without
+    duplicates or stop words.
+
+    Args:
+        text: A recall query.
+        limit: Most words kept.
+
+    Returns:
+        For example ``["caroline", "adoption"]`` for ``"What about Caroline's adoption?"``.
+    """
+    words: list[str] = []
+    for token in _WORD.findall(text):
+        word = token.lower().strip("'-")
+        if word.endswith("'s"):
+            word = word[:-2]
+        if len(word) < 2 or word in _STOPWORDS or word in words:
+            continue
+        words.append(word)
+        if len(words) == limit:
+            break
+    return words
+
+
+def or_expression(words: Sequence[str]) -> str | None:
+    """An FTS5 query matching any of ``words``, each quoted so that FTS5 operators or
+    punctuation in them are taken literally; ``None`` for no words."""
+    if not words:
+        return None
+    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+
+
 def match_expression(text: str, *, limit: int = 32) -> str | None:
     """The FTS5 query of the lexical channel: the text's content words, OR-ed.
 
@@ -108,17 +149,7 @@ def match_expression(text: str, *, limit: int = 32) -> str | None:
         For example ``'"caroline" OR "adoption"'``; ``None`` when the text has no
         content word.
     """
-    words: list[str] = []
-    for token in _WORD.findall(text):
-        word = token.lower().strip("'-")
-        if len(word) < 2 or word in _STOPWORDS or word in words:
-            continue
-        words.append(word)
-        if len(words) == limit:
-            break
-    if not words:
-        return None
-    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+    return or_expression(query_terms(text, limit=limit))
 
 
 def key_phrases(text: str, *, limit: int = 6) -> list[str]:

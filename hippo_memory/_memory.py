@@ -30,7 +30,7 @@ import torch
 from . import _consolidation
 from ._config import HippoConfig
 from ._consolidation import LifecycleState
-from ._cues import CueAugmenter, asks_question, build_cues, match_expression
+from ._cues import CueAugmenter, asks_question, build_cues, or_expression, query_terms
 from ._encoder import Encoder, load_encoder, validate_vectors
 from ._errors import (
     EmptyTextError,
@@ -284,6 +284,7 @@ class HippoMemory:
         self._session_last: dict[tuple[Namespace, str], int] = {}
         self._prefix_cache: dict[Namespace | None, npt.NDArray[np.int64] | None] = {}
         self._ivf_generation = 0
+        self._term_df: dict[str, tuple[int, int]] = {}
 
     def _load(self) -> None:
         meta = self._store.read_meta()
@@ -1320,8 +1321,8 @@ class HippoMemory:
 
     def _lexical_slots(self, query: str, allowed: npt.NDArray[np.int64] | None) -> builtins.list[int]:
         """Visible slots of the lexical channel for ``query``, best BM25 first (at most ``lexical_candidates``)."""
-        match = match_expression(query)
-        if match is None or not self._store.lexical:
+        match = or_expression(self._rarest_terms(query)) if self._store.lexical else None
+        if match is None:
             return []
         want = self.config.lexical_candidates
         if allowed is None:
@@ -1333,6 +1334,29 @@ class HippoMemory:
             if len(kept) >= want or len(found) < limit:
                 return kept[:want]
             limit *= 4
+
+    def _rarest_terms(self, query: str) -> builtins.list[str]:
+        """The query's ``lexical_terms`` rarest content words that occur in some memory.
+
+        FTS5 scores every memory matching any query word, so a common word costs time
+        in proportion to the memories holding it while adding little to BM25's ranking.
+        Document frequencies are cached per word and refreshed when the store has grown
+        or shrunk by a tenth since.
+        """
+        terms = query_terms(query)
+        n = len(self._id_slot)
+        frequencies: builtins.list[tuple[int, int, str]] = []
+        for position, word in enumerate(terms):
+            cached = self._term_df.get(word)
+            if cached is None or abs(n - cached[1]) > 0.1 * cached[1] + 16:
+                cached = (self._store.lexical_document_frequency(word), n)
+                if len(self._term_df) > 50_000:
+                    self._term_df.clear()
+                self._term_df[word] = cached
+            if cached[0] > 0:
+                frequencies.append((cached[0], position, word))
+        frequencies.sort()
+        return [word for _, _, word in frequencies[: self.config.lexical_terms]]
 
     def _settle(
         self, q: npt.NDArray[np.float32], cand_rows: npt.NDArray[np.int64], owners: npt.NDArray[np.int64]

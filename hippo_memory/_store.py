@@ -432,6 +432,15 @@ class Store:
         ).fetchall()
         return [int(row[0]) for row in rows]
 
+    def lexical_document_frequency(self, word: str) -> int:
+        """How many memories contain ``word`` (after FTS5's Porter stemming); 0 without the index."""
+        if not self.lexical:
+            return 0
+        row = self.db.execute(
+            "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", ('"' + word.replace('"', '""') + '"',)
+        ).fetchone()
+        return int(row[0])
+
     def cues_by_slot(self, slots: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
         """``slot -> [(row, kind, text), ...]`` in row order."""
         out: dict[int, list[tuple[int, str, str]]] = {}

@@ -96,6 +96,17 @@ def test_the_lexical_channel_finds_what_the_cue_vectors_miss(lexical_weight: flo
             assert ids[5] not in found  # 3 of 46 by chance; the blind encoder's ranking is fixed
 
 
+def test_the_lexical_channel_searches_the_rarest_query_words() -> None:
+    """With one lexical term, the rare word is searched, not the word every memory shares."""
+    config = HippoConfig(candidates=1, lexical_terms=1, code_dim=1024, code_k=16, cue_variants=False)
+    texts = [f"Garden note {i}." for i in range(40)] + ["The lock on the garden shed door opens with code XQ7."]
+    with HippoMemory(None, encoder=_BlindEncoder(), config=config) as memory:
+        ids = memory.remember_many(texts)
+        hits = memory.recall("garden xq7", k=1)
+        assert hits[0].memory.id == ids[-1] and hits[0].diagnostics.lexical_rank == 0
+        assert memory.recall("garden zzzunknown", k=1)[0].diagnostics.lexical_rank is not None
+
+
 def test_lexical_index_follows_update_forget_and_reopen(encoder: HashingEncoder, store_path: Path) -> None:
     config = HippoConfig(code_dim=1024, code_k=16, durable=False, candidates=1)
     with HippoMemory(store_path, encoder=encoder, config=config) as memory:

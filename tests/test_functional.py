@@ -153,3 +153,12 @@ def test_match_expression_quotes_content_words_and_drops_stop_words() -> None:
     assert match_expression("the of and") is None
     # FTS5 syntax in a query is taken as words, never as operators.
     assert match_expression("NEAR(foo bar) OR* baz^") == '"near" OR "foo" OR "bar" OR "baz"'
+
+
+def test_query_terms_drop_stop_words_possessives_and_repeats() -> None:
+    from hippo_memory._cues import or_expression, query_terms
+
+    assert query_terms("What is Caroline's plan? Caroline's PLAN!") == ["caroline", "plan"]
+    assert query_terms("a b c d", limit=2) == []
+    assert or_expression([]) is None
+    assert or_expression(['say "hi"']) == '"say ""hi"""'
