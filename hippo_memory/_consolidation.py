@@ -16,7 +16,9 @@ The model (details and the reasons in ``docs/consolidation.md``):
   memories whose strength is below ``forget_below``; evicts the weakest memories of
   a namespace above ``max_memories``; and merges near-duplicates (same namespace,
   text cosine at least ``merge_similarity``) into the oldest, keeping their ids as
-  aliases and their cues as extra ``merged`` cues, re-pointing their links. Then,
+  aliases and their cues as extra ``merged`` cues, re-pointing their links (the
+  survivor keeps the latest expiry of the group, so a duplicate is never lost with a
+  temporary copy). Then,
   under the lock and in one SQLite transaction, it checks that every planned change
   still applies (a memory recalled, updated or deleted meanwhile is left alone),
   decays every association by ``2 ** (-elapsed / link_half_life)``, scales each
@@ -413,7 +415,7 @@ class LifecycleState:
             "slots": index,
             "arrays": {
                 name: getattr(self, name)[index].copy()
-                for name in ("salience", "stability", "reinforced_at", "access", "replays")
+                for name in ("salience", "stability", "reinforced_at", "access", "replays", "expires_at")
             },
             "merged_from": {s: list(self.merged_from[s]) for s in slots if s in self.merged_from},
         }
@@ -882,6 +884,9 @@ def _commit(memory: HippoMemory, snap: _Snapshot, plan: _Plan, *, decay: bool) -
             life.access[survivor] += life.access[dup]
             life.stability[survivor] = max(life.stability[survivor], life.stability[dup])
             life.reinforced_at[survivor] = max(life.reinforced_at[survivor], life.reinforced_at[dup])
+            # the survivor lives as long as the longest-lived copy: a permanent duplicate of a
+            # memory with a ttl must not expire with it
+            life.expires_at[survivor] = max(life.expires_at[survivor], life.expires_at[dup])
             merged = life.merged_from.setdefault(survivor, [])
             merged.append(memory._slot_id[dup] or "")
             merged.extend(life.merged_from.get(dup, []))

@@ -13,6 +13,10 @@ default). ``HippoConfig.write_policy`` then decides:
   wording becomes an extra ``merged`` cue unless it is practically identical, the
   salience is the larger one, the survivor counts as accessed) and return that id.
 
+A skipped or merged duplicate never shortens what it repeats: the memory it folds
+into keeps the later of the two expiries (no ``ttl`` = never), so writing a fact
+once with a ``ttl`` and again without one keeps it.
+
 The decisions are counted (``stats()["write_policy"]``).
 
 Knowledge updates. A memory supersedes another when the caller says so
@@ -184,6 +188,8 @@ class WritePlan:
         """``(old, new)`` pairs, each a slot (>= 0) or ``-1 - i`` for batch item ``i``."""
         self.text_vectors = np.zeros((n, 0), dtype=np.float32)
         self.first_slot = 0
+        self.expiry: dict[int, float] = {}
+        """``slot -> expires_at`` for memories whose expiry a skipped or merged duplicate extends."""
 
     @property
     def keep(self) -> npt.NDArray[np.bool_]:
@@ -236,6 +242,33 @@ class WritePlan:
             "superseded": len(self.supersedes),
         }
 
+    def _extended_expiries(self, memory: HippoMemory, ttl_now: float) -> dict[int, float]:
+        """The later expiry each skipped or merged item gives the memory it folds into.
+
+        A duplicate never shortens the life of what it repeats, and one written without
+        a ``ttl`` (or with a longer one) must not vanish with the earlier, temporary copy.
+        """
+        life = memory._life
+        own: dict[int, float] = {}
+        for i, item in enumerate(self.items):
+            if self.action[i] == "store":
+                own[self.slot_of(-1 - i)] = math.inf if item.ttl is None else ttl_now + item.ttl
+        extended: dict[int, float] = {}
+        for i, item in enumerate(self.items):
+            if self.action[i] == "store":
+                continue
+            slot = self.slot_of(-1 - i)
+            mine = math.inf if item.ttl is None else ttl_now + item.ttl
+            if slot in own:
+                current = own[slot]
+            else:
+                life.grow(slot + 1)
+                current = float(life.expires_at[slot])
+            current = extended.get(slot, current)
+            if mine > current:
+                extended[slot] = mine
+        return extended
+
     # -- applying -------------------------------------------------------------------
     def write(self, db: sqlite3.Connection, memory: HippoMemory, first_slot: int, now: float) -> None:
         """Inside the write transaction: lifecycle rows, supersessions, counters."""
@@ -244,14 +277,17 @@ class WritePlan:
         rows = []
         half_life = memory.config.half_life_days * 86_400.0
         ttl_now = memory.clock()
+        self.expiry = self._extended_expiries(memory, ttl_now)
         for i, item in enumerate(self.items):
             if self.action[i] != "store":
                 continue
             salience = float(self.salience[i])
-            expires = None if item.ttl is None else ttl_now + item.ttl
+            slot = self.slot_of(-1 - i)
+            expires_at = self.expiry.get(slot, math.inf if item.ttl is None else ttl_now + item.ttl)
+            expires = None if math.isinf(expires_at) else expires_at
             rows.append(
                 (
-                    self.slot_of(-1 - i),
+                    slot,
                     salience,
                     float(self.novelty[i]),
                     now,
@@ -266,6 +302,13 @@ class WritePlan:
                 )
             )
         db.executemany("INSERT OR REPLACE INTO lifecycle VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        for slot, expires_at in self.expiry.items():
+            if slot < first_slot:  # a stored memory; the batch's own rows were written above
+                life.ensure_row(db, slot, memory)
+                db.execute(
+                    "UPDATE lifecycle SET expires_at = ? WHERE slot = ?",
+                    (None if math.isinf(expires_at) else expires_at, slot),
+                )
         for old_ref, new_ref in self.supersedes:
             old, new = self.slot_of(old_ref), self.slot_of(new_ref)
             new_id = memory._slot_id[new] if new < len(memory._slot_id) else None
@@ -294,6 +337,11 @@ class WritePlan:
                 novelty=float(self.novelty[i]),
                 expires_at=math.inf if item.ttl is None else ttl_now + item.ttl,
             )
+        if self.expiry:
+            life.grow(max(self.expiry) + 1)
+            for slot, expires_at in self.expiry.items():
+                life.expires_at[slot] = expires_at
+            life.next_expiry = float(life.expires_at.min())
         for old_ref, new_ref in self.supersedes:
             life.set_superseded(self.slot_of(old_ref), self.slot_of(new_ref))
         life.count(self.counts())

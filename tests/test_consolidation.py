@@ -15,8 +15,10 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pytest
@@ -39,6 +41,7 @@ from hippo_memory._consolidation import (
 from hippo_memory._policy import is_update, value_tokens
 
 DAY = 86_400.0
+T = TypeVar("T")
 BASE = HippoConfig(code_dim=2048, code_k=32, durable=False)
 
 
@@ -135,6 +138,46 @@ def test_adding_the_same_memory_twice_never_loses_it(tmp_path: Path, policy: str
     for id_ in (first, second):
         assert reopened.get(id_).text == "Alice adopted a cat named Miso"
     reopened.close()
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["two-writes", "one-batch"])
+@pytest.mark.parametrize("policy", ["store_all", "gate", "merge_duplicates"])
+def test_a_duplicate_without_ttl_outlives_the_temporary_copy(
+    store_path: Path, clock: Clock, policy: str, batch: bool
+) -> None:
+    # The same fact written first for an hour, then for good: skipping, merging at write
+    # time or merging by consolidation must not tie the permanent write to the ttl.
+    memory = make(store_path, clock=clock, write_policy=policy)
+    text = "the spare key is under the blue flowerpot"
+    if batch:
+        first, second = memory.remember_many([{"text": text, "ttl": 3600}, {"text": text}])
+    else:
+        first = memory.remember(text, ttl=3600)
+        second = memory.remember(text)
+    memory.consolidate()  # merges the two under store_all
+    assert memory.get(second).expires_at is None
+    memory.close()
+    reopened = make(store_path, clock=clock)  # the later expiry was persisted
+    clock.advance(2 / 24)
+    reopened.consolidate()
+    for id_ in (first, second) if policy != "store_all" else (second,):
+        assert reopened.get(id_).text == text
+    assert texts(reopened.recall("where is the spare key", k=1)) == [text]
+    reopened.close()
+
+
+def test_a_duplicate_extends_a_ttl_and_never_shortens_it(clock: Clock) -> None:
+    memory = make(clock=clock, write_policy="gate")
+    a = memory.remember("the printer code is 5521", ttl=3600)
+    assert memory.remember("the printer code is 5521", ttl=7200) == a
+    assert memory.get(a).expires_at == datetime.fromtimestamp(clock.now + 7200, tz=UTC)
+    assert memory.remember("the printer code is 5521", ttl=60) == a
+    assert memory.get(a).expires_at == datetime.fromtimestamp(clock.now + 7200, tz=UTC)
+    clock.advance(1.5 / 24)
+    assert memory.consolidate().expired == 0
+    clock.advance(1 / 24)
+    assert memory.consolidate().expired == 1
+    memory.close()
 
 
 def test_gate_skips_duplicates_unless_salient_and_counts_decisions() -> None:
@@ -536,6 +579,106 @@ def test_recall_keeps_answering_during_consolidation(tmp_path: Path, clock: Cloc
     reopened.close()
 
 
+def _unblocked(fn: Callable[[], T], timeout: float = 20.0) -> T:
+    """Run ``fn`` in another thread and fail if it does not return in time (blocked on a lock)."""
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as exc:  # pragma: no cover - re-raised below
+            out["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), "blocked while a consolidation pass was running"
+    if "error" in out:
+        raise out["error"]
+    return cast(T, out["value"])
+
+
+def test_recall_and_writes_proceed_while_a_pass_plans(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hippo_memory._consolidation as consolidation
+
+    memory = make(clock=clock, half_life_days=1.0, forget_below=0.5)
+    words = ["roses", "tulips", "ferns", "moss"]
+    ids = memory.remember_many([f"garden note {i} about {w}" for i, w in enumerate(words)])
+    clock.advance(2)  # strength 0.25: every memory is planned to be forgotten
+    planned, release = threading.Event(), threading.Event()
+    plan = consolidation._make_plan
+
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        result = plan(*args, **kwargs)
+        planned.set()
+        release.wait(60)
+        return result
+
+    monkeypatch.setattr(consolidation, "_make_plan", paused)
+    reports: list[Any] = []
+    worker = threading.Thread(target=lambda: reports.append(memory.consolidate(replay=False)))
+    worker.start()
+    try:
+        assert planned.wait(60)
+        # the pass has planned and holds no engine lock: recall and writes answer now
+        hit = _unblocked(lambda: memory.recall("garden note 2 about ferns", k=1)[0])
+        assert hit.memory.id == ids[2]
+        new = _unblocked(lambda: memory.remember("written while the pass was planning"))
+        assert not reports
+    finally:
+        release.set()
+        worker.join(60)
+    (report,) = reports
+    # the memory recalled meanwhile is spared (it is not fading after all); the new one was not planned
+    assert report.decayed == 3 and report.conflicts == 1
+    assert {m.id for m in memory.list()} == {ids[2], new}
+    memory.close()
+
+
+def test_recall_and_writes_proceed_while_compaction_copies(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    memory = make(store_path)
+    ids = memory.remember_many([f"archive entry {i} on {w}" for i, w in enumerate("abcdefghijklmnopqrst")])
+    memory.forget(ids[:10])
+    copied, release = threading.Event(), threading.Event()
+    store = memory._store
+    write = store.write_vector_file
+
+    def paused(name: str, vectors: Any, *, first_row: int = 0) -> None:
+        write(name, vectors, first_row=first_row)
+        if not copied.is_set():  # the unlocked copy; the catch-up write runs under the lock
+            copied.set()
+            release.wait(60)
+
+    monkeypatch.setattr(store, "write_vector_file", paused)
+    reports: list[Any] = []
+    worker = threading.Thread(target=lambda: reports.append(memory.consolidate(compact=True)))
+    worker.start()
+    try:
+        assert copied.wait(60)
+        hit = _unblocked(lambda: memory.recall("archive entry 15 on p", k=1)[0])
+        assert hit.memory.id == ids[15]
+        new = _unblocked(lambda: memory.remember("written while compaction was copying"))
+        _unblocked(lambda: memory.forget(ids[12]))
+        assert not reports
+    finally:
+        release.set()
+        worker.join(60)
+    (report,) = reports
+    # 10 rows copied + 1 written meanwhile; the one forgotten meanwhile is a dead row of the new file
+    assert report.compacted and (report.rows_before, report.rows_after) == (20, 12)
+    assert memory.stats()["cue_vectors"] == 11
+    assert texts(memory.recall("written while compaction was copying", k=1)) == ["written while compaction was copying"]
+    assert ids[12] not in {h.memory.id for h in memory.recall("archive entry 12 on m", k=10)}
+    assert memory.recall("archive entry 15 on p", k=1)[0].memory.id == ids[15]
+    kept = {m.id for m in memory.list()}
+    assert kept == set(ids[10:12]) | set(ids[13:]) | {new}
+    memory.close()
+    reopened = make(store_path)
+    assert {m.id for m in reopened.list()} == kept
+    assert reopened.recall("archive entry 15 on p", k=1)[0].memory.id == ids[15]
+    reopened.close()
+
+
 async def test_aconsolidate() -> None:
     memory = make()
     memory.remember_many(["alpha note", "alpha note"])
@@ -751,3 +894,49 @@ def test_a_failed_commit_changes_nothing(store_path: Path, monkeypatch: pytest.M
     assert memory.consolidate(full=True).merged == 1
     assert memory.get(b).id == a and memory.get(a).access_count == 2
     memory.close()
+
+
+def test_knowledge_update_benchmark_on_a_small_fixture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hippo_memory.bench._nightly import register_command as register_bench
+
+    def session(*texts: str) -> list[dict[str, str]]:
+        return [
+            turn
+            for text in texts
+            for turn in ({"role": "user", "content": text}, {"role": "assistant", "content": "ok"})
+        ]
+
+    item = {
+        "question_id": "ku1",
+        "question_type": "knowledge-update",
+        "question": "How many pages of Dune have I read?",
+        "answer": "320",
+        "question_date": "2023/07/01 (Sat) 10:00",
+        "haystack_session_ids": ["new", "old", "other"],
+        "haystack_dates": ["2023/06/01 (Thu) 10:00", "2023/05/01 (Mon) 10:00", "2023/05/15 (Mon) 10:00"],
+        "haystack_sessions": [
+            session("I have read 320 pages of Dune.", "The desert planet is vivid."),
+            session("I have read 200 pages of Dune.", "Spice is the key resource."),
+            session("My sister adopted a kitten.", "We named the kitten Miso."),
+        ],
+        "answer_session_ids": ["old", "new"],
+    }
+    data = tmp_path / "lme.json"
+    data.write_text(json.dumps([item, {**item, "question_id": "ku1_abs"}, {**item, "question_type": "other"}]))
+    parser = argparse.ArgumentParser()
+    register_bench(parser.add_subparsers(dest="benchmark"))
+    out = tmp_path / "ku.json"
+    argv = ["knowledge-update", str(data), "--encoder", "hashing:128", "--json", str(out), "--quiet"]
+    args = parser.parse_args([*argv, "--config", "lexical_weight=0", "--config", "spread=0"])
+    assert args.func(args) == 0
+    assert "lexical_weight 0, spread 0" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["questions"] == 1 and report["settings"]["config"] == {"lexical_weight": 0, "spread": 0}
+    hidden = report["per_question"][0]["systems"]["with supersession (hidden)"]
+    assert hidden["superseded_turns"] == 1 and hidden["outdated_rank"] != 0 and hidden["latest_above"]
+    with pytest.raises(SystemExit):
+        parser.parse_args([*argv, "--config", "lexical_weight"])
+    with pytest.raises(InvalidConfigError):
+        args.func(parser.parse_args([*argv, "--config", "lexical_weight=-1"]))
+    with pytest.raises(InvalidConfigError):
+        args.func(parser.parse_args([*argv, "--config", "no_such_field=1"]))

@@ -28,7 +28,10 @@ questions by their best user turn, once without and once with supersession
 detection (``HippoConfig.detect_supersession``), and reports how often the session
 holding the latest value ranks above the outdated one, and recall of the gold
 sessions, with superseded turns hidden (default recall) and demoted
-(``include_superseded=True``).
+(``include_superseded=True``). ``--config KEY=VALUE`` sets a ``HippoConfig`` field
+for every system (``--config lexical_weight=0`` turns recall's BM25 channel off,
+``--config spread=0`` its spreading activation), to see what a part of recall does to
+the order of the two answer sessions.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -323,6 +326,7 @@ def run_knowledge_update(
     limit: int | None = None,
     max_sessions: int | None = 20,
     similarity: float = 0.6,
+    overrides: Mapping[str, Any] | None = None,
     depth: int = 10,
     seed: int = 0,
     quiet: bool = False,
@@ -340,6 +344,11 @@ def run_knowledge_update(
         max_sessions: Keep the two answer sessions and this many sessions in all
             (seeded sample); ``None`` keeps the whole haystack.
         similarity: ``HippoConfig.supersede_similarity`` for the supersession run.
+        overrides: ``HippoConfig`` fields set for every system, e.g.
+            ``{"lexical_weight": 0}``; the rest are the benchmark's settings.
+
+    Raises:
+        InvalidConfigError: ``overrides`` names an unknown field or a bad value.
         depth: Rank cut-off reported (and 1, 3, 5 below it).
     """
     data = [
@@ -350,16 +359,15 @@ def run_knowledge_update(
     if limit is not None:
         data = data[:limit]
     rng = random.Random(seed)
+    fields = dict(overrides or {})
+    base = HippoConfig.create(**{"durable": False, "context_cues": False, **fields})
+    detecting = HippoConfig.create(
+        **{**base.model_dump(), "detect_supersession": True, "supersede_similarity": similarity}
+    )
     systems = {
-        "without supersession": (HippoConfig(durable=False, context_cues=False), False),
-        "with supersession (hidden)": (
-            HippoConfig(durable=False, context_cues=False, detect_supersession=True, supersede_similarity=similarity),
-            False,
-        ),
-        "with supersession (demoted)": (
-            HippoConfig(durable=False, context_cues=False, detect_supersession=True, supersede_similarity=similarity),
-            True,
-        ),
+        "without supersession": (base, False),
+        "with supersession (hidden)": (detecting, False),
+        "with supersession (demoted)": (detecting, True),
     }
     ks = [k for k in (1, 3, 5, 10) if k <= depth]
     per_question = []
@@ -437,6 +445,7 @@ def run_knowledge_update(
             "limit": limit,
             "max_sessions": max_sessions,
             "supersede_similarity": similarity,
+            "config": fields,
             "depth": depth,
             "seed": seed,
         },
@@ -455,7 +464,8 @@ def format_knowledge_update(report: dict[str, Any]) -> str:
     lines = [
         f"LongMemEval knowledge-update ({report['dataset']}): {report['questions']} questions, "
         f"{'all' if s['max_sessions'] is None else '<= ' + str(s['max_sessions'])} sessions each, "
-        f"one memory per user turn; supersede_similarity {s['supersede_similarity']}",
+        f"one memory per user turn; supersede_similarity {s['supersede_similarity']}"
+        + "".join(f", {key} {value}" for key, value in s.get("config", {}).items()),
         f"encoder {report['encoder']}; {report['machine']}",
         "",
     ]
@@ -480,6 +490,18 @@ def _parse_ks(text: str) -> list[int]:
     if not ks or ks[0] < 1:
         raise argparse.ArgumentTypeError("cut-offs must be positive")
     return ks
+
+
+def _config_item(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> ``(KEY, VALUE)``, the value read as JSON when it parses (``0``, ``true``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE: {text!r}")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key.strip(), value
 
 
 def _write_json(report: dict[str, Any], target: str | None) -> None:
@@ -524,6 +546,7 @@ def _knowledge_update_command(args: argparse.Namespace) -> int:
             limit=args.limit,
             max_sessions=args.max_sessions or None,
             similarity=args.similarity,
+            overrides=dict(args.config),
             seed=args.seed,
             quiet=args.quiet,
         )
@@ -585,5 +608,13 @@ def register_command(bench_subparsers: argparse._SubParsersAction[Any]) -> None:
         help="sessions kept per haystack (the answer sessions plus a seeded sample; 0 keeps all)",
     )
     update.add_argument("--similarity", type=float, default=0.6, help="supersede_similarity")
+    update.add_argument(
+        "--config",
+        type=_config_item,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a HippoConfig field for every system, e.g. lexical_weight=0 (repeatable)",
+    )
     _add_encoder(update)
     update.set_defaults(func=_knowledge_update_command)
