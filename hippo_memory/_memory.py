@@ -1298,7 +1298,12 @@ class HippoMemory:
         if config.spread > 0:
             position = {int(slot): i for i, slot in enumerate(uniq.tolist())}
             links = self._assoc.links
+            life = self._life
+            if life.n_superseded and uniq.size:
+                life.grow(int(uniq.max()) + 1)
             for i, slot in enumerate(uniq.tolist()):
+                if life.n_superseded and life.superseded_by[slot] >= 0:
+                    continue  # an outdated memory (include_superseded) must not lift its neighbours
                 for target, strength in links.get(slot, {}).items():
                     j = position.get(target)
                     if j is not None:

@@ -147,3 +147,17 @@ def test_a_query_naming_a_date_lifts_memories_of_that_day(weight: float) -> None
         dated = memory.remember("A wholesaler replied yes for my store!", timestamp="2023-02-01T09:30:00")
         top = memory.recall("What did Gina find for her store on 1 February, 2023?", k=1)[0].memory.id
         assert top == (dated if weight else early)
+
+
+def test_a_superseded_memory_does_not_lift_its_neighbours() -> None:
+    ranks = {}
+    for spread in (0.0, 0.3):
+        with HippoMemory(None, encoder=HashingEncoder(128), config=_config(spread=spread)) as memory:
+            memory.remember_many(BACKGROUND)  # no session: no links
+            question, answer = memory.remember_many(CONVERSATION[:2], session="s1")
+            memory.supersede(question, memory.remember("Update: John now plays for a different club."))
+            hits = memory.recall("Which team did John sign with?", k=40, include_superseded=True)
+            found = [h.memory.id for h in hits]
+            assert question in found
+            ranks[spread] = found.index(answer)
+    assert ranks[0.3] == ranks[0.0]  # the outdated question passes no activation to its answer
