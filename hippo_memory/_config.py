@@ -38,7 +38,7 @@ class HippoConfig(BaseModel):
     lexical_weight: float = Field(
         2.0,
         ge=0,
-        description="Weight of the BM25 (SQLite FTS5) ranking fused with the settle ranking by reciprocal rank; 0 turns the lexical channel off.",
+        description="Weight of the BM25 ranking (an in-RAM index over memory text) fused with the settle ranking by reciprocal rank; 0 turns the lexical channel off.",
     )
     lexical_candidates: int = Field(
         50, ge=1, le=4096, description="Memories the lexical channel adds to the candidate set."
@@ -48,6 +48,10 @@ class HippoConfig(BaseModel):
         ge=1,
         le=64,
         description="Query words the lexical channel searches: the rarest ones (in fewest memories). They carry BM25's ranking; common words cost time and rank little.",
+    )
+    lexical_language: str | None = Field(
+        "english",
+        description="Snowball stemmer of the lexical channel ('english', 'german', 'french', ...: PyStemmer's Stemmer.algorithms()); None indexes words unstemmed.",
     )
     fusion_k: float = Field(
         10.0, gt=0, description="Rank offset of reciprocal-rank fusion: score = sum of weight / (fusion_k + rank)."
@@ -197,6 +201,14 @@ class HippoConfig(BaseModel):
     def _check(self) -> HippoConfig:
         if self.code_k >= self.code_dim:
             raise ValueError("code_k must be smaller than code_dim")
+        if self.lexical_language is not None:
+            import Stemmer  # PyStemmer
+
+            if self.lexical_language not in Stemmer.algorithms():
+                raise ValueError(
+                    f"lexical_language {self.lexical_language!r} is not a Snowball stemmer; "
+                    f"choose one of {sorted(Stemmer.algorithms())} or None"
+                )
         return self
 
     @classmethod

@@ -19,9 +19,6 @@ __all__ = [
     "asks_question",
     "build_cues",
     "key_phrases",
-    "match_expression",
-    "or_expression",
-    "query_terms",
     "split_sentences",
 ]
 
@@ -100,56 +97,6 @@ def asks_question(text: str, *, tail_chars: int = 100) -> bool:
     """
     body = _TRAILING_ATTACHMENT.sub("", text).rstrip()
     return "?" in body[-tail_chars:]
-
-
-def query_terms(text: str, *, limit: int = 32) -> list[str]:
-    """The content words of a query, lower-cased, in order of appearance, without
-    duplicates or stop words.
-
-    Args:
-        text: A recall query.
-        limit: Most words kept.
-
-    Returns:
-        For example ``["caroline", "adoption"]`` for ``"What about Caroline's adoption?"``.
-    """
-    words: list[str] = []
-    for token in _WORD.findall(text):
-        word = token.lower().strip("'-")
-        if word.endswith("'s"):
-            word = word[:-2]
-        if len(word) < 2 or word in _STOPWORDS or word in words:
-            continue
-        words.append(word)
-        if len(words) == limit:
-            break
-    return words
-
-
-def or_expression(words: Sequence[str]) -> str | None:
-    """An FTS5 query matching any of ``words``, each quoted so that FTS5 operators or
-    punctuation in them are taken literally; ``None`` for no words."""
-    if not words:
-        return None
-    return " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
-
-
-def match_expression(text: str, *, limit: int = 32) -> str | None:
-    """The FTS5 query of the lexical channel: the text's content words, OR-ed.
-
-    Stop words are dropped (they would match nearly every memory and BM25 gives them
-    almost no weight anyway); each word is quoted, so FTS5 operators or punctuation in
-    the text are taken literally.
-
-    Args:
-        text: A recall query.
-        limit: Most distinct words kept, in order of appearance.
-
-    Returns:
-        For example ``'"caroline" OR "adoption"'``; ``None`` when the text has no
-        content word.
-    """
-    return or_expression(query_terms(text, limit=limit))
 
 
 def key_phrases(text: str, *, limit: int = 6) -> list[str]:

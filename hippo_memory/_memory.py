@@ -30,7 +30,7 @@ import torch
 from . import _consolidation
 from ._config import HippoConfig
 from ._consolidation import LifecycleState
-from ._cues import CueAugmenter, asks_question, build_cues, or_expression, query_terms
+from ._cues import CueAugmenter, asks_question, build_cues
 from ._encoder import Encoder, load_encoder, validate_vectors
 from ._errors import (
     EmptyTextError,
@@ -47,6 +47,7 @@ from ._errors import (
 from ._filters import matches_filter, validate_filter
 from ._hebbian import AssociativeMemory
 from ._index import CueIndex
+from ._lexical import LexicalIndex
 from ._policy import check_salience, check_ttl, plan_writes
 from ._store import MemoryRow, Store, dumps, now
 from ._temporal import query_time_window
@@ -63,6 +64,7 @@ from ._types import (
 )
 from .functional import (
     pool_by_owner,
+    pooled_attention,
     random_projection,
     reciprocal_rank_fusion,
     settle,
@@ -284,7 +286,7 @@ class HippoMemory:
         self._session_last: dict[tuple[Namespace, str], int] = {}
         self._prefix_cache: dict[Namespace | None, npt.NDArray[np.int64] | None] = {}
         self._ivf_generation = 0
-        self._term_df: dict[str, tuple[int, int]] = {}
+        self._lexical = LexicalIndex(config.lexical_language)
 
     def _load(self) -> None:
         meta = self._store.read_meta()
@@ -347,6 +349,7 @@ class HippoMemory:
         self._id_slot[id_] = slot
         self._ns_count[ns] = self._ns_count.get(ns, 0) + 1
         self._assoc.set_code(slot, np.frombuffer(code, dtype=np.uint16).astype(np.int64))
+        self._lexical.add([slot], [_text])
         if session is not None:
             key = (namespace, session)
             if self._session_last.get(key, -1) < slot:
@@ -894,6 +897,7 @@ class HippoMemory:
             self._slot_time[slot] = np.nan if new_time is None else new_time
             self._set_speaker(slot, dumps(new_meta))
             self._assoc.set_code(slot, code)
+            self._lexical.add([slot], [new_text])
             self._persist_ivf()
         return self.get(id)
 
@@ -944,6 +948,7 @@ class HippoMemory:
             for key, last in list(self._session_last.items()):
                 if last == slot:
                     del self._session_last[key]
+        self._lexical.remove(slots)
         self._life.remove(slots, ids)
         self._prefix_cache.clear()
 
@@ -1159,30 +1164,32 @@ class HippoMemory:
             while True:
                 cand_rows, sims = self._index.search(q, want, rows)
                 owners = self._row_owner[cand_rows]
-                distinct = np.unique(owners).size
+                distinct = len(set(owners.tolist()))
                 available = self._index.n_alive if rows is None else rows.size
                 if distinct >= k or cand_rows.size >= available or want >= 8 * max(config.candidates, k):
                     break
                 want *= 2
             lexical = self._lexical_slots(query, slots) if config.lexical_weight > 0 and query else []
-            if lexical:
-                # The lexical channel's memories join the candidates with all their cue variants,
-                # so they are settled, pooled and diagnosed like the nearest-neighbour ones.
-                cand_rows, sims, owners = self._add_candidates(q, cand_rows, sims, owners, lexical)
+            # The lexical channel's memories join the candidates with all their cue variants,
+            # so they are settled, pooled and diagnosed like the nearest-neighbour ones; so do
+            # the memories associated with any of them, for spreading activation to lift.
+            # (Python sets: these hold tens of slots, where numpy's sorting set operations cost more.)
+            already = set(owners.tolist())
+            joining = set(lexical)
             if config.spread > 0:
-                # So do the memories associated with a candidate, for spreading activation to lift.
-                cand_rows, sims, owners = self._add_candidates(
-                    q, cand_rows, sims, owners, self._linked_slots(np.unique(owners), slots)
-                )
+                joining |= self._linked_slots(already | joining, slots)
+            joining -= already
+            if joining:
+                cand_rows, sims, owners = self._add_candidates(cand_rows, sims, sorted(joining), q)
             t1 = time.perf_counter()
-            hits_idx, pooled, attention, uniq, inverse = self._settle(q, cand_rows, owners)
+            hits_idx, pooled, attention, uniq, inverse = self._settle(q, cand_rows, sims, owners)
             lexical_rank = np.full(uniq.size, -1, dtype=np.int64)
             if lexical:
                 # Reciprocal-rank fusion of the settle ranking with the BM25 ranking.
                 lexical_arr = np.asarray(lexical, dtype=np.int64)
-                lexical_arr = lexical_arr[np.isin(lexical_arr, uniq)]
-                positions = np.searchsorted(uniq, lexical_arr)
-                lexical_rank[positions] = np.arange(lexical_arr.size)
+                positions = np.minimum(np.searchsorted(uniq, lexical_arr), uniq.size - 1)
+                present = uniq[positions] == lexical_arr  # a memory without live cue rows is not
+                lexical_rank[positions[present]] = np.arange(int(present.sum()))
                 settle_rank = np.empty(uniq.size, dtype=np.int64)
                 settle_rank[hits_idx] = np.arange(uniq.size)
                 scores = reciprocal_rank_fusion(
@@ -1241,32 +1248,35 @@ class HippoMemory:
 
     def _add_candidates(
         self,
-        q: npt.NDArray[np.float32],
         cand_rows: npt.NDArray[np.int64],
         sims: npt.NDArray[np.float32],
-        owners: npt.NDArray[np.int64],
-        slots: Sequence[int] | npt.NDArray[np.int64],
+        slots: builtins.list[int],
+        q: npt.NDArray[np.float32],
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        """Add every cue row of memories ``slots`` that are not candidates yet, with its similarity."""
-        extra = np.setdiff1d(np.asarray(slots, dtype=np.int64), owners)
-        if not extra.size:
-            return cand_rows, sims, owners
-        extra_rows = self._rows_of(extra)
+        """Add every live cue row of memories ``slots`` (not candidates yet) with its similarity to ``q``.
+
+        Returns:
+            The grown ``(cand_rows, sims, owners)``.
+        """
+        extra_rows = self._rows_of(np.asarray(slots, dtype=np.int64))
         extra_rows = extra_rows[self._index.alive(extra_rows)]
-        extra_sims = (self._index.vectors(extra_rows) @ q).astype(np.float32)
+        extra_sims = torch.mv(torch.from_numpy(self._index.vectors(extra_rows)), torch.from_numpy(q)).numpy()
         cand_rows = np.concatenate([cand_rows, extra_rows])
         return cand_rows, np.concatenate([sims, extra_sims]), self._row_owner[cand_rows]
 
-    def _linked_slots(
-        self, sources: npt.NDArray[np.int64], allowed: npt.NDArray[np.int64] | None
-    ) -> npt.NDArray[np.int64]:
+    def _linked_slots(self, sources: set[int], allowed: npt.NDArray[np.int64] | None) -> set[int]:
         """Memories that ``sources`` are associated with, restricted to ``allowed`` (``None``: all)."""
         links = self._assoc.links
-        targets = np.fromiter(
-            {target for source in sources.tolist() for target in links.get(source, ())}, dtype=np.int64
-        )
-        if allowed is not None and targets.size:
-            targets = targets[np.isin(targets, allowed)]
+        targets: set[int] = set()
+        for source in sources:
+            out = links.get(source)
+            if out:
+                targets.update(out)
+        if allowed is not None and targets:
+            found = np.fromiter(targets, dtype=np.int64, count=len(targets))
+            positions = np.minimum(np.searchsorted(allowed, found), max(allowed.size - 1, 0))
+            keep = allowed[positions] == found if allowed.size else np.zeros(found.size, dtype=bool)
+            targets = set(found[keep].tolist())
         return targets
 
     def _apply_priors(
@@ -1325,46 +1335,22 @@ class HippoMemory:
         return final
 
     def _lexical_slots(self, query: str, allowed: npt.NDArray[np.int64] | None) -> builtins.list[int]:
-        """Visible slots of the lexical channel for ``query``, best BM25 first (at most ``lexical_candidates``)."""
-        match = or_expression(self._rarest_terms(query)) if self._store.lexical else None
-        if match is None:
-            return []
-        want = self.config.lexical_candidates
-        if allowed is None:
-            return self._store.lexical_search(match, want)
-        limit = want * 4
-        while True:
-            found = self._store.lexical_search(match, limit)
-            kept = [slot for slot, ok in zip(found, np.isin(found, allowed), strict=True) if ok]
-            if len(kept) >= want or len(found) < limit:
-                return kept[:want]
-            limit *= 4
+        """Visible slots of the lexical channel for ``query``, best BM25 first (at most ``lexical_candidates``).
 
-    def _rarest_terms(self, query: str) -> builtins.list[str]:
-        """The query's ``lexical_terms`` rarest content words that occur in some memory.
-
-        FTS5 scores every memory matching any query word, so a common word costs time
-        in proportion to the memories holding it while adding little to BM25's ranking.
-        Document frequencies are cached per word and refreshed when the store has grown
-        or shrunk by a tenth since.
+        Only the query's ``lexical_terms`` rarest words are searched: BM25's ranking
+        rests on rare words, while a common word's postings cost time and rank little.
         """
-        terms = query_terms(query)
-        n = len(self._id_slot)
-        frequencies: builtins.list[tuple[int, int, str]] = []
-        for position, word in enumerate(terms):
-            cached = self._term_df.get(word)
-            if cached is None or abs(n - cached[1]) > 0.1 * cached[1] + 16:
-                cached = (self._store.lexical_document_frequency(word), n)
-                if len(self._term_df) > 50_000:
-                    self._term_df.clear()
-                self._term_df[word] = cached
-            if cached[0] > 0:
-                frequencies.append((cached[0], position, word))
-        frequencies.sort()
-        return [word for _, _, word in frequencies[: self.config.lexical_terms]]
+        config = self.config
+        terms = self._lexical.rarest_terms(query, config.lexical_terms)
+        found: builtins.list[int] = self._lexical.search(terms, config.lexical_candidates, allowed).tolist()
+        return found
 
     def _settle(
-        self, q: npt.NDArray[np.float32], cand_rows: npt.NDArray[np.int64], owners: npt.NDArray[np.int64]
+        self,
+        q: npt.NDArray[np.float32],
+        cand_rows: npt.NDArray[np.int64],
+        sims: npt.NDArray[np.float32],
+        owners: npt.NDArray[np.int64],
     ) -> tuple[
         npt.NDArray[np.int64],
         npt.NDArray[np.float32],
@@ -1372,15 +1358,30 @@ class HippoMemory:
         npt.NDArray[np.int64],
         npt.NDArray[np.int64],
     ]:
+        """Hopfield settle over the candidate cue rows, attention pooled per memory.
+
+        Returns:
+            ``(order, pooled, attention, uniq, inverse)``: the memories ranked by
+            pooled attention (int64 positions into ``uniq``), the pooled attention
+            float32 ``(u,)``, the per-row attention float32 ``(m,)``, the candidate
+            memory slots int64 ``(u,)`` ascending, and each row's position in ``uniq``
+            int64 ``(m,)``.
+        """
         uniq, inverse = np.unique(owners, return_inverse=True)
-        patterns = torch.from_numpy(self._index.vectors(cand_rows)).to(self.device)
-        query = torch.from_numpy(q).to(self.device)
-        _, attention_t = settle(query, patterns, self.config.beta, self.config.steps)
-        pooled_t = pool_by_owner(attention_t, torch.from_numpy(inverse.astype(np.int64)).to(self.device), uniq.size)
-        pooled = pooled_t.cpu().numpy()
-        attention = attention_t.cpu().numpy()
+        beta, steps = self.config.beta, self.config.steps
+        inverse = inverse.astype(np.int64)
+        if steps == 0:
+            # No state update: the attention is a softmax over the similarities the
+            # candidate stage already computed exactly, so skip re-multiplying.
+            attention, pooled = pooled_attention(sims, inverse, uniq.size, beta)
+        else:
+            patterns = torch.from_numpy(self._index.vectors(cand_rows)).to(self.device)
+            _, attention_t = settle(torch.from_numpy(q).to(self.device), patterns, beta, steps)
+            inverse_t = torch.from_numpy(inverse).to(attention_t.device)
+            pooled = pool_by_owner(attention_t, inverse_t, uniq.size).cpu().numpy()
+            attention = attention_t.cpu().numpy()
         order = np.lexsort((uniq, -pooled)).astype(np.int64)
-        return order, pooled, attention, uniq.astype(np.int64), inverse.astype(np.int64)
+        return order, pooled, attention, uniq.astype(np.int64), inverse
 
     def recall_chain(
         self,
@@ -1483,6 +1484,7 @@ class HippoMemory:
                 "path": str(self._store.path) if self._store.path else None,
                 "engine_bytes": self._index.nbytes()
                 + self._assoc.nbytes()
+                + self._lexical.nbytes()
                 + self._row_owner.nbytes
                 + self._slot_rows.nbytes
                 + self._slot_time.nbytes

@@ -98,20 +98,14 @@ CREATE TABLE IF NOT EXISTS lifecycle (
 CREATE TABLE IF NOT EXISTS aliases (id TEXT PRIMARY KEY, target TEXT NOT NULL);
 """
 
-# The lexical channel: an FTS5 index over memory text (BM25 ranking), kept in step with
-# ``memories`` by triggers, so every write path (remember, update, forget, merge) updates it
-# inside the same transaction and a crash leaves the two consistent.
-_LEXICAL_SCHEMA = (
-    "CREATE VIRTUAL TABLE memories_fts USING fts5("
-    "text, content='memories', content_rowid='slot', tokenize='porter unicode61')",
-    "CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN "
-    "INSERT INTO memories_fts(rowid, text) VALUES (new.slot, new.text); END",
-    "CREATE TRIGGER memories_fts_delete AFTER DELETE ON memories BEGIN "
-    "INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.slot, old.text); END",
-    "CREATE TRIGGER memories_fts_update AFTER UPDATE OF text ON memories BEGIN "
-    "INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.slot, old.text); "
-    "INSERT INTO memories_fts(rowid, text) VALUES (new.slot, new.text); END",
-    "INSERT INTO memories_fts(memories_fts) VALUES ('rebuild')",
+# Earlier builds kept the lexical channel in an FTS5 table with triggers on
+# ``memories``; the index now lives in RAM (hippo_memory._lexical), so those are dropped on
+# open: the triggers would otherwise keep costing every write.
+_OLD_LEXICAL = (
+    "DROP TRIGGER IF EXISTS memories_fts_insert",
+    "DROP TRIGGER IF EXISTS memories_fts_delete",
+    "DROP TRIGGER IF EXISTS memories_fts_update",
+    "DROP TABLE IF EXISTS memories_fts",
 )
 
 # Columns added to tables after format 1 was first written: added on open when missing,
@@ -149,12 +143,9 @@ class Store:
         self.n_rows = 0
         self.dim = 0
         self._closed = False
-        self.lexical = False
-        """Whether the FTS5 lexical index exists (SQLite built without FTS5 has none)."""
         if self.path is None:
             self.db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
             self.db.executescript(_SCHEMA)
-            self.lexical = _install_lexical(self.db)
             self.vectors_name = _VECTORS
             return
         self._open_directory(self.path)
@@ -186,7 +177,7 @@ class Store:
                 raise StoreCorruptedError(f"{path / _DB} is not a hippo-memory database")
             self.db.executescript(_SCHEMA)
             _add_missing_columns(self.db)
-            self.lexical = _install_lexical(self.db)
+            _drop_old_lexical(self.db, tables)
             self.vectors_name = self._committed_vectors_name()
         except sqlite3.DatabaseError as exc:
             self._release()
@@ -415,32 +406,6 @@ class Store:
                 out[row[0]] = row
         return out
 
-    def lexical_search(self, match: str, limit: int) -> list[int]:
-        """Slots whose text matches an FTS5 expression, best BM25 first.
-
-        Args:
-            match: An FTS5 query (see :func:`hippo_memory._cues.match_expression`).
-            limit: Most slots returned.
-
-        Returns:
-            Slots, best first; empty without the lexical index.
-        """
-        if not self.lexical:
-            return []
-        rows = self.db.execute(
-            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?", (match, limit)
-        ).fetchall()
-        return [int(row[0]) for row in rows]
-
-    def lexical_document_frequency(self, word: str) -> int:
-        """How many memories contain ``word`` (after FTS5's Porter stemming); 0 without the index."""
-        if not self.lexical:
-            return 0
-        row = self.db.execute(
-            "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?", ('"' + word.replace('"', '""') + '"',)
-        ).fetchone()
-        return int(row[0])
-
     def cues_by_slot(self, slots: Sequence[int]) -> dict[int, list[tuple[int, str, str]]]:
         """``slot -> [(row, kind, text), ...]`` in row order."""
         out: dict[int, list[tuple[int, str, str]]] = {}
@@ -500,29 +465,21 @@ def _add_missing_columns(db: sqlite3.Connection) -> None:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
-def _install_lexical(db: sqlite3.Connection) -> bool:
-    """Create the FTS5 index and its triggers if missing; fill it for a store written without it.
-
-    Returns:
-        ``False`` when this SQLite lacks FTS5 (recall then runs without the lexical channel).
-    """
-    present = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'memories_fts'").fetchone() is not None
-    if present:
-        return True
+def _drop_old_lexical(db: sqlite3.Connection, tables: set[str]) -> None:
+    """Drop the FTS5 table and triggers an older build left (see ``_OLD_LEXICAL``)."""
+    if "memories_fts" not in tables:
+        return
+    db.execute("BEGIN IMMEDIATE")
     try:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _LEXICAL_SCHEMA:
-                db.execute(statement)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-    except sqlite3.OperationalError as exc:
-        if "fts5" in str(exc).lower():
-            return False
+        for statement in _OLD_LEXICAL[:-1]:
+            db.execute(statement)
+        # A SQLite without FTS5 cannot drop the table; with the triggers gone it costs nothing.
+        with contextlib.suppress(sqlite3.OperationalError):
+            db.execute(_OLD_LEXICAL[-1])
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
         raise
-    return True
 
 
 def _fsync_directory(path: Path) -> None:

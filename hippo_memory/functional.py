@@ -21,9 +21,11 @@ __all__ = [
     "code_overlaps",
     "hebbian_field",
     "pool_by_owner",
+    "pooled_attention",
     "random_projection",
     "reciprocal_rank_fusion",
     "settle",
+    "softmax_attention",
     "spread_activation",
     "wta_code",
     "wta_from_field",
@@ -86,9 +88,25 @@ def settle(query: torch.Tensor, patterns: torch.Tensor, beta: float, steps: int)
         return query, patterns.new_zeros((0,))
     state = query
     for _ in range(steps):
-        state = patterns.T @ torch.softmax(beta * (patterns @ state), dim=0)
-    attention = torch.softmax(beta * (patterns @ state), dim=0)
-    return state, attention
+        state = patterns.T @ softmax_attention(patterns @ state, beta)
+    return state, softmax_attention(patterns @ state, beta)
+
+
+def softmax_attention(similarities: torch.Tensor, beta: float) -> torch.Tensor:
+    """The Hopfield attention of a state over stored patterns, from their similarities.
+
+    ``settle`` with ``steps == 0`` is this applied to ``patterns @ query``; recall
+    calls it directly on the similarities its candidate stage already computed.
+
+    Args:
+        similarities: float32 tensor of shape ``(m,)``, inner products of the state
+            with each pattern.
+        beta: Inverse temperature.
+
+    Returns:
+        float32 tensor of shape ``(m,)``: ``softmax(beta * similarities)``, summing to 1.
+    """
+    return torch.softmax(beta * similarities, dim=0)
 
 
 def pool_by_owner(values: torch.Tensor, owners: torch.Tensor, n_owners: int) -> torch.Tensor:
@@ -104,6 +122,36 @@ def pool_by_owner(values: torch.Tensor, owners: torch.Tensor, n_owners: int) -> 
     """
     pooled = values.new_zeros((n_owners,))
     return pooled.index_add_(0, owners, values)
+
+
+def pooled_attention(
+    similarities: FloatArray, owners: IntArray, n_owners: int, beta: float
+) -> tuple[FloatArray, FloatArray]:
+    """The one-shot settle (``steps == 0``) pooled per memory, in numpy.
+
+    Equal to ``softmax_attention(similarities, beta)`` followed by ``pool_by_owner``;
+    recall uses it on the CPU, where for a few hundred candidates numpy's per-call
+    cost is a fraction of torch's.
+
+    Args:
+        similarities: float32 array ``(m,)``: the query's inner product with each
+            candidate cue vector.
+        owners: int64 array ``(m,)``: each candidate's memory, ``0..n_owners-1``.
+        n_owners: Number of memories.
+        beta: Inverse temperature.
+
+    Returns:
+        ``(attention, pooled)``: float32 ``(m,)`` summing to 1 (empty for ``m == 0``)
+        and float32 ``(n_owners,)``, the attention summed per memory.
+    """
+    similarities = np.asarray(similarities, dtype=np.float64)
+    if similarities.size == 0:
+        return np.zeros(0, dtype=np.float32), np.zeros(n_owners, dtype=np.float32)
+    logits = beta * similarities
+    weights = np.exp(logits - logits.max())
+    attention = weights / weights.sum()
+    pooled = np.bincount(owners, weights=attention, minlength=n_owners)
+    return attention.astype(np.float32), pooled.astype(np.float32)
 
 
 def reciprocal_rank_fusion(ranks: IntArray, weights: npt.NDArray[np.float64], k: float) -> FloatArray:

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from hippo_memory import functional as F
-from hippo_memory._cues import match_expression
 
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
@@ -148,17 +147,17 @@ def test_reciprocal_rank_fusion_weights_ranks_and_normalises() -> None:
     assert F.reciprocal_rank_fusion(ranks, np.zeros(2), 60.0).tolist() == [0.0] * 4
 
 
-def test_match_expression_quotes_content_words_and_drops_stop_words() -> None:
-    assert match_expression('What did "Caroline" say about AND x-ray?') == '"caroline" OR "say" OR "x-ray"'
-    assert match_expression("the of and") is None
-    # FTS5 syntax in a query is taken as words, never as operators.
-    assert match_expression("NEAR(foo bar) OR* baz^") == '"near" OR "foo" OR "bar" OR "baz"'
-
-
-def test_query_terms_drop_stop_words_possessives_and_repeats() -> None:
-    from hippo_memory._cues import or_expression, query_terms
-
-    assert query_terms("What is Caroline's plan? Caroline's PLAN!") == ["caroline", "plan"]
-    assert query_terms("a b c d", limit=2) == []
-    assert or_expression([]) is None
-    assert or_expression(['say "hi"']) == '"say ""hi"""'
+def test_pooled_attention_equals_torch_settle_then_pool() -> None:
+    gen = torch.Generator().manual_seed(3)
+    patterns = _unit(torch.randn(40, 16, generator=gen))
+    query = _unit(torch.randn(16, generator=gen))
+    owners = torch.randint(0, 9, (40,), generator=gen)
+    _, attention = F.settle(query, patterns, 16.0, 0)
+    pooled = F.pool_by_owner(attention, owners, 9)
+    sims = (patterns @ query).numpy()
+    np_attention, np_pooled = F.pooled_attention(sims, owners.numpy(), 9, 16.0)
+    np.testing.assert_allclose(np_attention, attention.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np_pooled, pooled.numpy(), rtol=1e-5, atol=1e-7)
+    assert np_pooled.dtype == np.float32 and np_attention.sum() == pytest.approx(1.0)
+    empty_attention, empty_pooled = F.pooled_attention(np.zeros(0, np.float32), np.zeros(0, np.int64), 3, 16.0)
+    assert empty_attention.shape == (0,) and empty_pooled.tolist() == [0.0, 0.0, 0.0]

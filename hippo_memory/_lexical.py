@@ -1,0 +1,305 @@
+"""The lexical channel: an in-RAM BM25 inverted index over memory text.
+
+Recall fuses the settle ranking of the cue vectors with a BM25 ranking of memory
+text (see ``HippoConfig.lexical_weight``). The index lives in RAM beside the cue
+vectors and is rebuilt from the stored texts when a memory is opened, so it never
+needs persisting and can never disagree with the committed records.
+
+It replaced SQLite FTS5: one FTS5 query cost about 2.5 ms at 20K memories on the
+2-core reference machine (most of a recall), this index about 0.1 ms for the same
+ranking.
+
+Scoring is Okapi BM25 exactly as FTS5's ``bm25()`` computes it (``k1 = 1.2``,
+``b = 0.75``, ``idf = log((N - df + 0.5) / (df + 0.5))`` floored at ``1e-6``). Terms
+are the text's words, lower-cased, accents removed, Snowball-stemmed (PyStemmer),
+without stop words; a memory's length counts all its words.
+
+Postings are append-only arrays per term. Forgetting a memory only marks it dead;
+dead postings are dropped in bulk once they are a quarter of all postings. A memory
+whose text changes in place has its old postings removed at once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._cues import _STOPWORDS
+
+__all__ = ["LexicalIndex", "tokenize"]
+
+IntArray = npt.NDArray[np.int64]
+
+_TOKEN = re.compile(r"[^\W_](?:[\w'\-]*\w)?")
+
+
+@lru_cache(maxsize=64)
+def _stemmer(language: str | None) -> Any:
+    if language is None:
+        return None
+    import Stemmer  # PyStemmer
+
+    return Stemmer.Stemmer(language)
+
+
+def _fold(text: str) -> str:
+    """Lower-case and strip accents (``"Café"`` -> ``"cafe"``)."""
+    text = text.lower()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def tokenize(text: str) -> tuple[list[str], int]:
+    """Split text into index words.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        ``(words, length)``: the content words in order (lower-cased, accents
+        removed, possessive ``'s`` dropped, stop words and one-letter words left
+        out; not yet stemmed) and the count of all words, stop words included (the
+        document length BM25 normalises by).
+    """
+    words: list[str] = []
+    length = 0
+    for token in _TOKEN.findall(_fold(text)):
+        length += 1
+        word = token.strip("'-")
+        if word.endswith("'s"):
+            word = word[:-2]
+        if len(word) < 2 or word in _STOPWORDS:
+            continue
+        words.append(word)
+    return words, length
+
+
+class LexicalIndex:
+    """BM25 over memory texts, keyed by memory slot.
+
+    Args:
+        language: Snowball stemmer language (``"english"``, ``"german"``, ...; see
+            ``Stemmer.algorithms()``), or ``None`` to index words unstemmed.
+        k1: BM25 term-frequency saturation.
+        b: BM25 length normalisation.
+    """
+
+    def __init__(self, language: str | None = "english", *, k1: float = 1.2, b: float = 0.75) -> None:
+        self._stem = _stemmer(language)
+        self.k1 = k1
+        self.b = b
+        self._slots: dict[str, array[int]] = {}
+        self._freqs: dict[str, array[int]] = {}
+        self._df: dict[str, int] = {}
+        self._terms: dict[int, tuple[str, ...]] = {}
+        self._stale: dict[int, tuple[str, ...]] = {}
+        self._length = np.zeros(0, dtype=np.float32)
+        self._alive = np.zeros(0, dtype=bool)
+        self._total_length = 0.0
+        self._postings = 0
+        self._dead_postings = 0
+
+    # ------------------------------------------------------------------ terms
+    def terms(self, text: str) -> tuple[list[str], int]:
+        """The stemmed index terms of ``text`` in order, and its length in words."""
+        words, length = tokenize(text)
+        if self._stem is not None and words:
+            words = self._stem.stemWords(words)
+        return words, length
+
+    def document_frequency(self, term: str) -> int:
+        """Live memories containing ``term`` (an already stemmed term)."""
+        return self._df.get(term, 0)
+
+    def rarest_terms(self, query: str, n: int) -> list[str]:
+        """The ``n`` terms of ``query`` held by the fewest memories (and by at least one).
+
+        BM25 ranks mostly by rare words; a common word's long posting list costs time
+        and changes the ranking little.
+        """
+        words, _ = self.terms(query)
+        seen: dict[str, int] = {}
+        for position, word in enumerate(words):
+            if word not in seen and self._df.get(word, 0) > 0:
+                seen[word] = position
+        ranked = sorted(seen, key=lambda w: (self._df[w], seen[w]))
+        return ranked[:n]
+
+    # ------------------------------------------------------------------ writing
+    def add(self, slots: Sequence[int], texts: Sequence[str]) -> None:
+        """Index memory ``texts`` under ``slots`` (a slot already indexed is re-indexed)."""
+        for slot, text in zip(slots, texts, strict=True):
+            if slot in self._terms:
+                self._purge(slot, self._terms.pop(slot), alive=True)
+            elif slot in self._stale:
+                self._purge(slot, self._stale.pop(slot), alive=False)
+            words, length = self.terms(text)
+            if slot >= self._length.shape[0]:
+                capacity = max(slot + 1, int(self._length.shape[0] * 1.5) + 64)
+                self._length = np.concatenate([self._length, np.zeros(capacity - self._length.shape[0], np.float32)])
+                self._alive = np.concatenate([self._alive, np.zeros(capacity - self._alive.shape[0], bool)])
+            counts = Counter(words)
+            for term, count in counts.items():
+                postings = self._slots.get(term)
+                if postings is None:
+                    postings = self._slots[term] = array("i")
+                    self._freqs[term] = array("H")
+                postings.append(slot)
+                self._freqs[term].append(min(count, 65_535))
+                self._df[term] = self._df.get(term, 0) + 1
+            self._terms[slot] = tuple(counts)
+            self._postings += len(counts)
+            self._length[slot] = length
+            self._alive[slot] = True
+            self._total_length += length
+
+    def remove(self, slots: Iterable[int]) -> None:
+        """Forget memories ``slots`` (unknown slots are ignored)."""
+        for slot in slots:
+            terms = self._terms.pop(slot, None)
+            if terms is None:
+                continue
+            for term in terms:
+                left = self._df[term] - 1
+                if left:
+                    self._df[term] = left
+                else:
+                    del self._df[term]
+            self._alive[slot] = False
+            self._total_length -= float(self._length[slot])
+            self._stale[slot] = terms
+            self._dead_postings += len(terms)
+        if self._dead_postings > max(1024, self._postings // 4):
+            self._compact()
+
+    def _purge(self, slot: int, terms: tuple[str, ...], *, alive: bool) -> None:
+        """Drop ``slot``'s postings from ``terms`` now (its text is about to change)."""
+        for term in terms:
+            slots = np.frombuffer(self._slots[term], dtype=np.int32)
+            keep = slots != slot
+            kept_slots = array("i", slots[keep].tobytes())
+            kept_freqs = array("H", np.frombuffer(self._freqs[term], dtype=np.uint16)[keep].tobytes())
+            del slots
+            if kept_slots:
+                self._slots[term], self._freqs[term] = kept_slots, kept_freqs
+            else:
+                del self._slots[term], self._freqs[term]
+            if alive:
+                left = self._df[term] - 1
+                if left:
+                    self._df[term] = left
+                else:
+                    del self._df[term]
+        self._postings -= len(terms)
+        if alive:
+            self._total_length -= float(self._length[slot])
+        else:
+            self._dead_postings -= len(terms)
+
+    def _compact(self) -> None:
+        """Drop every dead posting."""
+        alive = self._alive
+        for term in list(self._slots):
+            slots = np.frombuffer(self._slots[term], dtype=np.int32)
+            keep = alive[slots]
+            if keep.all():
+                continue
+            kept_slots = array("i", slots[keep].tobytes())
+            kept_freqs = array("H", np.frombuffer(self._freqs[term], dtype=np.uint16)[keep].tobytes())
+            del slots
+            if kept_slots:
+                self._slots[term], self._freqs[term] = kept_slots, kept_freqs
+            else:
+                del self._slots[term], self._freqs[term]
+        self._postings -= self._dead_postings
+        self._dead_postings = 0
+        self._stale.clear()
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def n_documents(self) -> int:
+        """Live memories indexed."""
+        return len(self._terms)
+
+    def search(self, terms: Sequence[str], limit: int, allowed: IntArray | None = None) -> IntArray:
+        """Rank memories by BM25 over ``terms``.
+
+        Args:
+            terms: Stemmed terms (see :meth:`rarest_terms`); each counted once.
+            limit: Most slots returned.
+            allowed: int64 ``(m,)`` ascending slots a hit must be among; ``None``
+                for all.
+
+        Returns:
+            int64 ``(<= limit,)``: slots matching some term, best BM25 first (ties by
+            slot).
+        """
+        n = len(self._terms)
+        if not n or limit < 1:
+            return np.zeros(0, dtype=np.int64)
+        mean_length = max(self._total_length / n, 1e-9)
+        k1, b = self.k1, self.b
+        found: list[npt.NDArray[np.int32]] = []
+        weights: list[npt.NDArray[Any]] = []
+        for term in dict.fromkeys(terms):
+            df = self._df.get(term, 0)
+            if not df:
+                continue
+            slots = np.frombuffer(self._slots[term], dtype=np.int32).copy()
+            tf = np.frombuffer(self._freqs[term], dtype=np.uint16).astype(np.float32)
+            idf = max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6)
+            norm = k1 * ((1.0 - b) + (b / mean_length) * self._length[slots])
+            weights.append((idf * (k1 + 1.0)) * tf / (tf + norm))
+            found.append(slots)
+        if not found:
+            return np.zeros(0, dtype=np.int64)
+        if len(found) == 1:
+            hits, scores = found[0].astype(np.int64), weights[0]
+        else:
+            every, weight = np.concatenate(found), np.concatenate(weights)
+            if every.size * 8 > self._length.shape[0]:
+                # Long postings: summing into one dense accumulator beats sorting them.
+                dense = np.bincount(every, weights=weight)
+                hits = np.flatnonzero(dense)
+                scores = dense[hits].astype(np.float32)
+            else:
+                hits, inverse = np.unique(every, return_inverse=True)
+                hits = hits.astype(np.int64)
+                scores = np.bincount(inverse, weights=weight).astype(np.float32)
+        keep = self._alive[hits]
+        if allowed is not None:
+            if allowed.size:
+                at = np.minimum(np.searchsorted(allowed, hits), allowed.size - 1)
+                keep &= allowed[at] == hits
+            else:
+                keep[:] = False
+        hits, scores = hits[keep], scores[keep]
+        if hits.size > limit:
+            # The best ``limit``; among memories tied at the cut, the lowest slots (as FTS5 does).
+            cut = scores[np.argpartition(-scores, limit - 1)[limit - 1]]
+            above = np.flatnonzero(scores > cut)
+            tied = np.flatnonzero(scores == cut)
+            tied = tied[np.argsort(hits[tied], kind="stable")][: limit - above.size]
+            top = np.concatenate([above, tied])
+            hits, scores = hits[top], scores[top]
+        order = np.lexsort((hits, -scores))
+        return hits[order]
+
+    def nbytes(self) -> int:
+        """Approximate RAM held: posting arrays, per-memory term tuples, dict entries."""
+        postings = sum(a.itemsize * len(a) + 64 for a in self._slots.values())
+        postings += sum(a.itemsize * len(a) + 64 for a in self._freqs.values())
+        per_memory = sum(56 + 8 * len(t) for t in self._terms.values()) + 100 * len(self._terms)
+        vocabulary = 3 * 100 * len(self._slots)  # three dict entries and the term string
+        return postings + per_memory + vocabulary + self._length.nbytes + self._alive.nbytes
