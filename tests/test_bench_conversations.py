@@ -312,6 +312,17 @@ def test_unknown_system_is_an_error(locomo_path: Path, tmp_path: Path) -> None:
     assert code == 2
 
 
+def test_config_overrides_reach_every_hippo_system(locomo_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    command = f"locomo {locomo_path} --cache-dir {tmp_path} --systems hippo,hippo-nolexical --json {out}"
+    assert _run(f"{command} --config lexical_candidates=3 --config spread=0") == 0
+    report = json.loads(out.read_text())
+    assert report["config_overrides"] == {"lexical_candidates": 3, "spread": 0}
+    assert set(report["systems"]) == {"hippo", "hippo-nolexical"}
+    assert _run(f"{command} --config lexical_candidates=0") == 2  # out of range: an error, not a traceback
+    assert _run(f"{command} --config nonsense=1") == 2
+
+
 def test_register_commands_on_a_foreign_parser(locomo_path: Path) -> None:
     parser = argparse.ArgumentParser(prog="hippo-memory")
     bench = parser.add_subparsers(dest="command").add_parser("bench")

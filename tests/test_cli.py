@@ -161,11 +161,22 @@ def test_synthetic_bench_runs_small(tmp_path: Path, capsys: pytest.CaptureFixtur
             "30",
             "--json",
             str(out_json),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--config",
+            "ivf_nprobe=8",
         ]
     )
     out, _ = capsys.readouterr()
     assert code == 0 and "memories" in out
+    assert any((tmp_path / "cache").rglob("*.vecs.npy"))  # encodings cached for a rerun
     results = json.loads(out_json.read_text())
+    assert results["config_overrides"] == {"ivf_nprobe": 8}
     assert results["quality"]["variants"]["no cue variants"]["exact"] == 1.0
     assert results["chains"][0]["hop_accuracy"] >= 0.9
     assert results["scale"][0]["memories"] == 300 and results["scale"][0]["cue_vectors"] == 900
+
+
+def test_synthetic_bench_rejects_a_bad_config(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "synthetic", "--encoder", "hashing", "--cache-dir", "none", "--config", "nope=1"])
+    assert code == 2 and "nope" in capsys.readouterr().err

@@ -185,7 +185,7 @@ def _factory(name: str, update: dict[str, Any], chain_hops: int = 0) -> Callable
         granularity: Granularity = "part" if context.level == "session" else "unit"
         return HippoSystem(
             context.encoder,
-            HippoConfig.create(**update),
+            HippoConfig.create(**{**context.overrides, **update}),
             name=name,
             granularity=granularity,
             chain_hops=chain_hops,

@@ -24,15 +24,17 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from .._config import HippoConfig
 from .._encoder import DEFAULT_MODEL, Encoder, HashingEncoder, load_encoder
+from ._args import config_item
 from ._baselines import BM25System, DenseSystem, RankingSystem, RRFSystem, bm25_stemmer_name
 from ._datasets import (
     LOCOMO_CATEGORIES,
@@ -80,11 +82,15 @@ class BenchContext:
         encoder: The shared (cached) encoder.
         benchmark: ``"locomo"`` or ``"longmemeval"``.
         level: ``"turn"`` or ``"session"``.
+        overrides: ``HippoConfig`` fields set for every hippo system (``--config``);
+            a system's own defining change (``lexical_weight=0`` for
+            ``hippo-nolexical``) is applied on top.
     """
 
     encoder: Encoder
     benchmark: Benchmark
     level: Level
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 SystemFactory = Callable[[BenchContext], RankingSystem]
@@ -163,6 +169,7 @@ def run_benchmark(
     ks: Sequence[int] = (1, 3, 5, 10),
     dataset_label: str = "",
     quiet: bool = False,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the systems over the haystacks and return the JSON report.
 
@@ -175,11 +182,14 @@ def run_benchmark(
         ks: Cut-offs of the metrics.
         dataset_label: Name of the data file, recorded in the report.
         quiet: Do not print progress to stderr.
+        overrides: ``HippoConfig`` fields for every hippo system (see :class:`BenchContext`).
 
     Returns:
         The report (see ``docs/benchmarks.md`` for its schema).
     """
     factories = system_factories()
+    if overrides:
+        HippoConfig.create(**overrides)  # a bad --config fails before any encoding
     unknown = [name for name in systems if name not in factories]
     if unknown:
         raise ValueError(f"unknown system(s) {', '.join(unknown)}; available: {', '.join(factories)}")
@@ -208,7 +218,7 @@ def run_benchmark(
         "seconds": round(encode_seconds, 3),
     }
 
-    context = BenchContext(encoder=encoder, benchmark=benchmark, level=level)
+    context = BenchContext(encoder=encoder, benchmark=benchmark, level=level, overrides=dict(overrides or {}))
     results: dict[str, Any] = {}
     for name in systems:
         system = factories[name](context)
@@ -270,6 +280,7 @@ def run_benchmark(
         "machine": machine_description(),
         "k": list(ks),
         "bm25_stemmer": bm25_stemmer_name(),
+        "config_overrides": dict(context.overrides),
         "overall_is": (
             "mean over categories 1-4 of the per-category means" if benchmark == "locomo" else "mean over questions"
         ),
@@ -405,6 +416,7 @@ def _run_command(args: argparse.Namespace) -> int:
             ks=args.k,
             dataset_label=Path(args.path).name,
             quiet=args.quiet,
+            overrides=dict(args.config),
         )
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -444,6 +456,14 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--cache-dir",
         default=str(DEFAULT_CACHE_DIR),
         help=f"where encodings are cached (default {DEFAULT_CACHE_DIR})",
+    )
+    parser.add_argument(
+        "--config",
+        type=config_item,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a HippoConfig field for every hippo system, e.g. lexical_candidates=20 (repeatable)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 

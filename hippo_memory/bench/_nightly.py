@@ -55,6 +55,7 @@ from .._config import HippoConfig
 from .._consolidation import PriorityFn, replay_priority
 from .._encoder import DEFAULT_MODEL, Encoder, HashingEncoder, load_encoder
 from .._memory import HippoMemory, MemoryInput
+from ._args import config_item
 from ._datasets import _parse_lme_date, load_json
 from ._enc_cache import DEFAULT_CACHE_DIR, CachedEncoder
 from ._facts import make_facts
@@ -492,18 +493,6 @@ def _parse_ks(text: str) -> list[int]:
     return ks
 
 
-def _config_item(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` -> ``(KEY, VALUE)``, the value read as JSON when it parses (``0``, ``true``)."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE: {text!r}")
-    try:
-        value: Any = json.loads(raw)
-    except ValueError:
-        value = raw
-    return key.strip(), value
-
-
 def _write_json(report: dict[str, Any], target: str | None) -> None:
     if target:
         out = Path(target)
@@ -610,7 +599,7 @@ def register_command(bench_subparsers: argparse._SubParsersAction[Any]) -> None:
     update.add_argument("--similarity", type=float, default=0.6, help="supersede_similarity")
     update.add_argument(
         "--config",
-        type=_config_item,
+        type=config_item,
         action="append",
         default=[],
         metavar="KEY=VALUE",

@@ -22,9 +22,10 @@ import os
 import platform
 import random
 import resource
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,8 @@ import numpy as np
 from .._config import HippoConfig
 from .._encoder import Encoder, load_encoder
 from .._memory import HippoMemory
+from ._args import config_item
+from ._enc_cache import DEFAULT_CACHE_DIR, CachedEncoder
 from ._facts import Fact, make_facts
 
 __all__ = ["TemplateAugmenter", "register_command", "run"]
@@ -99,14 +102,19 @@ class MemoEncoder:
         return np.stack([self._cache[t] for t in texts]).astype(np.float32)
 
 
-def _quality(encoder: Encoder, n_facts: int, n_queries: int, seed: int) -> dict[str, Any]:
+def _config(overrides: Mapping[str, Any], **fields: Any) -> HippoConfig:
+    """The benchmark's config for a section: ``--config`` overrides, then its own fields."""
+    return HippoConfig.create(**{**overrides, **fields})
+
+
+def _quality(encoder: Encoder, n_facts: int, n_queries: int, seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
     facts = make_facts(n_facts, seed=seed)
     sample = random.Random(seed).sample(range(n_facts), min(n_queries, n_facts))
     rows: dict[str, Any] = {}
     variants = {
-        "no cue variants": (HippoConfig(cue_variants=False, durable=False), None),
-        "default variants (no LLM)": (HippoConfig(durable=False), None),
-        "with cue variants (2 paraphrases)": (HippoConfig(durable=False), _augmenter(facts, 2)),
+        "no cue variants": (_config(overrides, cue_variants=False, durable=False), None),
+        "default variants (no LLM)": (_config(overrides, durable=False), None),
+        "with cue variants (2 paraphrases)": (_config(overrides, durable=False), _augmenter(facts, 2)),
     }
     for name, (config, augmenter) in variants.items():
         mem = HippoMemory(None, encoder=encoder, config=config, augmenter=augmenter)
@@ -127,9 +135,11 @@ def _quality(encoder: Encoder, n_facts: int, n_queries: int, seed: int) -> dict[
     return {"n_facts": n_facts, "n_queries": len(sample), "variants": rows}
 
 
-def _chains(encoder: Encoder, n_chains: int, length: int, background: int, seed: int) -> dict[str, Any]:
+def _chains(
+    encoder: Encoder, n_chains: int, length: int, background: int, seed: int, overrides: Mapping[str, Any]
+) -> dict[str, Any]:
     facts = make_facts(n_chains * (length + 1) + background, seed=seed + 1)
-    mem = HippoMemory(None, encoder=encoder)
+    mem = HippoMemory(None, encoder=encoder, config=_config(overrides))
     ns = ("chains",)
     back_ids = mem.remember_many([f.statement(0) for f in facts[:background]], namespace=ns, session="background")
     del back_ids
@@ -171,11 +181,16 @@ def _chain_from_vector(mem: HippoMemory, vector: np.ndarray, query: str, hops: i
 
 
 def _scale(
-    encoder: Encoder, sizes: list[int], seed: int, queries_per_size: int, store_dir: Path
+    encoder: Encoder,
+    sizes: list[int],
+    seed: int,
+    queries_per_size: int,
+    store_dir: Path,
+    overrides: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
     largest = max(sizes)
     facts = make_facts(largest, seed=seed)
-    config = HippoConfig(max_cues=3, durable=False)
+    config = _config(overrides, max_cues=3, durable=False)
     gc.collect()
     rss_before = _rss_mb()
     mem = HippoMemory(store_dir / "scale", encoder=encoder, config=config, augmenter=_augmenter(facts, 2))
@@ -240,26 +255,49 @@ def run(
     queries_per_size: int = 500,
     seed: int = 0,
     sections: Sequence[str] = ("quality", "chains", "scale"),
+    cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
+    overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the benchmark and return the results as a JSON-ready dict."""
-    encoder = MemoEncoder(load_encoder(encoder_name))
+    """Run the benchmark and return the results as a JSON-ready dict.
+
+    Args:
+        encoder_name: Model name or path (default all-MiniLM-L6-v2).
+        sizes: Store sizes of the scale section.
+        quality_facts: Facts stored for the cue-variant comparison.
+        queries_per_size: Queries per scale point.
+        seed: Seed of the facts and samples.
+        sections: Which of ``quality``, ``chains``, ``scale`` to run.
+        cache_dir: Where encodings are cached on disk (a rerun encodes nothing);
+            ``None`` encodes everything afresh.
+        overrides: ``HippoConfig`` fields for every memory of the run.
+    """
+    overrides = dict(overrides or {})
+    HippoConfig.create(**overrides)  # fail on a bad override before encoding anything
+    inner = load_encoder(encoder_name)
+    cached = CachedEncoder(inner, cache_dir) if cache_dir is not None else None
+    encoder = MemoEncoder(cached if cached is not None else inner)
     results: dict[str, Any] = {
         "benchmark": "synthetic",
         "encoder": encoder.name,
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, {platform.system()} {platform.release()}",
         "python": platform.python_version(),
         "seed": seed,
+        "config_overrides": overrides,
     }
-    if "quality" in sections:
-        results["quality"] = _quality(encoder, quality_facts, queries_per_size * 4, seed)
-    if "chains" in sections:
-        results["chains"] = [
-            _chains(encoder, 100, 3, 500, seed),
-            _chains(encoder, 20, 6, 500, seed),
-        ]
-    if "scale" in sections:
-        with tempfile.TemporaryDirectory() as tmp:
-            results["scale"] = _scale(encoder, list(sizes), seed, queries_per_size, Path(tmp))
+    try:
+        if "quality" in sections:
+            results["quality"] = _quality(encoder, quality_facts, queries_per_size * 4, seed, overrides)
+        if "chains" in sections:
+            results["chains"] = [
+                _chains(encoder, 100, 3, 500, seed, overrides),
+                _chains(encoder, 20, 6, 500, seed, overrides),
+            ]
+        if "scale" in sections:
+            with tempfile.TemporaryDirectory() as tmp:
+                results["scale"] = _scale(encoder, list(sizes), seed, queries_per_size, Path(tmp), overrides)
+    finally:
+        if cached is not None:
+            cached.close()
     return results
 
 
@@ -305,11 +343,29 @@ def register_command(bench: Any) -> None:
     parser.add_argument("--queries", type=int, default=500, help="queries per scale point")
     parser.add_argument("--sections", default="quality,chains,scale")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cache-dir",
+        default=str(DEFAULT_CACHE_DIR),
+        help=f"where encodings are cached, 'none' for no cache (default {DEFAULT_CACHE_DIR})",
+    )
+    parser.add_argument(
+        "--config",
+        type=config_item,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a HippoConfig field for every memory of the run, e.g. ivf_nprobe=16 (repeatable)",
+    )
     parser.add_argument("--json", dest="json_out", default="bench_results/synthetic.json")
     parser.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
+    try:
+        HippoConfig.create(**dict(args.config))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     results = run(
         encoder_name=args.encoder,
         sizes=[int(s) for s in args.sizes.split(",") if s],
@@ -317,6 +373,8 @@ def _main(args: argparse.Namespace) -> int:
         queries_per_size=args.queries,
         seed=args.seed,
         sections=[s.strip() for s in args.sections.split(",") if s.strip()],
+        cache_dir=None if args.cache_dir.lower() == "none" else args.cache_dir,
+        overrides=dict(args.config),
     )
     print(format_table(results))
     if args.json_out:
