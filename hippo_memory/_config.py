@@ -88,6 +88,11 @@ class HippoConfig(BaseModel):
     )
     sentence_cues: bool = Field(True, description="Add each sentence of a multi-sentence text as a cue.")
     context_cues: bool = Field(True, description="Add the text joined with its conversational predecessor as a cue.")
+    context_max_chars: int = Field(
+        400,
+        ge=0,
+        description="Only texts up to this long get the context cue: a short turn ('Yes, last week!') needs its predecessor to mean anything, a long one carries its own context, and joined with another it overflows the encoder's window (MiniLM reads 256 word pieces) at twice the encoding cost.",
+    )
     keyphrase_cues: bool = Field(True, description="Add the extracted key phrases as a cue.")
     max_cues: int = Field(
         8, ge=1, le=256, description="Upper bound on cue variants per memory (the text itself always counts)."

@@ -152,6 +152,7 @@ def build_cues(
     context: bool = True,
     keyphrases: bool = True,
     max_cues: int = 8,
+    context_max_chars: int | None = None,
 ) -> list[Cue]:
     """Assemble a memory's cue variants, without duplicates.
 
@@ -166,6 +167,7 @@ def build_cues(
         paraphrases: Cues written by a :class:`CueAugmenter`.
         sentences: Add sentence splits of multi-sentence texts.
         context: Add ``previous`` joined with ``text``.
+        context_max_chars: Only when ``text`` is at most this long (``None``: always).
         keyphrases: Add the key phrases joined by commas.
         max_cues: Upper bound on automatic variants plus the text.
 
@@ -185,7 +187,7 @@ def build_cues(
         push(cue, "explicit")
     budget = max_cues + (len(cues) - 1)
     automatic: list[tuple[str, str]] = [(p, "paraphrase") for p in paraphrases]
-    if context and previous:
+    if context and previous and (context_max_chars is None or len(text) <= context_max_chars):
         automatic.append((f"{previous[-400:]}\n{text}", "context"))
     if keyphrases:
         phrases = key_phrases(text)

@@ -581,6 +581,7 @@ class HippoMemory:
                 context=config.cue_variants and config.context_cues,
                 keyphrases=config.cue_variants and config.keyphrase_cues,
                 max_cues=config.max_cues if config.cue_variants else 1,
+                context_max_chars=config.context_max_chars,
             )
 
     def _write(self, prepared: list[_Prepared]) -> list[str]:

@@ -376,6 +376,10 @@ def test_cue_variants_without_llm() -> None:
     assert kinds[0] == "text" and "context" in kinds and "keyphrase" in kinds and kinds.count("sentence") == 3
     assert len({c.text for c in cues}) == len(cues)
     assert len(build_cues(text, max_cues=2)) == 2
+    # a text longer than context_max_chars carries its own context: no context cue
+    long_kinds = [c.kind for c in build_cues(text, previous="I love the mountains.", context_max_chars=len(text) - 1)]
+    assert "context" not in long_kinds and "sentence" in long_kinds
+    assert "context" in [c.kind for c in build_cues(text, previous="x y z", context_max_chars=len(text))]
     # short fragments are merged into the sentence before them
     assert split_sentences("One. Two is longer than sixteen chars. Three!") == [
         "One.",
