@@ -171,11 +171,7 @@ class LexicalIndex:
             if terms is None:
                 continue
             for term in terms:
-                left = self._df[term] - 1
-                if left:
-                    self._df[term] = left
-                else:
-                    del self._df[term]
+                self._decrement_df(term)
             self._alive[slot] = False
             self._total_length -= float(self._length[slot])
             self._stale[slot] = terms
@@ -186,21 +182,9 @@ class LexicalIndex:
     def _purge(self, slot: int, terms: tuple[str, ...], *, alive: bool) -> None:
         """Drop ``slot``'s postings from ``terms`` now (its text is about to change)."""
         for term in terms:
-            slots = np.frombuffer(self._slots[term], dtype=np.int32)
-            keep = slots != slot
-            kept_slots = array("i", slots[keep].tobytes())
-            kept_freqs = array("H", np.frombuffer(self._freqs[term], dtype=np.uint16)[keep].tobytes())
-            del slots
-            if kept_slots:
-                self._slots[term], self._freqs[term] = kept_slots, kept_freqs
-            else:
-                del self._slots[term], self._freqs[term]
+            self._filter_postings(term, np.frombuffer(self._slots[term], dtype=np.int32) != slot)
             if alive:
-                left = self._df[term] - 1
-                if left:
-                    self._df[term] = left
-                else:
-                    del self._df[term]
+                self._decrement_df(term)
         self._postings -= len(terms)
         if alive:
             self._total_length -= float(self._length[slot])
@@ -209,22 +193,30 @@ class LexicalIndex:
 
     def _compact(self) -> None:
         """Drop every dead posting."""
-        alive = self._alive
         for term in list(self._slots):
-            slots = np.frombuffer(self._slots[term], dtype=np.int32)
-            keep = alive[slots]
-            if keep.all():
-                continue
-            kept_slots = array("i", slots[keep].tobytes())
-            kept_freqs = array("H", np.frombuffer(self._freqs[term], dtype=np.uint16)[keep].tobytes())
-            del slots
-            if kept_slots:
-                self._slots[term], self._freqs[term] = kept_slots, kept_freqs
-            else:
-                del self._slots[term], self._freqs[term]
+            keep = self._alive[np.frombuffer(self._slots[term], dtype=np.int32)]
+            if not keep.all():
+                self._filter_postings(term, keep)
         self._postings -= self._dead_postings
         self._dead_postings = 0
         self._stale.clear()
+
+    def _filter_postings(self, term: str, keep: npt.NDArray[np.bool_]) -> None:
+        """Keep only the postings of ``term`` where ``keep`` is true (the term goes when none are left)."""
+        slots = np.frombuffer(self._slots[term], dtype=np.int32)[keep]
+        if not slots.size:
+            del self._slots[term], self._freqs[term]
+            return
+        freqs = np.frombuffer(self._freqs[term], dtype=np.uint16)[keep]
+        self._slots[term] = array("i", slots.tobytes())
+        self._freqs[term] = array("H", freqs.tobytes())
+
+    def _decrement_df(self, term: str) -> None:
+        left = self._df[term] - 1
+        if left:
+            self._df[term] = left
+        else:
+            del self._df[term]
 
     # ------------------------------------------------------------------ reading
     @property

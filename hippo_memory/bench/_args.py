@@ -6,7 +6,9 @@ import argparse
 import json
 from typing import Any
 
-__all__ = ["config_item"]
+from ._enc_cache import DEFAULT_CACHE_DIR
+
+__all__ = ["add_cache_dir_argument", "add_config_argument", "config_item"]
 
 
 def config_item(text: str) -> tuple[str, Any]:
@@ -23,3 +25,24 @@ def config_item(text: str) -> tuple[str, Any]:
     except ValueError:
         value = raw
     return key.strip(), value
+
+
+def add_config_argument(parser: argparse.ArgumentParser, applies_to: str, example: str) -> None:
+    """Add the repeatable ``--config KEY=VALUE`` option (parsed by :func:`config_item`)."""
+    parser.add_argument(
+        "--config",
+        type=config_item,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"a HippoConfig field for {applies_to}, e.g. {example} (repeatable)",
+    )
+
+
+def add_cache_dir_argument(parser: argparse.ArgumentParser, extra_help: str = "") -> None:
+    """Add ``--cache-dir``: where encodings are cached (see ``CachedEncoder``)."""
+    parser.add_argument(
+        "--cache-dir",
+        default=str(DEFAULT_CACHE_DIR),
+        help=f"where encodings are cached{extra_help} (default {DEFAULT_CACHE_DIR})",
+    )

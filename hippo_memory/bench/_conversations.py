@@ -34,7 +34,7 @@ import numpy as np
 
 from .._config import HippoConfig
 from .._encoder import DEFAULT_MODEL, Encoder, HashingEncoder, load_encoder
-from ._args import config_item
+from ._args import add_cache_dir_argument, add_config_argument
 from ._baselines import BM25System, DenseSystem, RankingSystem, RRFSystem, bm25_stemmer_name
 from ._datasets import (
     LOCOMO_CATEGORIES,
@@ -44,7 +44,7 @@ from ._datasets import (
     load_locomo,
     load_longmemeval,
 )
-from ._enc_cache import DEFAULT_CACHE_DIR, CachedEncoder, stderr_progress
+from ._enc_cache import CachedEncoder, stderr_progress
 from ._metrics import QuestionScore, aggregate, metric_names, score_question
 
 __all__ = [
@@ -452,19 +452,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         metavar="NAME_OR_PATH",
         help=f"sentence-transformers model name or path, or 'hashing[:DIM]' (default {DEFAULT_MODEL})",
     )
-    parser.add_argument(
-        "--cache-dir",
-        default=str(DEFAULT_CACHE_DIR),
-        help=f"where encodings are cached (default {DEFAULT_CACHE_DIR})",
-    )
-    parser.add_argument(
-        "--config",
-        type=config_item,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a HippoConfig field for every hippo system, e.g. lexical_candidates=20 (repeatable)",
-    )
+    add_cache_dir_argument(parser)
+    add_config_argument(parser, "every hippo system", "lexical_candidates=20")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 

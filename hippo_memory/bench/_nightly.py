@@ -55,7 +55,7 @@ from .._config import HippoConfig
 from .._consolidation import PriorityFn, replay_priority
 from .._encoder import DEFAULT_MODEL, Encoder, HashingEncoder, load_encoder
 from .._memory import HippoMemory, MemoryInput
-from ._args import config_item
+from ._args import add_config_argument
 from ._datasets import _parse_lme_date, load_json
 from ._enc_cache import DEFAULT_CACHE_DIR, CachedEncoder
 from ._facts import make_facts
@@ -597,13 +597,6 @@ def register_command(bench_subparsers: argparse._SubParsersAction[Any]) -> None:
         help="sessions kept per haystack (the answer sessions plus a seeded sample; 0 keeps all)",
     )
     update.add_argument("--similarity", type=float, default=0.6, help="supersede_similarity")
-    update.add_argument(
-        "--config",
-        type=config_item,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a HippoConfig field for every system, e.g. lexical_weight=0 (repeatable)",
-    )
+    add_config_argument(update, "every system", "lexical_weight=0")
     _add_encoder(update)
     update.set_defaults(func=_knowledge_update_command)

@@ -34,7 +34,7 @@ import numpy as np
 from .._config import HippoConfig
 from .._encoder import Encoder, load_encoder
 from .._memory import HippoMemory
-from ._args import config_item
+from ._args import add_cache_dir_argument, add_config_argument
 from ._enc_cache import DEFAULT_CACHE_DIR, CachedEncoder
 from ._facts import Fact, make_facts
 
@@ -343,19 +343,8 @@ def register_command(bench: Any) -> None:
     parser.add_argument("--queries", type=int, default=500, help="queries per scale point")
     parser.add_argument("--sections", default="quality,chains,scale")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--cache-dir",
-        default=str(DEFAULT_CACHE_DIR),
-        help=f"where encodings are cached, 'none' for no cache (default {DEFAULT_CACHE_DIR})",
-    )
-    parser.add_argument(
-        "--config",
-        type=config_item,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a HippoConfig field for every memory of the run, e.g. ivf_nprobe=16 (repeatable)",
-    )
+    add_cache_dir_argument(parser, ", 'none' for no cache")
+    add_config_argument(parser, "every memory of the run", "ivf_nprobe=16")
     parser.add_argument("--json", dest="json_out", default="bench_results/synthetic.json")
     parser.set_defaults(func=_main)
 
