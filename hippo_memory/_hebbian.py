@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
-from .functional import cleanup, code_overlaps, hebbian_field, wta_from_field
+from .functional import code_overlaps, hebbian_winners
 
 __all__ = ["AssociativeMemory", "HopResult"]
 
@@ -145,28 +145,33 @@ class AssociativeMemory:
             return None
         excluded = np.fromiter(exclude, dtype=np.int64)
         excluded = excluded[(excluded >= 0) & (excluded < n)]
-        ptr, members = self._inverted()
-        source_overlap = code_overlaps(state, ptr, members, n) / float(self.k)
-        sources = np.flatnonzero(source_overlap >= self.source_min_overlap)
-        drive = np.zeros(n, dtype=np.float32)
+        ptr, members = self._inverted()  # alive slots only: a forgotten one overlaps nothing
+        shared = code_overlaps(state, ptr, members, n)
+        sources = np.flatnonzero(shared >= self.source_min_overlap * self.k)
+        drive: dict[int, float] = {}
         for source in sources.tolist():
-            weight = float(source_overlap[source])
+            weight = float(shared[source]) / self.k
             for target, strength in self.links.get(source, {}).items():
                 if self._alive[target]:
-                    drive[target] += weight * strength
-        drive[excluded] = 0.0  # associations back into the chain are not followed
-        if not drive.any():
+                    drive[target] = drive.get(target, 0.0) + weight * strength
+        if not drive:
             return None
-        field = hebbian_field(drive, self._codes[:n], self.code_dim)
-        projected = wta_from_field(field, self.k)
-        overlaps = cleanup(projected, ptr, members, n, self.k)
-        overlaps[~self._alive[:n]] = -1.0
-        overlaps[excluded] = -1.0
+        targets = np.fromiter(drive, dtype=np.int64, count=len(drive))
+        weights = np.fromiter(drive.values(), dtype=np.float32, count=len(drive))
+        blocked = np.zeros(n, dtype=bool)
+        blocked[excluded] = True  # associations back into the chain are not followed
+        keep = ~blocked[targets] & (weights != 0)
+        targets, weights = targets[keep], weights[keep]
+        if targets.size == 0:
+            return None
+        projected = hebbian_winners(targets, weights, self._codes, self.k)
+        overlaps = code_overlaps(projected, ptr, members, n)
+        overlaps[excluded] = 0
         best = int(np.argmax(overlaps))
         if overlaps[best] <= 0:
             return None
-        overlap = float(overlaps[best])
-        reached = float(drive[best])
+        overlap = float(overlaps[best]) / self.k
+        reached = float(drive.get(best, 0.0))
         return HopResult(best, overlap * min(1.0, reached), overlap, reached)
 
     def nbytes(self) -> int:

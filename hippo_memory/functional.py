@@ -20,6 +20,7 @@ __all__ = [
     "cleanup",
     "code_overlaps",
     "hebbian_field",
+    "hebbian_winners",
     "pool_by_owner",
     "pooled_attention",
     "random_projection",
@@ -237,7 +238,8 @@ def code_overlaps(code: IntArray, unit_ptr: IntArray, unit_members: IntArray, n:
     if total == 0:
         return np.zeros(n, dtype=np.int64)
     offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(total)
-    return np.bincount(unit_members[offsets], minlength=n).astype(np.int64)
+    counts: IntArray = np.bincount(unit_members[offsets], minlength=n).astype(np.int64, copy=False)
+    return counts
 
 
 def hebbian_field(target_weights: FloatArray, codes: npt.NDArray[np.integer], code_dim: int) -> FloatArray:
@@ -265,8 +267,43 @@ def hebbian_field(target_weights: FloatArray, codes: npt.NDArray[np.integer], co
     return np.bincount(units, weights=weights, minlength=code_dim).astype(np.float32)
 
 
+def hebbian_winners(targets: IntArray, drive: FloatArray, codes: npt.NDArray[np.integer], k: int) -> IntArray:
+    """Winner-take-all on the Hebbian field, computed on its non-zero units only.
+
+    Equal to ``wta_from_field(hebbian_field(w, codes, c), k)`` where ``w`` is zero
+    except ``w[targets] = drive``, but it never touches the ``c`` units outside the
+    targets' codes, which a hop at 16384 units would otherwise pay for.
+
+    Args:
+        targets: int64 array of shape ``(t,)``, distinct stored patterns reached.
+        drive: float32 array of shape ``(t,)``, drive per target (non-zero).
+        codes: integer array of shape ``(n, k)``, the stored codes.
+        k: Active units.
+
+    Returns:
+        int64 array of at most ``k`` unit indices, sorted ascending.
+    """
+    if targets.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    units = codes[targets].astype(np.int64).ravel()
+    weights = np.repeat(np.asarray(drive, dtype=np.float64), codes.shape[1])
+    active, inverse = np.unique(units, return_inverse=True)
+    field = np.bincount(inverse.ravel(), weights=weights, minlength=active.size).astype(np.float32)
+    positive = field > 0
+    active, field = active[positive], field[positive]
+    if active.size <= k:
+        return active.astype(np.int64)
+    order = np.lexsort((active, -field))[:k]
+    winners: IntArray = np.sort(active[order]).astype(np.int64)
+    return winners
+
+
 def wta_from_field(field: FloatArray, k: int) -> IntArray:
     """Winner-take-all on a field: the ``k`` most driven units (only positive ones).
+
+    A Hebbian field is sparse (the units of a few target codes), so the winners
+    are chosen among its positive entries only; ties at the cut go to the lowest
+    units, so the result is deterministic.
 
     Args:
         field: float32 array of shape ``(c,)``.
@@ -276,12 +313,12 @@ def wta_from_field(field: FloatArray, k: int) -> IntArray:
         int64 array of at most ``k`` unit indices, sorted ascending; empty when the
         field is zero everywhere.
     """
-    positive = int(np.count_nonzero(field > 0))
-    if positive == 0:
-        return np.zeros(0, dtype=np.int64)
-    k = min(k, positive)
-    winners = np.argpartition(-field, k - 1)[:k]
-    return np.sort(winners).astype(np.int64)
+    active = np.flatnonzero(field > 0)
+    if active.size <= k:
+        return active.astype(np.int64)
+    order = np.lexsort((active, -field[active]))[:k]
+    winners: IntArray = np.sort(active[order]).astype(np.int64)
+    return winners
 
 
 def cleanup(code: IntArray, unit_ptr: IntArray, unit_members: IntArray, n: int, k: int) -> FloatArray:

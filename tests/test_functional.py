@@ -131,6 +131,27 @@ def test_wta_from_field_handles_empty_and_small_fields() -> None:
     np.testing.assert_array_equal(F.wta_from_field(field, 5), [2, 7])
 
 
+def test_wta_from_field_breaks_ties_at_the_cut_towards_low_units() -> None:
+    field = np.zeros(20, dtype=np.float32)
+    field[[3, 5, 9, 12]] = [2.0, 1.0, 1.0, 1.0]
+    np.testing.assert_array_equal(F.wta_from_field(field, 2), [3, 5])
+    np.testing.assert_array_equal(F.wta_from_field(field, 3), [3, 5, 9])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_sparse_hebbian_winners_equal_the_dense_field_path(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    code_dim, k, n = 64, 8, 40  # a small code space, so target codes overlap and sum
+    codes = np.stack([np.sort(rng.choice(code_dim, k, replace=False)) for _ in range(n)]).astype(np.int32)
+    targets = np.sort(rng.choice(n, int(rng.integers(1, 6)), replace=False)).astype(np.int64)
+    drive = rng.choice([0.25, 0.5, 1.0, 1.5], targets.size).astype(np.float32)
+    dense = np.zeros(n, dtype=np.float32)
+    dense[targets] = drive
+    expected = F.wta_from_field(F.hebbian_field(dense, codes, code_dim), k)
+    np.testing.assert_array_equal(F.hebbian_winners(targets, drive, codes, k), expected)
+    assert F.hebbian_winners(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), codes, k).size == 0
+
+
 def test_reciprocal_rank_fusion_weights_ranks_and_normalises() -> None:
     ranks = np.array([[0, 1, 2, -1], [1, -1, 0, 2]], dtype=np.int64)
     fused = F.reciprocal_rank_fusion(ranks, np.array([1.0, 2.0]), 20.0)
