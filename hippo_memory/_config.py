@@ -31,7 +31,9 @@ class HippoConfig(BaseModel):
         description="Candidate index: 'auto' picks flat below ivf_threshold cue vectors and IVF above; 'exact' is the pure-torch fallback; 'gpu' uses CUDA.",
     )
     ivf_threshold: int = Field(
-        16_384, ge=256, description="Cue vectors above which 'auto' switches from the flat index to IVF."
+        8_192,
+        ge=256,
+        description="Cue vectors above which 'auto' switches from the flat index to IVF (and a namespace or filter subset above which it searches IVF rather than the subset's rows).",
     )
     ivf_nprobe: int = Field(32, ge=1, description="Inverted lists probed per IVF query.")
     # --- lexical channel ---------------------------------------------------------

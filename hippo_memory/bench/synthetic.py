@@ -7,6 +7,9 @@ Rows:
 - 3-hop chains among 500 background memories, and a 6-hop chain.
 - scale at 1K / 5K / 20K memories with 3 cues each: accuracy, recall latency
   p50/p95 excluding query encoding, 3-hop chain latency, engine memory.
+- index: the candidate stage alone at 1K to 60K cue vectors: exact (torch) against
+  IVF search latency, and the share of the exact top 20 that IVF finds (what
+  ``HippoConfig.ivf_threshold`` is chosen from).
 
 "With cue variants" stores two more phrasings per fact as cues, as an LLM
 augmenter would write them; "default variants" uses only the LLM-free variants.
@@ -33,6 +36,7 @@ import numpy as np
 
 from .._config import HippoConfig
 from .._encoder import Encoder, load_encoder
+from .._index import CueIndex
 from .._memory import HippoMemory
 from ._args import add_cache_dir_argument, add_config_argument
 from ._enc_cache import DEFAULT_CACHE_DIR, CachedEncoder
@@ -247,6 +251,49 @@ def _scale(
     return rows
 
 
+def _index_section(
+    encoder: Encoder, vector_counts: Sequence[int], seed: int, n_queries: int, overrides: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """The candidate stage alone: exact against IVF, on the scale section's cue texts."""
+    config = _config(overrides)
+    largest = max(vector_counts)
+    facts = make_facts(-(-largest // 3), seed=seed)
+    texts = [f.statement(j) for f in facts for j in range(3)][:largest]
+    vectors = encoder.encode(texts)
+    rng = random.Random(seed)
+    rows = []
+    for count in sorted(vector_counts):
+        owners = rng.sample(range(max(1, count // 3)), min(n_queries, max(1, count // 3)))
+        queries = encoder.encode([facts[i].question(0) for i in owners])
+        exact = CueIndex(vectors.shape[1], kind="exact")
+        exact.add(vectors[:count])
+        ivf = CueIndex(vectors.shape[1], kind="ivf", nprobe=config.ivf_nprobe)
+        ivf.add(vectors[:count])
+        timings: dict[str, list[float]] = {"exact": [], "ivf": []}
+        found = 0.0
+        for query in queries:
+            tops = {}
+            for name, index in (("exact", exact), ("ivf", ivf)):
+                index.search(query, config.candidates)  # warm
+                started = time.perf_counter()
+                top, _ = index.search(query, config.candidates)
+                timings[name].append((time.perf_counter() - started) * 1e3)
+                tops[name] = set(top.tolist())
+            found += len(tops["exact"] & tops["ivf"]) / max(1, len(tops["exact"]))
+        rows.append(
+            {
+                "cue_vectors": count,
+                "exact_p50_ms": _percentile(timings["exact"], 50),
+                "ivf_p50_ms": _percentile(timings["ivf"], 50),
+                "ivf_recall_of_exact_top": found / max(1, len(queries)),
+                "top": config.candidates,
+                "ivf_nlist": 0 if ivf.ivf_centroids is None else int(ivf.ivf_centroids.shape[0]),
+                "ivf_nprobe": config.ivf_nprobe,
+            }
+        )
+    return rows
+
+
 def run(
     *,
     encoder_name: str | None = None,
@@ -254,7 +301,8 @@ def run(
     quality_facts: int = 20000,
     queries_per_size: int = 500,
     seed: int = 0,
-    sections: Sequence[str] = ("quality", "chains", "scale"),
+    sections: Sequence[str] = ("quality", "chains", "scale", "index"),
+    index_sizes: Sequence[int] = (1000, 2000, 4000, 8000, 16000, 32000, 60000),
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -266,7 +314,8 @@ def run(
         quality_facts: Facts stored for the cue-variant comparison.
         queries_per_size: Queries per scale point.
         seed: Seed of the facts and samples.
-        sections: Which of ``quality``, ``chains``, ``scale`` to run.
+        sections: Which of ``quality``, ``chains``, ``scale``, ``index`` to run.
+        index_sizes: Cue-vector counts of the index section.
         cache_dir: Where encodings are cached on disk (a rerun encodes nothing);
             ``None`` encodes everything afresh.
         overrides: ``HippoConfig`` fields for every memory of the run.
@@ -295,6 +344,8 @@ def run(
         if "scale" in sections:
             with tempfile.TemporaryDirectory() as tmp:
                 results["scale"] = _scale(encoder, list(sizes), seed, queries_per_size, Path(tmp), overrides)
+        if "index" in sections:
+            results["index"] = _index_section(encoder, index_sizes, seed, min(200, queries_per_size), overrides)
     finally:
         if cached is not None:
             cached.close()
@@ -331,6 +382,17 @@ def format_table(results: dict[str, Any]) -> str:
                 f"{row['question_accuracy']:6.1%} {row['recall_p50_ms']:7.3f} {row['recall_p95_ms']:7.3f} "
                 f"{row['chain3_p50_ms']:7.3f} {row['engine_mb']:9.1f} {row['rss_delta_mb']:8.1f} {row['ingest_memories_per_s']:6.0f}"
             )
+    if "index" in results:
+        lines += [
+            "",
+            "Candidate stage alone (top {top}): exact torch product against IVF".format(top=results["index"][0]["top"]),
+            f"{'cue vectors':>11} {'exact ms':>9} {'ivf ms':>7} {'ivf finds':>10} {'nlist':>6}",
+        ]
+        for row in results["index"]:
+            lines.append(
+                f"{row['cue_vectors']:11d} {row['exact_p50_ms']:9.3f} {row['ivf_p50_ms']:7.3f} "
+                f"{row['ivf_recall_of_exact_top']:10.1%} {row['ivf_nlist']:6d}"
+            )
     return "\n".join(lines)
 
 
@@ -341,7 +403,10 @@ def register_command(bench: Any) -> None:
     parser.add_argument("--sizes", default="1000,5000,20000", help="comma-separated store sizes")
     parser.add_argument("--quality-facts", type=int, default=20000, help="facts stored for the cue-variant comparison")
     parser.add_argument("--queries", type=int, default=500, help="queries per scale point")
-    parser.add_argument("--sections", default="quality,chains,scale")
+    parser.add_argument("--sections", default="quality,chains,scale,index")
+    parser.add_argument(
+        "--index-sizes", default="1000,2000,4000,8000,16000,32000,60000", help="cue-vector counts of the index section"
+    )
     parser.add_argument("--seed", type=int, default=0)
     add_cache_dir_argument(parser, ", 'none' for no cache")
     add_config_argument(parser, "every memory of the run", "ivf_nprobe=16")
@@ -362,6 +427,7 @@ def _main(args: argparse.Namespace) -> int:
         queries_per_size=args.queries,
         seed=args.seed,
         sections=[s.strip() for s in args.sections.split(",") if s.strip()],
+        index_sizes=[int(s) for s in args.index_sizes.split(",") if s],
         cache_dir=None if args.cache_dir.lower() == "none" else args.cache_dir,
         overrides=dict(args.config),
     )
