@@ -51,6 +51,17 @@ class HippoConfig(BaseModel):
         le=64,
         description="Query words the lexical channel searches: the rarest ones (in fewest memories). They carry BM25's ranking; common words cost time and rank little.",
     )
+    lexical_window: int = Field(
+        1,
+        ge=0,
+        le=8,
+        description="Session neighbours on each side whose text joins a memory's lexical document: an answer is found by the words of the question before it, and the other way round (0: the memory's own text only).",
+    )
+    lexical_window_chars: int = Field(
+        400,
+        ge=1,
+        description="Characters a neighbour contributes to a memory's lexical document: the end of an earlier memory, the start of a later one (where a question and its answer meet), so long neighbours do not drown a short memory.",
+    )
     lexical_language: str | None = Field(
         "english",
         description="Snowball stemmer of the lexical channel ('english', 'german', 'french', ...: PyStemmer's Stemmer.algorithms()); None indexes words unstemmed.",

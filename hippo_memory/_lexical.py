@@ -123,15 +123,18 @@ class LexicalIndex:
         return self._df.get(term, 0)
 
     def rarest_terms(self, query: str, n: int) -> list[str]:
-        """The ``n`` terms of ``query`` held by the fewest memories (and by at least one).
+        """The ``n`` terms of ``query`` held by the fewest memories (by at least one, by at most half).
 
         BM25 ranks mostly by rare words; a common word's long posting list costs time
-        and changes the ranking little.
+        and changes the ranking little. A word held by more than half the memories has
+        a negative IDF, which BM25 floors at ``1e-6``: it carries no evidence, and a
+        ranking made of such words alone would order memories by length noise.
         """
         words, _ = self.terms(query)
+        half = len(self._terms) / 2.0
         seen: dict[str, int] = {}
         for position, word in enumerate(words):
-            if word not in seen and self._df.get(word, 0) > 0:
+            if word not in seen and 0 < self._df.get(word, 0) <= half:
                 seen[word] = position
         ranked = sorted(seen, key=lambda w: (self._df[w], seen[w]))
         return ranked[:n]

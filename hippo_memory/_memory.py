@@ -10,6 +10,7 @@ start from the best single-hop hit and follow the Hebbian associations.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import builtins
 import contextlib
 import json
@@ -133,6 +134,22 @@ class _Prepared:
         self.ttl = ttl
         self.supersedes = supersedes
         self.previous: str | None = None
+
+
+def _head(text: str, chars: int) -> str:
+    """At most the first ``chars`` characters of ``text``, not ending inside a word."""
+    if len(text) <= chars:
+        return text
+    cut = text[: chars + 1]
+    return cut[: cut.rfind(" ")] if " " in cut else cut[:chars]
+
+
+def _tail(text: str, chars: int) -> str:
+    """At most the last ``chars`` characters of ``text``, not starting inside a word."""
+    if len(text) <= chars:
+        return text
+    cut = text[-chars - 1 :]
+    return cut[cut.find(" ") + 1 :] if " " in cut else cut[1:]
 
 
 def validate_namespace(namespace: Any) -> Namespace:
@@ -284,6 +301,8 @@ class HippoMemory:
         self._ns_index: dict[Namespace, int] = {}
         self._ns_count: dict[int, int] = {}
         self._session_last: dict[tuple[Namespace, str], int] = {}
+        self._session_slots: dict[tuple[int, str], list[int]] = {}  # live slots of a session, ascending
+        self._slot_session: dict[int, tuple[int, str]] = {}
         self._prefix_cache: dict[Namespace | None, npt.NDArray[np.int64] | None] = {}
         self._ivf_generation = 0
         self._lexical = LexicalIndex(config.lexical_language)
@@ -305,6 +324,7 @@ class HippoMemory:
         self._row_owner = owner
         for row in rows:
             self._install(row)
+        self._index_lexical({row[0]: row[3] for row in rows})
         for src, dst, strength in self._store.db.execute("SELECT src, dst, strength FROM links"):
             self._assoc.set_link(int(src), int(dst), float(strength))
         self._life.load(self._store.db, rows, self._id_slot, self.config.half_life_days * 86_400.0)
@@ -349,12 +369,71 @@ class HippoMemory:
         self._id_slot[id_] = slot
         self._ns_count[ns] = self._ns_count.get(ns, 0) + 1
         self._assoc.set_code(slot, np.frombuffer(code, dtype=np.uint16).astype(np.int64))
-        self._lexical.add([slot], [_text])
         if session is not None:
             key = (namespace, session)
             if self._session_last.get(key, -1) < slot:
                 self._session_last[key] = slot
+            members = self._session_slots.setdefault((ns, session), [])
+            bisect.insort(members, slot)
+            self._slot_session[slot] = (ns, session)
         self._prefix_cache.clear()
+
+    def _lexical_window(self, slot: int) -> builtins.list[int]:
+        """Slots whose text makes up ``slot``'s lexical document: it and its session neighbours, in order."""
+        window = self.config.lexical_window
+        key = self._slot_session.get(slot)
+        if window == 0 or key is None:
+            return [slot]
+        members = self._session_slots[key]
+        at = bisect.bisect_left(members, slot)
+        return members[max(0, at - window) : at + window + 1]
+
+    def _index_lexical(self, changed: Mapping[int, str], removed: Mapping[int, tuple[int, str]] | None = None) -> None:
+        """(Re)build lexical documents after texts changed.
+
+        Args:
+            changed: Live memories whose own text is new (slot -> text); their
+                documents and those of the session neighbours whose windows hold
+                them are rebuilt.
+            removed: Slots just taken out of their sessions (slot -> session key):
+                the documents of the memories that were their neighbours are rebuilt.
+        """
+        window = self.config.lexical_window
+        if window == 0:
+            if changed:
+                self._lexical.add(builtins.list(changed), builtins.list(changed.values()))
+            return
+        affected: set[int] = set()
+        for slot in changed:
+            affected.update(self._lexical_window(slot))
+        for slot, key in (removed or {}).items():
+            members = self._session_slots.get(key, [])
+            at = bisect.bisect_left(members, slot)
+            affected.update(members[max(0, at - window) : at + window])
+        if not affected:
+            return
+        slots = sorted(affected)
+        windows = [self._lexical_window(slot) for slot in slots]
+        texts = dict(changed)
+        missing = sorted({s for w in windows for s in w} - texts.keys())
+        if missing:
+            texts.update({s: row[3] for s, row in self._store.memories_by_slot(missing).items()})
+        # The memory's own text counts twice (BM25F with field weights 2:1), so a memory
+        # that says the query's words itself outranks the neighbours that only border it;
+        # a neighbour adds only the part nearest the memory.
+        chars = self.config.lexical_window_chars
+        documents = []
+        for slot, members in zip(slots, windows, strict=True):
+            parts = [texts[slot]]
+            for s in members:
+                if s < slot:
+                    parts.append(_tail(texts[s], chars))
+                elif s > slot:
+                    parts.append(_head(texts[s], chars))
+                else:
+                    parts.append(texts[s])
+            documents.append("\n".join(parts))
+        self._lexical.add(slots, documents)
 
     def _set_speaker(self, slot: int, meta_json: str) -> None:
         """Record who said memory ``slot`` (``metadata[config.speaker_key]``) for the speaker prior."""
@@ -669,6 +748,7 @@ class HippoMemory:
             self._index.add(vectors)
             for memory_row in memory_rows:
                 self._install(memory_row)
+            self._index_lexical({memory_row[0]: memory_row[3] for memory_row in memory_rows})
             for src, dst, strength in links:
                 self._assoc.associate(src, dst, strength)
             plan.install(self, learned)
@@ -898,7 +978,7 @@ class HippoMemory:
             self._slot_time[slot] = np.nan if new_time is None else new_time
             self._set_speaker(slot, dumps(new_meta))
             self._assoc.set_code(slot, code)
-            self._lexical.add([slot], [new_text])
+            self._index_lexical({slot: new_text})
             self._persist_ivf()
         return self.get(id)
 
@@ -949,7 +1029,17 @@ class HippoMemory:
             for key, last in list(self._session_last.items()):
                 if last == slot:
                     del self._session_last[key]
+        removed: dict[int, tuple[int, str]] = {}
+        for slot in slots:
+            session = self._slot_session.pop(slot, None)
+            if session is not None:
+                members = self._session_slots[session]
+                members.pop(bisect.bisect_left(members, slot))
+                if not members:
+                    del self._session_slots[session]
+                removed[slot] = session
         self._lexical.remove(slots)
+        self._index_lexical({}, removed)
         self._life.remove(slots, ids)
         self._prefix_cache.clear()
 
@@ -1071,7 +1161,8 @@ class HippoMemory:
         """Single-hop recall: candidate stage, then Hopfield settle, pooled per memory.
 
         Candidates are the cue vectors nearest the query plus the memories the lexical
-        channel (BM25 over memory text, SQLite FTS5) ranks highest; after the settle
+        channel (BM25 over each memory's text joined with its session neighbours',
+        ``HippoConfig.lexical_window``) ranks highest; after the settle
         step the attention ranking and the BM25 ranking are fused by reciprocal rank
         (``HippoConfig.lexical_weight``, ``fusion_k``).
 
@@ -1185,12 +1276,14 @@ class HippoMemory:
             t1 = time.perf_counter()
             hits_idx, pooled, attention, uniq, inverse = self._settle(q, cand_rows, sims, owners)
             lexical_rank = np.full(uniq.size, -1, dtype=np.int64)
-            if lexical:
-                # Reciprocal-rank fusion of the settle ranking with the BM25 ranking.
+            if config.lexical_weight > 0 and query:
+                # Reciprocal-rank fusion of the settle ranking with the BM25 ranking; also when
+                # no query word is searchable, so that scores keep one scale for the priors.
                 lexical_arr = np.asarray(lexical, dtype=np.int64)
-                positions = np.minimum(np.searchsorted(uniq, lexical_arr), uniq.size - 1)
-                present = uniq[positions] == lexical_arr  # a memory without live cue rows is not
-                lexical_rank[positions[present]] = np.arange(int(present.sum()))
+                if lexical_arr.size:
+                    positions = np.minimum(np.searchsorted(uniq, lexical_arr), uniq.size - 1)
+                    present = uniq[positions] == lexical_arr  # a memory without live cue rows is not
+                    lexical_rank[positions[present]] = np.arange(int(present.sum()))
                 settle_rank = np.empty(uniq.size, dtype=np.int64)
                 settle_rank[hits_idx] = np.arange(uniq.size)
                 scores = reciprocal_rank_fusion(

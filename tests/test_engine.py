@@ -104,13 +104,16 @@ def test_the_lexical_channel_searches_the_rarest_query_words() -> None:
         ids = memory.remember_many(texts)
         hits = memory.recall("garden xq7", k=1)
         assert hits[0].memory.id == ids[-1] and hits[0].diagnostics.lexical_rank == 0
-        assert memory.recall("garden zzzunknown", k=1)[0].diagnostics.lexical_rank is not None
+        # A word every memory holds has no BM25 weight (IDF floored): it is not searched.
+        assert memory.recall("garden zzzunknown", k=1)[0].diagnostics.lexical_rank is None
 
 
 def test_lexical_index_follows_update_forget_and_reopen(encoder: HashingEncoder, store_path: Path) -> None:
     config = HippoConfig(code_dim=1024, code_k=16, durable=False, candidates=1)
     with HippoMemory(store_path, encoder=encoder, config=config) as memory:
-        first, second = memory.remember_many(["Zanzibar trip in May.", "Quokka photos from Perth."])
+        first, second, _ = memory.remember_many(
+            ["Zanzibar trip in May.", "Quokka photos from Perth.", "Tea with Ann on Friday."]
+        )
         memory.update(first, text="Madagascar trip in June.")
         memory.forget(second)
         assert memory.recall("Madagascar", k=1)[0].diagnostics.lexical_rank == 0

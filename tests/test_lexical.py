@@ -30,10 +30,22 @@ def test_tokenize_drops_stop_words_possessives_and_folds_accents() -> None:
 
 def test_rarest_terms_are_stemmed_distinct_and_ordered_by_document_frequency() -> None:
     index = LexicalIndex()
-    index.add([0, 1, 2], ["paint the garden", "painting classes in the garden", "violin lessons"])
+    index.add(
+        [0, 1, 2, 3, 4],
+        ["paint the garden", "painting classes in the garden", "violin lessons", "garden party", "jazz night"],
+    )
     assert index.document_frequency("paint") == 2  # "painting" stems to "paint"
     assert index.rarest_terms("Violin painting in the garden, painted violin?", 2) == ["violin", "paint"]
     assert index.rarest_terms("unknown words only", 5) == []
+
+
+def test_rarest_terms_skip_words_held_by_more_than_half_the_memories() -> None:
+    """Their IDF is floored to 1e-6: searching them alone would rank by length noise."""
+    index = LexicalIndex()
+    index.add([0, 1, 2, 3], ["crash test one", "crash test two", "crash test three", "other note"])
+    assert index.document_frequency("crash") == 3
+    assert index.rarest_terms("crash test", 5) == []
+    assert index.rarest_terms("crash test two", 5) == ["two"]
 
 
 def test_scores_equal_sqlite_fts5_bm25() -> None:

@@ -82,7 +82,9 @@ def test_a_question_links_harder_to_its_answer() -> None:
 
 @pytest.mark.parametrize("spread", [0.0, 0.3])
 def test_spreading_brings_the_answer_up_beside_its_question(spread: float) -> None:
-    with HippoMemory(None, encoder=HashingEncoder(128), config=_config(spread=spread)) as memory:
+    # Neither the lexical window nor the context cue may carry the question's words into the answer.
+    config = _config(spread=spread, lexical_window=0, context_cues=False)
+    with HippoMemory(None, encoder=HashingEncoder(128), config=config) as memory:
         ids = memory.remember_many([*BACKGROUND, *CONVERSATION], session="s1")
         question, answer = ids[len(BACKGROUND)], ids[len(BACKGROUND) + 1]
         found = [hit.memory.id for hit in memory.recall("Which team did John sign with?", k=3)]
@@ -161,3 +163,57 @@ def test_a_superseded_memory_does_not_lift_its_neighbours() -> None:
             assert question in found
             ranks[spread] = found.index(answer)
     assert ranks[0.3] == ranks[0.0]  # the outdated question passes no activation to its answer
+
+
+def _lexical_ranking(memory: HippoMemory, query: str) -> list[str]:
+    slots = memory._lexical_slots(query, None)
+    return [memory._slot_id[slot] or "" for slot in slots]
+
+
+def test_the_lexical_window_finds_an_answer_by_its_question_words() -> None:
+    config = _config(spread=0.0, speaker_weight=0.0)
+    with HippoMemory(None, encoder=HashingEncoder(128), config=config) as memory:
+        ids = memory.remember_many([*BACKGROUND, *CONVERSATION], session="s1")
+        question, answer = ids[len(BACKGROUND)], ids[len(BACKGROUND) + 1]
+        ranked = _lexical_ranking(memory, "Which team did John sign with?")
+        # The question says the words itself (its own text counts twice); the answer and the
+        # last background note border it.
+        assert ranked[0] == question and set(ranked[1:3]) == {answer, ids[len(BACKGROUND) - 1]}
+    with HippoMemory(
+        None, encoder=HashingEncoder(128), config=config.model_copy(update={"lexical_window": 0})
+    ) as memory:
+        ids = memory.remember_many([*BACKGROUND, *CONVERSATION], session="s1")
+        assert ids[len(BACKGROUND) + 1] not in _lexical_ranking(memory, "Which team did John sign with?")
+
+
+def test_the_lexical_window_follows_writes_updates_forgets_and_reopening(store_path: Path) -> None:
+    config = _config()
+    with HippoMemory(store_path, encoder=HashingEncoder(128), config=config) as memory:
+        memory.remember_many(BACKGROUND[:6])  # no session: each memory's own text only
+        first, second, third = memory.remember_many(CONVERSATION[:3], session="s1")
+        fourth = memory.remember(CONVERSATION[3], session="s1")  # a later write extends its predecessor's window
+        other = memory.remember("Unrelated: the Minnesota Wolves sold out.", session="s2")
+        assert set(_lexical_ranking(memory, "biographies coaches")) == {third, fourth}
+        assert set(_lexical_ranking(memory, "Minnesota Wolves")) == {first, second, third, other}
+        memory.update(second, text="John: The Denver Bears!")
+        assert set(_lexical_ranking(memory, "Minnesota Wolves")) == {other}
+        assert set(_lexical_ranking(memory, "Denver Bears")) == {first, second, third}
+        memory.forget(third)  # second and fourth are neighbours now
+        assert set(_lexical_ranking(memory, "biographies coaches")) == {fourth, second}
+        assert set(_lexical_ranking(memory, "fantasy novel")) == set()
+        before = {q: _lexical_ranking(memory, q) for q in ("Denver Bears", "biographies coaches", "sign team")}
+    with HippoMemory(store_path, encoder=HashingEncoder(128), config=config) as memory:
+        assert {q: _lexical_ranking(memory, q) for q in before} == before
+
+
+def test_a_long_neighbour_lends_only_its_nearest_part() -> None:
+    filler = "a few filler words about nothing much, " * 4
+    with HippoMemory(None, encoder=HashingEncoder(128), config=_config(lexical_window_chars=40)) as memory:
+        memory.remember_many(BACKGROUND[:6])
+        first, second, third = memory.remember_many(
+            [f"Sunday recap: {filler}then we planned the Zanzibar trip.", "Sounds fun!", f"Quokka facts: {filler}end."],
+            session="s1",
+        )
+        assert set(_lexical_ranking(memory, "Zanzibar")) == {first, second}  # the end of the earlier one
+        assert set(_lexical_ranking(memory, "quokka")) == {second, third}  # the start of the later one
+        assert set(_lexical_ranking(memory, "recap")) == {first}
