@@ -99,7 +99,10 @@ class HippoConfig(BaseModel):
     cue_variants: bool = Field(
         True, description="Store memories under extra cue variants (sentences, context, key phrases)."
     )
-    sentence_cues: bool = Field(True, description="Add each sentence of a multi-sentence text as a cue.")
+    sentence_cues: bool | None = Field(
+        None,
+        description="Add each sentence of a multi-sentence text as a cue. None (default): only when detect_supersession is on, which compares these sentences. Otherwise off: it multiplied the encodings of long texts by about 5 and moved LoCoMo and LongMemEval recall by less than run-to-run noise (docs/benchmarks.md).",
+    )
     context_cues: bool = Field(True, description="Add the text joined with its conversational predecessor as a cue.")
     context_max_chars: int = Field(
         400,

@@ -656,7 +656,8 @@ class HippoMemory:
                 previous=previous,
                 explicit=[c.text for c in item.cues],
                 paraphrases=clean_extra,
-                sentences=config.cue_variants and config.sentence_cues,
+                sentences=config.cue_variants
+                and (config.detect_supersession if config.sentence_cues is None else config.sentence_cues),
                 context=config.cue_variants and config.context_cues,
                 keyphrases=config.cue_variants and config.keyphrase_cues,
                 max_cues=config.max_cues if config.cue_variants else 1,

@@ -450,3 +450,22 @@ def test_validators_are_public() -> None:
     validate_filter({"x": {"$gt": 1}})
     with pytest.raises(InvalidFilterError):
         validate_filter({"x": {"$like": 1}})
+
+
+@pytest.mark.parametrize(
+    ("update", "expected"),
+    [
+        ({}, False),  # measured neutral on real conversations at ~5x the encodings
+        ({"detect_supersession": True}, True),  # the supersession rule compares sentences
+        ({"sentence_cues": True}, True),
+        ({"detect_supersession": True, "sentence_cues": False}, False),
+    ],
+)
+def test_sentence_cues_default_to_the_supersession_setting(
+    encoder: HashingEncoder, update: dict[str, bool], expected: bool
+) -> None:
+    config = HippoConfig(code_dim=1024, code_k=16, durable=False, **update)
+    with HippoMemory(None, encoder=encoder, config=config) as memory:
+        memory_id = memory.remember("We went hiking near Sintra last weekend. The fog was thick all morning.")
+        kinds = [cue.kind for cue in memory.get(memory_id).cues]
+        assert ("sentence" in kinds) is expected
