@@ -16,6 +16,7 @@ corpus, the agent middleware) are not items and are invisible to the store.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import math
 import os
@@ -277,7 +278,12 @@ class HippoStore(BaseStore):
                 if encoder is not None:
                     raise InvalidConfigError("pass either encoder= or index['embed'], not both")
                 embeddings = ensure_embeddings(embed)
-                encoder = EmbeddingsEncoder(embeddings, dims=settings.get("dims"))
+                # An ``async def`` embed function has no sync twin: the engine's
+                # (synchronous, worker-thread) encoder calls run it on their own loop.
+                use_async = inspect.iscoroutinefunction(embed)
+                encoder = EmbeddingsEncoder(
+                    embeddings, dims=settings.get("dims"), use_async=use_async
+                )
             self.memory = HippoMemory(path, encoder=encoder, config=config, augmenter=augmenter)
             self._owns_memory = True
         problem = _engine_problem(self.memory, settings.get("dims"))

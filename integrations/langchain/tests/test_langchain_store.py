@@ -242,6 +242,27 @@ def test_embeddings_dims_are_probed_when_omitted() -> None:
         assert store.memory.encoder.dim == 24
 
 
+async def _async_embed(texts: list[str]) -> list[list[float]]:
+    return DeterministicFakeEmbedding(size=16).embed_documents(texts)
+
+
+def test_an_async_only_embed_function_works_from_sync_code() -> None:
+    """LangGraph accepts an ``async def`` as ``index["embed"]``; it has no sync twin."""
+    with HippoStore(index={"embed": _async_embed, "fields": ["text"]}) as store:
+        assert store.memory.encoder.dim == 16  # probed through the async function
+        store.put(("u",), "k", {"text": "the violin lesson moved to Friday"})
+        assert [item.key for item in store.search(("u",), query="violin lesson")] == ["k"]
+
+
+async def test_an_async_only_embed_function_works_inside_a_running_loop() -> None:
+    with HippoStore(index={"embed": _async_embed, "dims": 16, "fields": ["text"]}) as store:
+        await store.aput(("u",), "k", {"text": "the violin lesson moved to Friday"})
+        assert [item.key for item in await store.asearch(("u",), query="violin lesson")] == ["k"]
+        # a sync call from inside the loop runs the coroutine on a helper thread
+        store.put(("u",), "k2", {"text": "a quiet walk by the river"})
+        assert store.get(("u",), "k2") is not None
+
+
 def test_index_dims_must_match_encoder(memory: HippoMemory) -> None:
     with pytest.raises(InvalidConfigError, match="dims"):
         HippoStore(memory, index={"dims": 999})
