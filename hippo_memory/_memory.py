@@ -300,7 +300,6 @@ class HippoMemory:
         self._namespaces: list[Namespace] = []
         self._ns_index: dict[Namespace, int] = {}
         self._ns_count: dict[int, int] = {}
-        self._session_last: dict[tuple[Namespace, str], int] = {}
         self._session_slots: dict[tuple[int, str], list[int]] = {}  # live slots of a session, ascending
         self._slot_session: dict[int, tuple[int, str]] = {}
         self._prefix_cache: dict[Namespace | None, npt.NDArray[np.int64] | None] = {}
@@ -370,13 +369,16 @@ class HippoMemory:
         self._ns_count[ns] = self._ns_count.get(ns, 0) + 1
         self._assoc.set_code(slot, np.frombuffer(code, dtype=np.uint16).astype(np.int64))
         if session is not None:
-            key = (namespace, session)
-            if self._session_last.get(key, -1) < slot:
-                self._session_last[key] = slot
             members = self._session_slots.setdefault((ns, session), [])
             bisect.insort(members, slot)
             self._slot_session[slot] = (ns, session)
         self._prefix_cache.clear()
+
+    def _session_tail(self, namespace: Namespace, session: str) -> int | None:
+        """The latest live memory of a session, or ``None``."""
+        ns = self._ns_index.get(namespace)
+        members = None if ns is None else self._session_slots.get((ns, session))
+        return members[-1] if members else None
 
     def _lexical_window(self, slot: int) -> builtins.list[int]:
         """Slots whose text makes up ``slot``'s lexical document: it and its session neighbours, in order."""
@@ -645,8 +647,9 @@ class HippoMemory:
             if item.session is not None:
                 key = (item.namespace, item.session)
                 previous = previous_text.get(key)
-                if previous is None and key in self._session_last:
-                    row = self._store.memories_by_slot([self._session_last[key]])
+                tail = self._session_tail(*key) if previous is None else None
+                if tail is not None:
+                    row = self._store.memories_by_slot([tail])
                     previous = next(iter(row.values()))[3] if row else None
                 previous_text[key] = item.text
             item.previous = previous
@@ -687,7 +690,7 @@ class HippoMemory:
             memory_rows: list[MemoryRow] = []
             cue_rows: list[tuple[int, int, str, str]] = []
             links: list[tuple[int, int, float]] = []
-            session_last = dict(self._session_last)
+            batch_last: dict[tuple[Namespace, str], int] = {}  # sessions written by this batch
             row = first_row
             for offset, item in enumerate(prepared):
                 slot = first_slot + offset
@@ -712,7 +715,9 @@ class HippoMemory:
                     row += 1
                 if item.session is not None and config.link_consecutive:
                     key = (item.namespace, item.session)
-                    previous_slot = session_last.get(key)
+                    previous_slot = batch_last.get(key)
+                    if previous_slot is None:
+                        previous_slot = self._session_tail(*key)
                     if previous_slot is not None:
                         # A turn that asks a question is answered by the next one: link them harder.
                         forward = (
@@ -724,9 +729,7 @@ class HippoMemory:
                             links.append((previous_slot, slot, forward))
                         if config.backward_strength > 0:
                             links.append((slot, previous_slot, config.backward_strength))
-                    session_last[key] = slot
-                elif item.session is not None:
-                    session_last[(item.namespace, item.session)] = slot
+                    batch_last[key] = slot
             store.append_vectors(vectors)
             with store.transaction() as db:
                 db.executemany("INSERT INTO memories VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", memory_rows)
@@ -1027,9 +1030,6 @@ class HippoMemory:
             self._ns_count[ns] -= 1
             self._slot_ns[slot] = -1
             self._slot_speaker[slot] = -1
-            for key, last in list(self._session_last.items()):
-                if last == slot:
-                    del self._session_last[key]
         removed: dict[int, tuple[int, str]] = {}
         for slot in slots:
             session = self._slot_session.pop(slot, None)
