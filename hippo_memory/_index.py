@@ -6,10 +6,12 @@ Backends, chosen by ``HippoConfig.index``:
   torch fallback, on the CPU or CUDA); also what ``flat`` means, since a single
   query through ``faiss.IndexFlatIP`` was slower still on the reference machine.
   It is memory-bound: on this project's 2-core reference machine it measured
-  0.39 ms at 8K x 384 float32 (12 MB, cache-resident) and 2.5 ms at 16K, 9.6 ms at 60K.
-- ``ivf``: ``faiss.IndexIVFScalarQuantizer`` (8-bit uniform, not on residuals, inner product) trained on the
-  stored vectors, ``nlist = min(4 * sqrt(n), n / 39)``, with ``remove_ids`` for
-  deletions: 0.09 to 0.19 ms from 8K to 60K vectors with ``nprobe = 32``. The 8-bit
+  0.47 ms at 8K x 384 float32 (12 MB, cache-resident), then 2.6 ms at 16K and 9.6 ms
+  at 60K.
+- ``ivf``: ``faiss.IndexIVFScalarQuantizer`` (8-bit uniform, not on residuals, inner
+  product) trained on the stored vectors, ``nlist = min(4 * sqrt(n), n / 39)``, with
+  ``remove_ids`` for deletions: 0.08 to 0.25 ms from 8K to 60K vectors with
+  ``nprobe = 32``. The 8-bit
   codes cost a quarter of the float32 copy, and candidates are re-scored with the
   exact float32 vectors. It finds 95% of the exact top 50 at 8K vectors and 84% at
   60K (the misses sit at the tail of the 50; top-1 recall is unchanged).
