@@ -290,11 +290,15 @@ def hebbian_winners(targets: IntArray, drive: FloatArray, codes: npt.NDArray[np.
     active, inverse = np.unique(units, return_inverse=True)
     field = np.bincount(inverse.ravel(), weights=weights, minlength=active.size).astype(np.float32)
     positive = field > 0
-    active, field = active[positive], field[positive]
-    if active.size <= k:
-        return active.astype(np.int64)
-    order = np.lexsort((active, -field))[:k]
-    winners: IntArray = np.sort(active[order]).astype(np.int64)
+    return _strongest_units(active[positive], field[positive], k)
+
+
+def _strongest_units(units: IntArray, values: FloatArray, k: int) -> IntArray:
+    """The ``k`` units with the largest values (ties to the lowest units), sorted ascending."""
+    if units.size <= k:
+        return units.astype(np.int64)
+    order = np.lexsort((units, -values))[:k]
+    winners: IntArray = np.sort(units[order]).astype(np.int64)
     return winners
 
 
@@ -314,11 +318,7 @@ def wta_from_field(field: FloatArray, k: int) -> IntArray:
         field is zero everywhere.
     """
     active = np.flatnonzero(field > 0)
-    if active.size <= k:
-        return active.astype(np.int64)
-    order = np.lexsort((active, -field[active]))[:k]
-    winners: IntArray = np.sort(active[order]).astype(np.int64)
-    return winners
+    return _strongest_units(active, field[active], k)
 
 
 def cleanup(code: IntArray, unit_ptr: IntArray, unit_members: IntArray, n: int, k: int) -> FloatArray:
