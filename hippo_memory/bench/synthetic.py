@@ -8,7 +8,7 @@ Rows:
 - scale at 1K / 5K / 20K memories with 3 cues each: accuracy, recall latency
   p50/p95 excluding query encoding, 3-hop chain latency, engine memory.
 - index: the candidate stage alone at 1K to 60K cue vectors: exact (torch) against
-  IVF search latency, and the share of the exact top 20 that IVF finds (what
+  IVF search latency, and the share of the exact top 50 (``candidates``) that IVF finds (what
   ``HippoConfig.ivf_threshold`` is chosen from).
 
 "With cue variants" stores two more phrasings per fact as cues, as an LLM
