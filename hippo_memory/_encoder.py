@@ -1,8 +1,10 @@
 """Text encoders: the protocol the engine needs, the default model, and a test encoder.
 
 An encoder turns texts into L2-normalised float32 vectors of shape ``(n, dim)``.
-The engine validates what comes back (shape, dtype, finiteness) so a faulty custom
-encoder raises :class:`~hippo_memory.InvalidVectorError` instead of corrupting the store.
+The engine encodes through :func:`encode_checked`, which validates what comes back
+(shape, dtype, finiteness) so a faulty custom encoder raises
+:class:`~hippo_memory.InvalidVectorError` instead of corrupting the store, and turns
+any exception the encoder raises into :class:`~hippo_memory.EncoderError`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import EncoderError, InvalidVectorError, MissingDependencyError
+from ._errors import (
+    EncoderError,
+    HippoMemoryError,
+    InvalidConfigError,
+    InvalidVectorError,
+    MissingDependencyError,
+)
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -27,6 +35,7 @@ __all__ = [
     "HashingEncoder",
     "SentenceTransformerEncoder",
     "default_model_path",
+    "encode_checked",
     "load_encoder",
     "validate_vectors",
 ]
@@ -85,8 +94,8 @@ def validate_vectors(vectors: Any, n: int, dim: int) -> FloatArray:
     """
     try:
         array = np.asarray(vectors, dtype=np.float32)
-    except (TypeError, ValueError) as exc:
-        raise InvalidVectorError(f"encoder returned a non-numeric result: {exc}") from exc
+    except Exception as exc:  # any foreign array-like may fail in its own way
+        raise InvalidVectorError(f"encoder returned a non-numeric result: {type(exc).__name__}: {exc}") from exc
     if array.ndim != 2 or array.shape != (n, dim):
         raise InvalidVectorError(f"encoder returned shape {array.shape}; expected ({n}, {dim})")
     if not np.isfinite(array).all():
@@ -95,6 +104,33 @@ def validate_vectors(vectors: Any, n: int, dim: int) -> FloatArray:
     if n and float(norms.min()) < 1e-12:
         raise InvalidVectorError("encoder returned an all-zero vector")
     return np.ascontiguousarray(array / norms, dtype=np.float32)
+
+
+def encode_checked(encoder: Encoder, texts: Sequence[str], dim: int) -> FloatArray:
+    """Encode ``texts`` with ``encoder`` and validate the result: the engine's one way to encode.
+
+    Args:
+        encoder: Any :class:`Encoder`.
+        texts: ``n`` strings (may be empty).
+        dim: The dimension the store expects.
+
+    Returns:
+        float32 array of shape ``(n, dim)``, rows L2-normalised (``(0, dim)`` for no texts).
+
+    Raises:
+        EncoderError: the encoder raised (the original exception is chained).
+        InvalidVectorError: it returned unusable vectors.
+    """
+    if len(texts) == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    try:
+        vectors = encoder.encode(list(texts))
+    except HippoMemoryError:
+        raise
+    except Exception as exc:
+        name = getattr(encoder, "name", type(encoder).__name__)
+        raise EncoderError(f"encoder {name!r} failed: {type(exc).__name__}: {exc}") from exc
+    return validate_vectors(vectors, len(texts), dim)
 
 
 def default_model_path() -> Path:
@@ -236,8 +272,8 @@ class HashingEncoder:
     """
 
     def __init__(self, dim: int = 256, *, seed: int = 0, bigrams: bool = True) -> None:
-        if dim < 8:
-            raise ValueError("HashingEncoder needs dim >= 8")
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 8:
+            raise InvalidConfigError(f"HashingEncoder needs an integer dim >= 8, not {dim!r}")
         self.dim = dim
         self.seed = seed
         self.bigrams = bigrams
@@ -282,16 +318,34 @@ def load_encoder(encoder: Encoder | str | os.PathLike[str] | None, *, device: st
             ``"hashing"`` / ``"hashing:DIM"`` for the model-free :class:`HashingEncoder`,
             or any object implementing :class:`Encoder`.
         device: Passed to sentence-transformers when a model is loaded here.
+
+    Raises:
+        InvalidConfigError: ``encoder`` is none of these, or a custom encoder's ``name``
+            is not a non-empty string or its ``dim`` not a positive integer.
+        EncoderError: reading a custom encoder's ``name`` or ``dim`` raised.
     """
     if encoder is None:
         return SentenceTransformerEncoder(DEFAULT_MODEL, device=device)
     if isinstance(encoder, str) and (encoder == "hashing" or encoder.startswith("hashing:")):
         _, _, size = encoder.partition(":")
+        if size and not size.isdecimal():
+            raise InvalidConfigError(f"encoder {encoder!r}: the size after 'hashing:' must be an integer")
         return HashingEncoder(int(size) if size else 256)
     if isinstance(encoder, str | os.PathLike):
         return SentenceTransformerEncoder(encoder, device=device)
-    if not isinstance(encoder, Encoder):
-        raise TypeError(
-            "encoder must be None, a model name or path, or an object with 'name', 'dim' and 'encode(texts)'"
+    if not isinstance(encoder, Encoder) or not callable(getattr(encoder, "encode", None)):
+        raise InvalidConfigError(
+            "encoder must be None, a model name or path, or an object with 'name', 'dim' and 'encode(texts)'; "
+            f"got {type(encoder).__name__}"
         )
+    try:
+        name, dim = encoder.name, encoder.dim
+    except HippoMemoryError:
+        raise
+    except Exception as exc:
+        raise EncoderError(f"could not read the encoder's name and dim: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(name, str) or not name:
+        raise InvalidConfigError(f"encoder.name must be a non-empty string, not {name!r}")
+    if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 1:
+        raise InvalidConfigError(f"encoder.dim must be a positive integer, not {dim!r}")
     return encoder

@@ -2,7 +2,8 @@
 
 A filter maps a key (dots descend into nested dicts) to a value (equality) or to
 an operator dict: ``{"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"}``.
-All conditions must hold.
+All conditions must hold. As in LangGraph, there is no top-level ``$or``/``$and``:
+a top-level key starting with ``$`` is rejected rather than read as a field name.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ def validate_filter(filter: Mapping[str, Any] | None) -> None:
     for key, condition in filter.items():
         if not isinstance(key, str) or not key:
             raise InvalidFilterError(f"filter keys must be non-empty strings: {key!r}")
+        if key.startswith("$"):
+            raise InvalidFilterError(
+                f"unknown top-level filter operator {key!r}: the LangGraph filter dialect has no "
+                "top-level $or/$and; all conditions must hold, so write {'field': value, 'other': {'$gt': 1}}"
+            )
         if isinstance(condition, Mapping) and any(str(op).startswith("$") for op in condition):
             for op, operand in condition.items():
                 if op not in OPERATORS:
@@ -36,7 +42,7 @@ def validate_filter(filter: Mapping[str, Any] | None) -> None:
                     raise InvalidFilterError(f"{op} takes a list, got {operand!r}")
         try:
             json.dumps(condition)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidFilterError(f"filter value for {key!r} is not JSON: {exc}") from exc
 
 
