@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -18,6 +19,8 @@ class HippoConfig(BaseModel):
     """Engine settings. Every field has a measured default; see ``docs/design.md``.
 
     The model is frozen: derive variants with ``config.model_copy(update={...})``.
+    A bad value raises :class:`~hippo_memory.InvalidConfigError` (a ``ValueError``),
+    whether the config is built, validated or copied with updates.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -232,10 +235,45 @@ class HippoConfig(BaseModel):
                 )
         return self
 
+    if not TYPE_CHECKING:  # keep the field-typed signature pydantic gives type checkers
+
+        def __init__(self, /, **values: Any) -> None:
+            try:
+                super().__init__(**values)
+            except ValidationError as exc:
+                raise _config_error(exc) from exc
+
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate a mapping (or config) into a config, raising :class:`InvalidConfigError`."""
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as exc:
+            raise _config_error(exc) from exc
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with ``update`` applied and validated (pydantic's own copy skips validation).
+
+        Raises:
+            InvalidConfigError: an updated value is out of range or an unknown field.
+        """
+        if not update:
+            return super().model_copy(deep=deep)
+        values = {name: getattr(self, name) for name in self.model_fields_set}
+        values.update(update)
+        return type(self)(**values)
+
     @classmethod
     def create(cls, **values: object) -> HippoConfig:
         """Build a config, raising :class:`InvalidConfigError` on bad values."""
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            raise InvalidConfigError(str(exc)) from exc
+        return cls.model_validate(values)
+
+
+def _config_error(exc: ValidationError) -> InvalidConfigError:
+    """One readable line per rejected field, e.g. ``candidates=0: Input should be >= 1``."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(part) for part in error["loc"]) or "config"
+        shown = f"{field}={error['input']!r:.60}" if error["loc"] and error["type"] != "missing" else field
+        problems.append(f"{shown}: {error['msg'].removeprefix('Value error, ')}")
+    return InvalidConfigError(f"invalid HippoConfig: {'; '.join(problems)}")
