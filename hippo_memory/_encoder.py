@@ -333,17 +333,18 @@ def load_encoder(encoder: Encoder | str | os.PathLike[str] | None, *, device: st
         return HashingEncoder(int(size) if size else 256)
     if isinstance(encoder, str | os.PathLike):
         return SentenceTransformerEncoder(encoder, device=device)
-    if not isinstance(encoder, Encoder) or not callable(getattr(encoder, "encode", None)):
-        raise InvalidConfigError(
-            "encoder must be None, a model name or path, or an object with 'name', 'dim' and 'encode(texts)'; "
-            f"got {type(encoder).__name__}"
-        )
-    try:
-        name, dim = encoder.name, encoder.dim
+    try:  # the protocol check reads the attributes, and a lazy model may fail to load here
+        conforms = isinstance(encoder, Encoder) and callable(getattr(encoder, "encode", None))
+        name, dim = (encoder.name, encoder.dim) if conforms else ("", 0)
     except HippoMemoryError:
         raise
     except Exception as exc:
         raise EncoderError(f"could not read the encoder's name and dim: {type(exc).__name__}: {exc}") from exc
+    if not conforms:
+        raise InvalidConfigError(
+            "encoder must be None, a model name or path, or an object with 'name', 'dim' and 'encode(texts)'; "
+            f"got {type(encoder).__name__}"
+        )
     if not isinstance(name, str) or not name:
         raise InvalidConfigError(f"encoder.name must be a non-empty string, not {name!r}")
     if isinstance(dim, bool) or not isinstance(dim, int | np.integer) or dim < 1:

@@ -183,9 +183,9 @@ def to_epoch(value: TimeLike | None, what: str = "timestamp") -> float | None:
     if isinstance(value, int | float):
         try:
             seconds = float(value)
-        except OverflowError:
-            seconds = math.inf
-        if not math.isfinite(seconds):
+        except OverflowError:  # an int beyond any float is beyond year 9999 too
+            seconds = math.inf if value > 0 else -math.inf
+        if math.isnan(seconds) or (isinstance(value, float) and math.isinf(seconds)):
             raise InvalidInputError(f"{what} must be finite epoch seconds, not {value!r:.40}")
     else:
         if isinstance(value, str):
