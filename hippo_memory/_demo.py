@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import time
 
-from ._memory import HippoMemory
-
 __all__ = ["DEMO_SESSIONS", "run_demo"]
 
 DEMO_SESSIONS: list[tuple[str, str, list[str]]] = [
@@ -46,6 +44,8 @@ def run_demo(path: str | None = None, *, encoder: str | None = None) -> int:
         path: Store directory; default ``$HIPPO_MEMORY_STORE`` or ``./.hippo``.
         encoder: Model name or path; default all-MiniLM-L6-v2 (bundled, offline).
     """
+    from ._memory import HippoMemory  # torch: imported only when the demo runs
+
     path = path or os.environ.get("HIPPO_MEMORY_STORE", ".hippo")
     namespace = ("demo", "me")
     with HippoMemory(path, encoder=encoder) as mem:

@@ -47,18 +47,20 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._config import HippoConfig
-from .._consolidation import PriorityFn, replay_priority
 from .._encoder import DEFAULT_MODEL, Encoder, HashingEncoder, load_encoder
-from .._memory import HippoMemory, MemoryInput
 from ._args import add_config_argument
 from ._datasets import _parse_lme_date, load_json
 from ._enc_cache import DEFAULT_CACHE_DIR, CachedEncoder
 from ._facts import make_facts
+
+if TYPE_CHECKING:
+    from .._consolidation import PriorityFn
+    from .._memory import HippoMemory, MemoryInput
 
 __all__ = ["register_command", "run_knowledge_update", "run_nightly"]
 
@@ -131,6 +133,8 @@ def run_nightly(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Run the multi-night benchmark; returns the report (see the module docstring)."""
+    from .._consolidation import replay_priority
+
     facts = make_facts(days * per_day, seed=seed)
     rng = random.Random(seed)
     salient = [rng.random() < salient_fraction for _ in facts]
@@ -214,6 +218,7 @@ def _one_arm(
     path: Path,
 ) -> dict[str, Any]:
     from .._consolidation import consolidate
+    from .._memory import HippoMemory  # torch: imported only when the benchmark runs
 
     clock = _Clock(_START)
     memory = HippoMemory(path, encoder=encoder, config=config)
@@ -352,6 +357,8 @@ def run_knowledge_update(
         InvalidConfigError: ``overrides`` names an unknown field or a bad value.
         depth: Rank cut-off reported (and 1, 3, 5 below it).
     """
+    from .._memory import HippoMemory  # torch: imported only when the benchmark runs
+
     data = [
         item
         for item in load_json(path)

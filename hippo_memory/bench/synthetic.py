@@ -30,17 +30,18 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._config import HippoConfig
 from .._encoder import Encoder, load_encoder
-from .._index import CueIndex
-from .._memory import HippoMemory
 from ._args import add_cache_dir_argument, add_config_argument
 from ._enc_cache import DEFAULT_CACHE_DIR, CachedEncoder
 from ._facts import Fact, make_facts
+
+if TYPE_CHECKING:
+    from .._memory import HippoMemory
 
 __all__ = ["TemplateAugmenter", "register_command", "run"]
 
@@ -112,6 +113,8 @@ def _config(overrides: Mapping[str, Any], **fields: Any) -> HippoConfig:
 
 
 def _quality(encoder: Encoder, n_facts: int, n_queries: int, seed: int, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    from .._memory import HippoMemory  # torch: imported only when the benchmark runs
+
     facts = make_facts(n_facts, seed=seed)
     sample = random.Random(seed).sample(range(n_facts), min(n_queries, n_facts))
     rows: dict[str, Any] = {}
@@ -142,6 +145,8 @@ def _quality(encoder: Encoder, n_facts: int, n_queries: int, seed: int, override
 def _chains(
     encoder: Encoder, n_chains: int, length: int, background: int, seed: int, overrides: Mapping[str, Any]
 ) -> dict[str, Any]:
+    from .._memory import HippoMemory  # torch: imported only when the benchmark runs
+
     facts = make_facts(n_chains * (length + 1) + background, seed=seed + 1)
     mem = HippoMemory(None, encoder=encoder, config=_config(overrides))
     ns = ("chains",)
@@ -192,6 +197,8 @@ def _scale(
     store_dir: Path,
     overrides: Mapping[str, Any],
 ) -> list[dict[str, Any]]:
+    from .._memory import HippoMemory  # torch: imported only when the benchmark runs
+
     largest = max(sizes)
     facts = make_facts(largest, seed=seed)
     config = _config(overrides, max_cues=3, durable=False)
@@ -255,6 +262,8 @@ def _index_section(
     encoder: Encoder, vector_counts: Sequence[int], seed: int, n_queries: int, overrides: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """The candidate stage alone: exact against IVF, on the scale section's cue texts."""
+    from .._index import CueIndex  # torch/faiss: imported only when the benchmark runs
+
     config = _config(overrides)
     largest = max(vector_counts)
     facts = make_facts(-(-largest // 3), seed=seed)
