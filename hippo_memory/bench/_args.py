@@ -8,7 +8,28 @@ from typing import Any
 
 from ._enc_cache import DEFAULT_CACHE_DIR
 
-__all__ = ["add_cache_dir_argument", "add_config_argument", "config_item"]
+__all__ = ["add_cache_dir_argument", "add_config_argument", "config_item", "int_list_text", "positive_int"]
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1, or an argparse error (exit 2) naming the option."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer: {text!r}")
+    return value
+
+
+def int_list_text(text: str) -> str:
+    """Check a comma-separated list of positive integers (``1000,5000``); the text is kept as given."""
+    for part in text.split(","):
+        if part.strip():
+            positive_int(part.strip())
+    if not text.replace(",", "").strip():
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers: {text!r}")
+    return text
 
 
 def config_item(text: str) -> tuple[str, Any]:

@@ -53,7 +53,7 @@ import numpy as np
 
 from .._config import HippoConfig
 from .._encoder import DEFAULT_MODEL, Encoder, HashingEncoder, load_encoder
-from ._args import add_config_argument
+from ._args import add_config_argument, positive_int
 from ._datasets import _parse_lme_date, load_json
 from ._enc_cache import DEFAULT_CACHE_DIR, CachedEncoder
 from ._facts import make_facts
@@ -577,8 +577,8 @@ def register_command(bench_subparsers: argparse._SubParsersAction[Any]) -> None:
         help="multi-night consolidation: day-1 recall with and without replay",
         description=(__doc__ or "").split("\n\n")[1] if __doc__ else None,
     )
-    nightly.add_argument("--days", type=int, default=7)
-    nightly.add_argument("--per-day", type=int, default=100, help="facts learned per day")
+    nightly.add_argument("--days", type=positive_int, default=7)
+    nightly.add_argument("--per-day", type=positive_int, default=100, help="facts learned per day")
     nightly.add_argument("--budget", type=int, default=100, help="memories replayed per night")
     nightly.add_argument("--half-life", type=float, default=1.0, help="half-life of an untouched memory, days")
     nightly.add_argument("--forget-below", type=float, default=0.1, help="strength below which memories are forgotten")

@@ -36,7 +36,7 @@ import numpy as np
 
 from .._config import HippoConfig
 from .._encoder import Encoder, load_encoder
-from ._args import add_cache_dir_argument, add_config_argument
+from ._args import add_cache_dir_argument, add_config_argument, int_list_text, positive_int
 from ._enc_cache import DEFAULT_CACHE_DIR, CachedEncoder
 from ._facts import Fact, make_facts
 
@@ -409,12 +409,17 @@ def register_command(bench: Any) -> None:
     """Add ``synthetic`` to the ``hippo-memory bench`` subcommands."""
     parser = bench.add_parser("synthetic", help="paraphrase, chain and scale benchmark on templated facts")
     parser.add_argument("--encoder", default=None, help="model name or path (default all-MiniLM-L6-v2)")
-    parser.add_argument("--sizes", default="1000,5000,20000", help="comma-separated store sizes")
-    parser.add_argument("--quality-facts", type=int, default=20000, help="facts stored for the cue-variant comparison")
-    parser.add_argument("--queries", type=int, default=500, help="queries per scale point")
+    parser.add_argument("--sizes", type=int_list_text, default="1000,5000,20000", help="comma-separated store sizes")
+    parser.add_argument(
+        "--quality-facts", type=positive_int, default=20000, help="facts stored for the cue-variant comparison"
+    )
+    parser.add_argument("--queries", type=positive_int, default=500, help="queries per scale point")
     parser.add_argument("--sections", default="quality,chains,scale,index")
     parser.add_argument(
-        "--index-sizes", default="1000,2000,4000,8000,16000,32000,60000", help="cue-vector counts of the index section"
+        "--index-sizes",
+        type=int_list_text,
+        default="1000,2000,4000,8000,16000,32000,60000",
+        help="cue-vector counts of the index section",
     )
     parser.add_argument("--seed", type=int, default=0)
     add_cache_dir_argument(parser, ", 'none' for no cache")
