@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -85,6 +86,32 @@ class Memory:
     superseded_by: str | None = None
     merged_from: tuple[str, ...] = ()
 
+    def to_dict(self) -> dict[str, Any]:
+        """The memory as a JSON-ready dict.
+
+        Tuples become lists, datetimes ISO 8601 strings (``None`` stays ``None``),
+        cues ``{"text", "kind"}`` dicts; ``metadata`` is a deep copy, so changing the
+        dict never changes the memory.
+        """
+        return {
+            "id": self.id,
+            "text": self.text,
+            "namespace": list(self.namespace),
+            "metadata": json.loads(json.dumps(dict(self.metadata))),
+            "timestamp": None if self.timestamp is None else self.timestamp.isoformat(),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "session": self.session,
+            "cues": [{"text": cue.text, "kind": cue.kind} for cue in self.cues],
+            "salience": self.salience,
+            "novelty": self.novelty,
+            "strength": self.strength,
+            "access_count": self.access_count,
+            "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
+            "superseded_by": self.superseded_by,
+            "merged_from": list(self.merged_from),
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class HitDiagnostics:
@@ -128,6 +155,28 @@ class RecallHit:
     score: float
     rank: int
     diagnostics: HitDiagnostics
+
+    def to_dict(self) -> dict[str, Any]:
+        """The hit as one flat JSON-ready dict.
+
+        The keys of :meth:`Memory.to_dict` plus ``score``, ``rank`` and the
+        diagnostics: ``similarity``, ``candidate_rank``, ``attention``,
+        ``cues_matched``, ``best_cue`` (its text), ``best_cue_kind`` and
+        ``lexical_rank``.
+        """
+        diagnostics = self.diagnostics
+        return {
+            **self.memory.to_dict(),
+            "score": self.score,
+            "rank": self.rank,
+            "similarity": diagnostics.similarity,
+            "candidate_rank": diagnostics.candidate_rank,
+            "attention": diagnostics.attention,
+            "cues_matched": diagnostics.cues_matched,
+            "best_cue": diagnostics.best_cue.text,
+            "best_cue_kind": diagnostics.best_cue.kind,
+            "lexical_rank": diagnostics.lexical_rank,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +238,13 @@ class ChainHop:
     score: float
     overlap: float
 
+    def to_dict(self) -> dict[str, Any]:
+        """The hop as one flat JSON-ready dict.
+
+        The keys of :meth:`Memory.to_dict` plus ``hop``, ``score`` and ``overlap``.
+        """
+        return {**self.memory.to_dict(), "hop": self.hop, "score": self.score, "overlap": self.overlap}
+
 
 @dataclass(frozen=True, slots=True)
 class Chain(Sequence[ChainHop]):
@@ -206,6 +262,17 @@ class Chain(Sequence[ChainHop]):
     query: str
     hops: tuple[ChainHop, ...]
     stop_reason: Literal["hops", "faded", "no_link", "no_start"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The chain as a JSON-ready dict.
+
+        ``query``, ``stop_reason`` and ``hops`` (a list of :meth:`ChainHop.to_dict`).
+        """
+        return {
+            "query": self.query,
+            "stop_reason": self.stop_reason,
+            "hops": [hop.to_dict() for hop in self.hops],
+        }
 
     @overload
     def __getitem__(self, i: int) -> ChainHop: ...
