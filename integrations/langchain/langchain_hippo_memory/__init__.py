@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._augmenter import DEFAULT_AUGMENT_PROMPT, ChatModelCueAugmenter, parse_paraphrases
+from hippo_memory.integration import parse_paraphrases
+
+from ._augmenter import DEFAULT_AUGMENT_PROMPT, ChatModelCueAugmenter
 from ._encoder import EmbeddingsEncoder
 from ._errors import InvalidValueError
 from ._retriever import HippoRetriever

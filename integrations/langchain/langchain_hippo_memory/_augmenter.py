@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import re
+import logging
 import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from hippo_memory.integration import fill_prompt, parse_paraphrases
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage
 
-__all__ = ["DEFAULT_AUGMENT_PROMPT", "ChatModelCueAugmenter", "parse_paraphrases"]
+__all__ = ["DEFAULT_AUGMENT_PROMPT", "ChatModelCueAugmenter"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_AUGMENT_PROMPT = (
     "Below is a memory an assistant will store. Write {n} short, different ways "
@@ -20,8 +22,6 @@ DEFAULT_AUGMENT_PROMPT = (
     "and nothing else.\n\nMemory:\n{text}"
 )
 
-_BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,2}[.):]|\(?[a-zA-Z][.)])\s*")
-
 
 def _text(message: Any) -> str:
     if isinstance(message, BaseMessage):
@@ -29,68 +29,20 @@ def _text(message: Any) -> str:
     return str(message)
 
 
-def parse_paraphrases(reply: str, n: int, original: str = "") -> list[str]:
-    """Extract up to ``n`` paraphrases from a model reply.
-
-    Accepts a JSON array (possibly inside a code fence or surrounded by prose), a
-    JSON object holding one array, or a numbered / bulleted / one-per-line list.
-
-    Args:
-        reply: The model's text.
-        n: Most paraphrases returned.
-        original: The source text; an identical paraphrase is dropped.
-
-    Returns:
-        Distinct, non-empty strings (possibly fewer than ``n``).
-    """
-    candidates: list[Any] = []
-    start, end = reply.find("["), reply.rfind("]")
-    if 0 <= start < end:
-        try:
-            parsed = json.loads(reply[start : end + 1])
-            if isinstance(parsed, list):
-                candidates = parsed
-        except ValueError:
-            pass
-    if not candidates:
-        try:
-            parsed = json.loads(reply.strip())
-            if isinstance(parsed, dict):
-                candidates = next((v for v in parsed.values() if isinstance(v, list)), [])
-        except ValueError:
-            pass
-    if not candidates:
-        lines = [line for line in reply.splitlines() if line.strip()]
-        lines = [line for line in lines if not line.strip().startswith("```")]
-        if lines and lines[0].rstrip().endswith(":"):
-            lines = lines[1:]  # "Here are three paraphrases:"
-        candidates = [_BULLET.sub("", line, count=1) for line in lines]
-    seen = {original.strip().lower()}
-    out: list[str] = []
-    for candidate in candidates:
-        if not isinstance(candidate, str):
-            continue
-        text = candidate.strip().rstrip(",").strip().strip("\"'").strip()
-        if text and text.lower() not in seen:
-            seen.add(text.lower())
-            out.append(text)
-        if len(out) == n:
-            break
-    return out
-
-
 class ChatModelCueAugmenter:
     """A ``hippo_memory.CueAugmenter`` asking a chat model for paraphrases.
 
     The engine calls :meth:`augment` once per write batch; the texts are sent to the
     model as one ``batch`` call. A text whose call fails or whose reply cannot be
-    parsed gets no paraphrases, and a ``RuntimeWarning`` says why; the memory is
-    still stored under its automatic cues.
+    parsed gets no paraphrases, and a ``RuntimeWarning`` and a log warning (logger
+    ``langchain_hippo_memory._augmenter``) say why; the memory is still stored under
+    its automatic cues.
 
     Args:
         llm: Any LangChain chat model.
         n: Paraphrases requested per text.
-        prompt: Template with ``{n}`` and ``{text}``.
+        prompt: Template with ``{n}`` and ``{text}``; other braces (a JSON example)
+            are kept as they are.
         max_concurrency: Parallel model calls per batch.
 
     Example:
@@ -121,8 +73,7 @@ class ChatModelCueAugmenter:
         if not texts:
             return []
         prompts = [
-            [HumanMessage(content=self.prompt.replace("{n}", str(self.n)).replace("{text}", t))]
-            for t in texts
+            [HumanMessage(content=fill_prompt(self.prompt, n=self.n, text=text))] for text in texts
         ]
         try:
             replies: list[Any] = self.llm.batch(
@@ -140,23 +91,23 @@ class ChatModelCueAugmenter:
         out: list[list[str]] = []
         for text, reply in zip(texts, replies, strict=True):
             if isinstance(reply, Exception):
-                warnings.warn(
-                    f"cue augmentation failed for one text, storing it without "
-                    f"paraphrases: {reply!r}",
-                    RuntimeWarning,
-                    stacklevel=2,
+                self._warn(
+                    "cue augmentation failed for one text, storing it without "
+                    f"paraphrases: {reply!r}"
                 )
                 out.append([])
                 continue
-            paraphrases = parse_paraphrases(_text(reply), self.n, text)
+            paraphrases = parse_paraphrases(_text(reply), self.n, original=text)
             if not paraphrases:
-                warnings.warn(
-                    "cue augmentation reply had no usable paraphrases; storing without them",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
+                self._warn("cue augmentation reply had no usable paraphrases; storing without them")
             out.append(paraphrases)
         return out
+
+    @staticmethod
+    def _warn(message: str) -> None:
+        # A warning may be filtered or shown once per place; the log records each text.
+        logger.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def __repr__(self) -> str:
         return f"ChatModelCueAugmenter({type(self.llm).__name__}, n={self.n})"

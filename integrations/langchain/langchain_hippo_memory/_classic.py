@@ -11,7 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from hippo_memory import HippoMemory, NamespaceNotFoundError, RecallResult
+from hippo_memory import HippoMemory, RecallResult
+from hippo_memory.integration import arecall_or_empty, recall_or_empty
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import Field
 
@@ -99,10 +100,7 @@ class HippoConversationMemory(BaseMemory):
         query = self._input(inputs)
         if not query.strip():
             return self._variables(None)
-        try:
-            result = self.memory.recall(query, namespace=self.namespace, k=self.k)
-        except NamespaceNotFoundError:
-            result = None
+        result = recall_or_empty(self.memory, query, namespace=self.namespace, k=self.k)
         return self._variables(result)
 
     async def aload_memory_variables(self, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -110,10 +108,7 @@ class HippoConversationMemory(BaseMemory):
         query = self._input(inputs)
         if not query.strip():
             return self._variables(None)
-        try:
-            result = await self.memory.arecall(query, namespace=self.namespace, k=self.k)
-        except NamespaceNotFoundError:
-            result = None
+        result = await arecall_or_empty(self.memory, query, namespace=self.namespace, k=self.k)
         return self._variables(result)
 
     def _exchange(self, inputs: dict[str, Any], outputs: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ consecutive exchanges are linked for multi-hop recall. No LLM call is made.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,9 +20,9 @@ from hippo_memory import (
     InvalidInputError,
     MemoryInput,
     MemoryNotFoundError,
-    NamespaceNotFoundError,
-    RecallHit,
+    RecallResult,
 )
+from hippo_memory.integration import arecall_or_empty, fill_prompt, format_hits, recall_or_empty
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 
@@ -50,6 +51,22 @@ DEFAULT_MEMORY_PROMPT = (
     "Relevant long-term memories from earlier conversations, most relevant first "
     "(they may be incomplete or outdated):\n{memories}"
 )
+
+
+_MESSAGE_ID_NAMESPACE = uuid.UUID("5b0c7e1e-2a4f-5d8b-9c61-3f7a0e9d4b12")
+
+
+def _message_memory_id(namespace: Sequence[str], message_id: str) -> str:
+    """The engine memory id of a LangChain message stored under ``namespace``.
+
+    Engine ids are global across namespaces while LangChain message ids are only
+    unique within a conversation (and often reused, e.g. by fake or replayed
+    models), so the id is derived from both: the same message id in two users'
+    namespaces gives two memories, and a resumed run in one namespace finds the
+    memory it already stored.
+    """
+    name = json.dumps([list(namespace), message_id], ensure_ascii=False)
+    return f"lc-message:{uuid.uuid5(_MESSAGE_ID_NAMESPACE, name)}"
 
 
 def _config() -> RunnableConfig | None:
@@ -135,45 +152,36 @@ class HippoMemoryMiddleware(AgentMiddleware):
         text = messages[index].text.strip()
         return text or None
 
-    def _block(self, hits: Sequence[RecallHit], messages: Sequence[AnyMessage]) -> str | None:
+    def _block(self, result: RecallResult, messages: Sequence[AnyMessage]) -> str | None:
         in_context = {m.text.strip() for m in messages}
-        lines = []
-        for hit in hits:
-            if hit.score < self.min_score or hit.memory.text.strip() in in_context:
-                continue
-            when = (hit.memory.timestamp or hit.memory.created_at).strftime("%Y-%m-%d")
-            role = hit.memory.metadata.get("role")
-            label = f"{when}, {role}" if isinstance(role, str) else when
-            lines.append(f"- [{label}] {hit.memory.text}")
-        return self.prompt.format(memories="\n".join(lines)) if lines else None
+        kept = [
+            hit.memory
+            for hit in result
+            if hit.score >= self.min_score and hit.memory.text.strip() not in in_context
+        ]
+        return fill_prompt(self.prompt, memories=format_hits(kept)) if kept else None
+
+    def _with_memories(self, request: ModelRequest[Any], result: RecallResult) -> ModelRequest[Any]:
+        block = self._block(result, request.messages)
+        if block is None:
+            return request
+        return request.override(system_message=_with_block(request.system_message, block))
 
     def _recall(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
         query = self._query(request.messages)
         if query is None:
             return request
         namespace = resolve_namespace(self.namespace, _config())
-        try:
-            hits = list(self.memory.recall(query, namespace=namespace, k=self.k))
-        except NamespaceNotFoundError:
-            return request
-        block = self._block(hits, request.messages)
-        if block is None:
-            return request
-        return request.override(system_message=_with_block(request.system_message, block))
+        result = recall_or_empty(self.memory, query, namespace=namespace, k=self.k)
+        return self._with_memories(request, result)
 
     async def _arecall(self, request: ModelRequest[Any]) -> ModelRequest[Any]:
         query = self._query(request.messages)
         if query is None:
             return request
         namespace = resolve_namespace(self.namespace, _config())
-        try:
-            hits = list(await self.memory.arecall(query, namespace=namespace, k=self.k))
-        except NamespaceNotFoundError:
-            return request
-        block = self._block(hits, request.messages)
-        if block is None:
-            return request
-        return request.override(system_message=_with_block(request.system_message, block))
+        result = await arecall_or_empty(self.memory, query, namespace=namespace, k=self.k)
+        return self._with_memories(request, result)
 
     def wrap_model_call(
         self,
@@ -224,7 +232,7 @@ class HippoMemoryMiddleware(AgentMiddleware):
                 "timestamp": stamp,
             }
             if message.id:
-                item["id"] = f"lc-message:{message.id}"
+                item["id"] = _message_memory_id(namespace, message.id)
             items.append(item)
         return namespace, session, items
 

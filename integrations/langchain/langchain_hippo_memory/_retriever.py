@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hippo_memory import HippoMemory, InvalidInputError, NamespaceNotFoundError, RecallResult
+from hippo_memory import HippoMemory, InvalidInputError, RecallResult
+from hippo_memory.integration import arecall_or_empty, recall_or_empty
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
     CallbackManagerForRetrieverRun,
@@ -13,8 +14,6 @@ from langchain_core.callbacks import (
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
-
-from ._format import hit_record
 
 __all__ = ["HippoRetriever"]
 
@@ -26,9 +25,9 @@ class HippoRetriever(BaseRetriever):
 
     Each :class:`~langchain_core.documents.Document` has the memory's text as
     ``page_content``, its id as ``id`` and its metadata extended with ``score`` (the
-    ranking score) and ``hippo``: id, namespace, rank, the per-stage diagnostics
-    (similarity, attention, cues_matched, best_cue, best_cue_kind), session and
-    timestamps.
+    ranking score) and ``hippo``: the rest of ``RecallHit.to_dict()`` (id,
+    namespace, session, timestamps, rank and the per-stage diagnostics such as
+    similarity, attention, cues_matched, best_cue, best_cue_kind).
 
     ``invoke`` accepts ``k``, ``namespace``, ``filter``, ``since`` and ``until`` to
     override the fields for one call.
@@ -71,26 +70,18 @@ class HippoRetriever(BaseRetriever):
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        try:
-            result = self.memory.recall(query, **self._options(kwargs))
-        except NamespaceNotFoundError:
-            return []
-        return _documents(result)
+        return _documents(recall_or_empty(self.memory, query, **self._options(kwargs)))
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, **kwargs: Any
     ) -> list[Document]:
-        try:
-            result = await self.memory.arecall(query, **self._options(kwargs))
-        except NamespaceNotFoundError:
-            return []
-        return _documents(result)
+        return _documents(await arecall_or_empty(self.memory, query, **self._options(kwargs)))
 
 
 def _documents(result: RecallResult) -> list[Document]:
     documents = []
     for hit in result:
-        record = hit_record(hit)
+        record = hit.to_dict()
         record.pop("text")
         user_metadata = record.pop("metadata")
         documents.append(

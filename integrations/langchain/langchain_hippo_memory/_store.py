@@ -37,8 +37,8 @@ from hippo_memory import (
     Memory,
     MemoryInput,
     MemoryNotFoundError,
-    NamespaceNotFoundError,
 )
+from hippo_memory.integration import recall_or_empty
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
     BaseStore,
@@ -465,10 +465,7 @@ class HippoStore(BaseStore):
         total = self.memory.count(prefix)
         k = max(1, min(want, total))
         while True:
-            try:
-                result = self.memory.recall(query, namespace=prefix, k=k, filter=filter)
-            except NamespaceNotFoundError:
-                return []
+            result = recall_or_empty(self.memory, query, namespace=prefix, k=k, filter=filter)
             hits = [
                 (hit.memory, hit.score)
                 for hit in result

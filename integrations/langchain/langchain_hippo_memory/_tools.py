@@ -10,12 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hippo_memory import Chain, HippoMemory, NamespaceNotFoundError
+from hippo_memory import HippoMemory
+from hippo_memory.integration import (
+    NO_MEMORIES,
+    arecall_chain_or_empty,
+    arecall_or_empty,
+    format_chain,
+    format_hits,
+    recall_chain_or_empty,
+    recall_or_empty,
+)
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from ._format import chain_records, format_chain, format_hits, hit_record
 from ._namespace import resolve_namespace
 
 __all__ = [
@@ -84,29 +92,23 @@ def create_recall_tool(
 
     Returns:
         A ``StructuredTool`` with ``response_format="content_and_artifact"``; the
-        artifact is a list of hit records (text, ids, score and diagnostics).
+        artifact is a list of ``RecallHit.to_dict()`` records (the memory, its score
+        and diagnostics).
     """
     default_k = k
     fixed_filter = dict(filter) if filter else None
 
     def recall_memory(query: str, k: int | None = None, *, config: RunnableConfig) -> Output:
         ns = resolve_namespace(namespace, config)
-        try:
-            hits = list(memory.recall(query, namespace=ns, k=k or default_k, filter=fixed_filter))
-        except NamespaceNotFoundError:
-            hits = []
-        return format_hits(query, hits), [hit_record(h) for h in hits]
+        result = recall_or_empty(memory, query, namespace=ns, k=k or default_k, filter=fixed_filter)
+        return format_hits(result, empty=NO_MEMORIES), [hit.to_dict() for hit in result]
 
     async def arecall_memory(query: str, k: int | None = None, *, config: RunnableConfig) -> Output:
         ns = resolve_namespace(namespace, config)
-        try:
-            result = await memory.arecall(
-                query, namespace=ns, k=k or default_k, filter=fixed_filter
-            )
-            hits = list(result)
-        except NamespaceNotFoundError:
-            hits = []
-        return format_hits(query, hits), [hit_record(h) for h in hits]
+        result = await arecall_or_empty(
+            memory, query, namespace=ns, k=k or default_k, filter=fixed_filter
+        )
+        return format_hits(result, empty=NO_MEMORIES), [hit.to_dict() for hit in result]
 
     return StructuredTool.from_function(
         func=recall_memory,
@@ -140,7 +142,8 @@ def create_chain_tool(
 
     Returns:
         A ``StructuredTool`` with ``response_format="content_and_artifact"``; the
-        artifact lists the hops (hop number, text, score, overlap, ids).
+        artifact lists the hops as ``ChainHop.to_dict()`` records (the memory, hop
+        number, score and overlap).
     """
 
     default_hops = hops
@@ -148,32 +151,26 @@ def create_chain_tool(
     def recall_associations(
         query: str, hops: int | None = None, *, config: RunnableConfig
     ) -> Output:
-        ns = resolve_namespace(namespace, config)
-        try:
-            chain = memory.recall_chain(
-                query,
-                hops=default_hops if hops is None else hops,
-                namespace=ns,
-                min_strength=min_strength,
-            )
-        except NamespaceNotFoundError:
-            chain = Chain(query, (), "no_start")
-        return format_chain(chain), chain_records(chain)
+        chain = recall_chain_or_empty(
+            memory,
+            query,
+            hops=default_hops if hops is None else hops,
+            namespace=resolve_namespace(namespace, config),
+            min_strength=min_strength,
+        )
+        return format_chain(chain), [hop.to_dict() for hop in chain]
 
     async def arecall_associations(
         query: str, hops: int | None = None, *, config: RunnableConfig
     ) -> Output:
-        ns = resolve_namespace(namespace, config)
-        try:
-            chain = await memory.arecall_chain(
-                query,
-                hops=default_hops if hops is None else hops,
-                namespace=ns,
-                min_strength=min_strength,
-            )
-        except NamespaceNotFoundError:
-            chain = Chain(query, (), "no_start")
-        return format_chain(chain), chain_records(chain)
+        chain = await arecall_chain_or_empty(
+            memory,
+            query,
+            hops=default_hops if hops is None else hops,
+            namespace=resolve_namespace(namespace, config),
+            min_strength=min_strength,
+        )
+        return format_chain(chain), [hop.to_dict() for hop in chain]
 
     return StructuredTool.from_function(
         func=recall_associations,

@@ -192,3 +192,40 @@ def test_missing_agents_extra_gives_a_friendly_error(monkeypatch: pytest.MonkeyP
     monkeypatch.delattr(langchain_hippo_memory, "HippoMemoryMiddleware", raising=False)
     with pytest.raises(MissingDependencyError, match=r"langchain-hippo-memory\[agents\]"):
         _ = langchain_hippo_memory.HippoMemoryMiddleware
+
+
+def test_same_message_id_in_two_namespaces_is_stored_twice(memory: HippoMemory) -> None:
+    # Message ids are unique within a conversation only (fake and replayed models reuse
+    # them); the engine's memory ids are global, so the key must include the namespace.
+    middleware = HippoMemoryMiddleware(memory, namespace=("users", "{user_id}"))
+
+    def finish(user: str, text: str) -> None:
+        state = {
+            "messages": [
+                HumanMessage(text, id="msg-1"),
+                AIMessage(content=f"Noted, {user}.", id="msg-2"),
+            ]
+        }
+        config = {"configurable": {"user_id": user, "thread_id": f"{user}-thread"}}
+        RunnableLambda(lambda s: middleware.after_agent(s, None)).invoke(state, config)  # type: ignore[arg-type]
+
+    finish("alice", "My locker code is 4711.")
+    finish("bob", "My locker code is 1234.")
+    assert memory.count(("users", "alice")) == 2
+    assert memory.count(("users", "bob")) == 2
+    bob = memory.recall("locker code", namespace=("users", "bob"), k=2).memories
+    assert {m.text for m in bob} == {"My locker code is 1234.", "Noted, bob."}
+    finish("bob", "My locker code is 1234.")  # a resumed run in one namespace stores nothing twice
+    assert memory.count(("users", "bob")) == 2
+
+
+def test_memory_prompt_may_contain_braces(memory: HippoMemory, scripted_model: Any) -> None:
+    memory.remember("The meeting moved to Friday.", namespace=("team",))
+    model = scripted_model(messages=iter([AIMessage(content="Friday.")]))
+    prompt = 'Memories (JSON-like notes such as {"when": "..."} may follow):\n{memories}'
+    middleware = HippoMemoryMiddleware(memory, namespace=("team",), prompt=prompt)
+    create_agent(model, middleware=[middleware]).invoke(
+        {"messages": [HumanMessage("When is the meeting?")]}
+    )
+    system = model.calls[0][0].content
+    assert '{"when": "..."}' in system and "The meeting moved to Friday." in system

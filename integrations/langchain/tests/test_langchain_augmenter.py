@@ -9,6 +9,7 @@ from hippo_memory import CueAugmenter, HashingEncoder, HippoMemory
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatResult
+from pydantic import Field
 
 from langchain_hippo_memory import ChatModelCueAugmenter, parse_paraphrases
 
@@ -85,3 +86,27 @@ def test_arguments_are_validated() -> None:
         ChatModelCueAugmenter(llm, n=0)
     with pytest.raises(ValueError):
         ChatModelCueAugmenter(llm, prompt="no placeholder")
+
+
+def test_prompt_with_a_json_example_and_braces_in_the_text() -> None:
+    class RecordingModel(FakeListChatModel):
+        prompts: list[str] = Field(default_factory=list)
+
+        def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+            self.prompts.append(str(messages[-1].content))
+            return super()._generate(messages, *args, **kwargs)
+
+    llm = RecordingModel(responses=['["a paraphrase"]'])
+    prompt = 'Give {n} paraphrases as {"paraphrases": ["..."]}.\nText: {text}'
+    augmenter = ChatModelCueAugmenter(llm, n=2, prompt=prompt)
+    assert augmenter.augment(["set x = {n} in {text}"]) == [["a paraphrase"]]
+    assert llm.prompts == [
+        'Give 2 paraphrases as {"paraphrases": ["..."]}.\nText: set x = {n} in {text}'
+    ]
+
+
+def test_failures_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    augmenter = ChatModelCueAugmenter(FlakyModel(responses=['["fine"]']), n=2, max_concurrency=1)
+    with caplog.at_level("WARNING", logger="langchain_hippo_memory"), pytest.warns(RuntimeWarning):
+        assert augmenter.augment(["explode now"]) == [[]]
+    assert any("provider down" in record.getMessage() for record in caplog.records)
