@@ -258,3 +258,30 @@ def test_block_serialises_without_the_engine(engine: HippoMemory) -> None:
     assert "memory" not in dumped
     assert dumped["namespace"] == ("a", "b")
     assert dumped["name"] == "hippo_memory" and dumped["priority"] == 1
+
+
+async def test_read_without_session_sees_no_session_memories(engine: HippoMemory) -> None:
+    # Sessions live below `namespace`; engine recall searches a namespace with its
+    # descendants, so a sessionless read must be narrowed to the sessionless messages.
+    block = HippoMemoryBlock(memory=engine, chain_hops=2)
+    await block.aput([ChatMessage(role="user", content="My bank PIN is 4711.")], session_id="alice")
+    await block.aput(
+        [
+            ChatMessage(role="user", content="What is my bank PIN?"),
+            ChatMessage(role="assistant", content="Your bank PIN is 4711."),
+        ],
+        session_id="default",  # the same engine session name as messages without a session
+    )
+    question = [ChatMessage(role="user", content="What is my bank PIN?")]
+    assert await block.aget(question) == ""
+    await block.aput([ChatMessage(role="user", content="My library card PIN is 1234.")])
+    found = await block.aget(question)
+    assert "1234" in found and "4711" not in found
+    # Sessions still read their own memories.
+    assert "4711" in await block.aget(question, session_id="alice")
+
+
+async def test_read_without_session_with_a_shared_namespace(engine: HippoMemory) -> None:
+    block = HippoMemoryBlock(memory=engine, namespace=("users", "alice"), per_session=False)
+    await block.aput([ChatMessage(role="user", content="My bank PIN is 4711.")], session_id="monday")
+    assert "4711" in await block.aget([ChatMessage(role="user", content="What is my bank PIN?")])

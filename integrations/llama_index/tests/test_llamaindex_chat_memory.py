@@ -1,10 +1,12 @@
-"""HippoMemory (a BaseMemory) inside chat engines, with MockLLM."""
+"""HippoChatMemory (a BaseMemory) inside chat engines, with MockLLM."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import llama_index.memory.hippo as hippo
 import pytest
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.chat_engine import SimpleChatEngine
@@ -12,7 +14,8 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.memory import ChatMemoryBuffer, Memory
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
-from llama_index.memory.hippo import HippoMemory
+from llama_index.memory.hippo import HippoChatMemory
+from llama_index.memory.hippo import HippoMemory as DeprecatedHippoMemory
 from pydantic import ValidationError
 
 from hippo_memory import HashingEncoder, InvalidInputError, InvalidNamespaceError, StoreClosedError
@@ -26,7 +29,7 @@ def system_text(messages: list[ChatMessage]) -> str:
 
 
 def test_chat_engine_recalls_after_reset(engine: Engine, new_chat_store: StoreFactory) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
+    memory = HippoChatMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
     assert isinstance(memory, BaseMemory)
     chat = SimpleChatEngine.from_defaults(memory=memory, llm=MockLLM(max_tokens=4))
     chat.chat("My sister Maria lives in Lisbon and teaches violin.")
@@ -42,7 +45,7 @@ def test_chat_engine_recalls_after_reset(engine: Engine, new_chat_store: StoreFa
 
 
 async def test_async_chat_engine(engine: Engine, new_chat_store: StoreFactory) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
+    memory = HippoChatMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
     chat = SimpleChatEngine.from_defaults(memory=memory, llm=MockLLM(max_tokens=4))
     await chat.achat("My bike is a red Brompton I bought in London.")
     await memory.areset()
@@ -55,7 +58,7 @@ async def test_async_chat_engine(engine: Engine, new_chat_store: StoreFactory) -
 def test_get_merges_into_an_existing_system_message_without_mutating_history(
     engine: Engine, new_chat_store: StoreFactory
 ) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
+    memory = HippoChatMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
     memory.put(ChatMessage(role="user", content="The wifi password is tangerine42."))
     memory.reset()
     memory.put(ChatMessage(role="system", content="You are terse."))
@@ -67,7 +70,7 @@ def test_get_merges_into_an_existing_system_message_without_mutating_history(
 
 
 def test_history_is_not_repeated_as_a_memory(engine: Engine, new_chat_store: StoreFactory) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
+    memory = HippoChatMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
     memory.put(ChatMessage(role="user", content="My cat is called Miso."))
     messages = memory.get(input="What is my cat called?")
     assert system_text(messages) == ""  # the only match is already in the history
@@ -75,7 +78,7 @@ def test_history_is_not_repeated_as_a_memory(engine: Engine, new_chat_store: Sto
 
 
 def test_set_stores_only_new_messages(engine: Engine, new_chat_store: StoreFactory) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
+    memory = HippoChatMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
     first = [ChatMessage(role="user", content="I plant tulips in October.")]
     memory.set(first)
     assert engine.count() == 1
@@ -92,7 +95,7 @@ def test_set_stores_only_new_messages(engine: Engine, new_chat_store: StoreFacto
 
 
 async def test_async_put_messages_and_set(engine: Engine, new_chat_store: StoreFactory) -> None:
-    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
+    memory = HippoChatMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
     await memory.aput_messages(
         [
             ChatMessage(role="user", content="Q1 text"),
@@ -112,7 +115,7 @@ async def test_async_put_messages_and_set(engine: Engine, new_chat_store: StoreF
 
 def test_chat_history_and_custom_primary_memory(engine: Engine) -> None:
     history = [ChatMessage(role="user", content="Earlier: I collect vinyl records.")]
-    memory = HippoMemory.from_defaults(
+    memory = HippoChatMemory.from_defaults(
         engine,
         session_id="s",
         chat_history=history,
@@ -126,17 +129,19 @@ def test_chat_history_and_custom_primary_memory(engine: Engine) -> None:
 
 def test_chat_store_backs_the_default_primary_memory(engine: Engine, new_chat_store: StoreFactory) -> None:
     store = new_chat_store()
-    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=store)
+    memory = HippoChatMemory.from_defaults(engine, session_id="s", chat_store=store)
     assert isinstance(memory.primary_memory, Memory) and memory.primary_memory.sql_store is store
     memory.put(ChatMessage(role="user", content="I keep bees on the roof."))
     assert [m.content for m in memory.get_all()] == ["I keep bees on the roof."]
     with pytest.raises(InvalidInputError, match="not both"):
-        HippoMemory.from_defaults(engine, chat_store=new_chat_store(), primary_memory=ChatMemoryBuffer.from_defaults())
+        HippoChatMemory.from_defaults(
+            engine, chat_store=new_chat_store(), primary_memory=ChatMemoryBuffer.from_defaults()
+        )
 
 
 def test_sessions_are_isolated(engine: Engine, new_chat_store: StoreFactory) -> None:
-    alice = HippoMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
-    bob = HippoMemory.from_defaults(engine, session_id="bob", chat_store=new_chat_store())
+    alice = HippoChatMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
+    bob = HippoChatMemory.from_defaults(engine, session_id="bob", chat_store=new_chat_store())
     alice.put(ChatMessage(role="user", content="My favourite city is Kyoto."))
     bob.put(ChatMessage(role="user", content="My favourite city is Montreal."))
     alice.reset()
@@ -148,15 +153,15 @@ def test_sessions_are_isolated(engine: Engine, new_chat_store: StoreFactory) -> 
 
 def test_persists_across_reopening(store_path: Path, new_chat_store: StoreFactory) -> None:
     engine = Engine(store_path, encoder=HashingEncoder())
-    memory = HippoMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
+    memory = HippoChatMemory.from_defaults(engine, session_id="alice", chat_store=new_chat_store())
     memory.put(ChatMessage(role="user", content="My passport expires in March 2027."))
     engine.close()
 
     reopened = Engine(store_path, encoder=HashingEncoder())
     try:
-        fresh = HippoMemory.from_defaults(reopened, session_id="alice", chat_store=new_chat_store())
+        fresh = HippoChatMemory.from_defaults(reopened, session_id="alice", chat_store=new_chat_store())
         assert "March 2027" in system_text(fresh.get(input="When does my passport expire?"))
-        other = HippoMemory.from_defaults(reopened, session_id="bob", chat_store=new_chat_store())
+        other = HippoChatMemory.from_defaults(reopened, session_id="bob", chat_store=new_chat_store())
         assert system_text(other.get(input="When does my passport expire?")) == ""
     finally:
         reopened.close()
@@ -164,14 +169,28 @@ def test_persists_across_reopening(store_path: Path, new_chat_store: StoreFactor
 
 def test_bad_input_raises_typed_errors(engine: Engine, new_chat_store: StoreFactory) -> None:
     with pytest.raises(InvalidNamespaceError):
-        HippoMemory.from_defaults(engine, namespace=("a.b",))
+        HippoChatMemory.from_defaults(engine, namespace=("a.b",))
     with pytest.raises(ValidationError):
-        HippoMemory.from_defaults(engine, context_template="no placeholder")
+        HippoChatMemory.from_defaults(engine, context_template="no placeholder")
     with pytest.raises(ValidationError):
-        HippoMemory.from_defaults(engine, query_window=0)
-    memory = HippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
+        HippoChatMemory.from_defaults(engine, query_window=0)
+    memory = HippoChatMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
     memory.put(ChatMessage(role="user", content="x " * 10))
     engine.close()
     with pytest.raises(StoreClosedError):
         memory.put(ChatMessage(role="user", content="after close"))
     assert len(memory.get_all()) == 1  # the rejected message is not in the history either
+
+
+def test_old_name_is_a_deprecated_alias(engine: Engine, new_chat_store: StoreFactory) -> None:
+    assert "HippoMemory" not in hippo.__all__  # a star import no longer shadows the engine
+    with pytest.warns(DeprecationWarning, match="use HippoChatMemory") as caught:
+        old = DeprecatedHippoMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
+    assert caught[0].filename == __file__  # points at the caller, not at the library
+    assert isinstance(old, HippoChatMemory)
+    old.put(ChatMessage(role="user", content="I keep bees on the roof."))
+    assert engine.count() == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        HippoChatMemory.from_defaults(engine, session_id="s", chat_store=new_chat_store())
+    assert HippoChatMemory.class_name() == "HippoChatMemory"

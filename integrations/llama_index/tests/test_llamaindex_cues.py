@@ -133,3 +133,28 @@ def test_bad_configuration() -> None:
         LLMCueAugmenter("not an llm")  # type: ignore[arg-type]
     custom = LLMCueAugmenter(llm=llm, n=2, prompt="Rephrase: {text}")
     assert custom.n == 2 and custom.prompt == "Rephrase: {text}"
+
+
+def test_prompt_with_a_json_example_and_braces_in_the_text() -> None:
+    prompts: list[str] = []
+
+    def respond(prompt: str) -> str:
+        prompts.append(prompt)
+        return '["a paraphrase"]'
+
+    prompt = 'Give {n} paraphrases as {"paraphrases": ["..."]}.\nText: {text}'
+    augmenter = LLMCueAugmenter(CannedLLM(respond=respond), n=2, prompt=prompt)
+    assert augmenter.augment(["set x = {n} in {text}"]) == [["a paraphrase"]]
+    assert prompts == ['Give 2 paraphrases as {"paraphrases": ["..."]}.\nText: set x = {n} in {text}']
+
+
+def test_failures_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    augmenter = LLMCueAugmenter(CannedLLM(respond=failing), n=2)
+    with caplog.at_level("WARNING", logger="llama_index.memory.hippo"), pytest.warns(RuntimeWarning):
+        assert augmenter.augment(["first"]) == [[]]
+    assert any("provider unavailable" in record.getMessage() for record in caplog.records)
+    unreadable = LLMCueAugmenter(CannedLLM(respond=lambda prompt: "  "), n=2)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="llama_index.memory.hippo"), pytest.warns(RuntimeWarning):
+        assert unreadable.augment(["some text"]) == [[]]
+    assert any("no paraphrase could be read" in record.getMessage() for record in caplog.records)

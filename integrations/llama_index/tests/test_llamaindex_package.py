@@ -13,7 +13,7 @@ import pytest
 from hippo_memory import MissingDependencyError
 
 EXPORTED = [
-    "HippoMemory",
+    "HippoChatMemory",
     "HippoMemoryBlock",
     "HippoRetriever",
     "HippoToolSpec",

@@ -16,9 +16,7 @@ from llama_index.core.llms import MockFunctionCallingLLM
 from llama_index.core.storage.chat_store.sql import SQLAlchemyChatStore
 from llama_index.core.tools import FunctionTool
 from llama_index.memory.hippo import (
-    HippoMemory as HippoChatMemory,
-)
-from llama_index.memory.hippo import (
+    HippoChatMemory,
     HippoToolSpec,
     create_chain_tool,
     create_recall_tool,

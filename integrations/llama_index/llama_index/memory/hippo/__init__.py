@@ -1,4 +1,9 @@
-"""LlamaIndex integration for hippo-memory: memory block, chat memory, retriever, tools."""
+"""LlamaIndex integration for hippo-memory: memory block, chat memory, retriever, tools.
+
+``HippoMemory`` (the chat memory's old name, which clashed with the engine's
+``hippo_memory.HippoMemory``) is still importable as a deprecated alias of
+``HippoChatMemory`` for one release; it is left out of ``__all__``.
+"""
 
 try:
     import llama_index.core  # noqa: F401 - checked first, for a clear message
@@ -10,7 +15,8 @@ except ImportError as exc:
         "pip install llama-index-memory-hippo (or pip install 'hippo-memory[llamaindex]')"
     ) from exc
 
-from llama_index.memory.hippo.base import HippoMemory
+from llama_index.memory.hippo.base import HippoChatMemory
+from llama_index.memory.hippo.base import HippoMemory as HippoMemory  # deprecated alias, not in __all__
 from llama_index.memory.hippo.block import HippoMemoryBlock
 from llama_index.memory.hippo.cues import LLMCueAugmenter
 from llama_index.memory.hippo.retriever import HippoRetriever
@@ -22,7 +28,7 @@ from llama_index.memory.hippo.tools import (
 )
 
 __all__ = [
-    "HippoMemory",
+    "HippoChatMemory",
     "HippoMemoryBlock",
     "HippoRetriever",
     "HippoToolSpec",

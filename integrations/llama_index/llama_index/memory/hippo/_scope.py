@@ -14,7 +14,8 @@ from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field
 
 from hippo_memory import HippoMemory as HippoEngine
-from hippo_memory import Memory, Namespace, NamespaceNotFoundError, validate_namespace
+from hippo_memory import Memory, Namespace, validate_namespace
+from hippo_memory.integration import recall_chain_or_empty, recall_or_empty
 
 from ._utils import (
     DEFAULT_ROLES,
@@ -82,6 +83,15 @@ class HippoScope(BaseModel):
         """The namespace a session reads and writes."""
         return scoped_namespace(self.namespace, session_id, self.per_session)
 
+    def _sessionless(self, session_id: str | None) -> bool:
+        """Whether a read is by no session while every session has its own namespace.
+
+        Such a read gets the messages put without a session, which live in
+        ``namespace`` itself, and must not see the sessions' namespaces below it
+        (engine recall searches a namespace with its descendants).
+        """
+        return self.per_session and session_id is None
+
     def remember_messages(self, messages: Iterable[ChatMessage], session_id: str | None) -> list[str]:
         """Store the messages of ``roles`` that carry text; consecutive ones are linked.
 
@@ -108,7 +118,9 @@ class HippoScope(BaseModel):
 
         Args:
             query: The recall cue (cut to the engine's ``max_text_chars``).
-            session_id: Selects the namespace (see ``per_session``).
+            session_id: Selects the namespace (see ``per_session``). ``None`` with
+                ``per_session=True`` reads only the messages put without a session
+                (those in ``namespace`` itself), never a session's.
             exclude: Texts already in the prompt; memories with the same text are dropped.
 
         Returns:
@@ -117,19 +129,25 @@ class HippoScope(BaseModel):
         """
         namespace = self.namespace_for(session_id)
         query = query[: self.memory.config.max_text_chars]
-        try:
-            # The engine applies the floor before taking the top k, so weak matches neither
-            # crowd out good ones nor count as recalled (which consolidation would reward).
-            result = self.memory.recall(query, namespace=namespace, k=self.top_k, min_similarity=self.min_similarity)
-        except NamespaceNotFoundError:
-            return []
-        found = [hit.memory for hit in result.hits]
+        sessionless = self._sessionless(session_id)
+        only_sessionless = {"session_id": None} if sessionless else None
+        # The engine applies the floor (and the sessionless filter) before taking the top k,
+        # so weak or foreign matches neither crowd out good ones nor count as recalled
+        # (which consolidation would reward).
+        result = recall_or_empty(
+            self.memory,
+            query,
+            namespace=namespace,
+            k=self.top_k,
+            min_similarity=self.min_similarity,
+            filter=only_sessionless,
+        )
+        found = [hit.memory for hit in result]
         if self.chain_hops > 0 and found:
-            try:
-                chain = self.memory.recall_chain(query, hops=self.chain_hops, namespace=namespace)
-            except NamespaceNotFoundError:  # forgotten meanwhile
-                chain = None
-            if chain is not None and chain.hops and chain.hops[0].memory.id == found[0].id:
+            chain = recall_chain_or_empty(
+                self.memory, query, hops=self.chain_hops, namespace=namespace, filter=only_sessionless
+            )
+            if chain.hops and chain.hops[0].memory.id == found[0].id:
                 found[1:1] = [hop.memory for hop in chain.hops[1:]]
         skip = {one_line(text).lower() for text in exclude if text}
         seen: set[str] = set()
@@ -137,6 +155,8 @@ class HippoScope(BaseModel):
         for memory in found:
             if memory.id in seen or one_line(memory.text).lower() in skip:
                 continue
+            if sessionless and memory.namespace != namespace:
+                continue  # a chain hop into a session's namespace
             seen.add(memory.id)
             out.append(memory)
         return out

@@ -1,4 +1,8 @@
-"""Helpers shared by the adapters: namespaces, message text, recall formatting."""
+"""Helpers shared by the LlamaIndex adapters: namespaces and message text.
+
+Formatting recall results for an LLM and reading paraphrase replies are not
+LlamaIndex-specific: they live in :mod:`hippo_memory.integration`.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,10 @@ from typing import Any
 
 from llama_index.core.base.llms.types import ChatMessage, TextBlock
 
-from hippo_memory import (
-    Chain,
-    InvalidInputError,
-    InvalidNamespaceError,
-    Memory,
-    MemoryInput,
-    Namespace,
-)
+from hippo_memory import InvalidInputError, InvalidNamespaceError, MemoryInput, Namespace
 
 __all__ = [
     "DEFAULT_ROLES",
-    "format_chain",
-    "format_hits",
     "message_inputs",
     "message_text",
     "one_line",
@@ -32,13 +27,6 @@ __all__ = [
 
 DEFAULT_ROLES: tuple[str, ...] = ("user", "assistant")
 """Message roles stored by default: tool outputs and system prompts are left out."""
-
-_STOP_REASONS = {
-    "hops": "hop limit reached",
-    "faded": "the next association was too weak",
-    "no_link": "no further association",
-    "no_start": "nothing recalled",
-}
 
 
 def validate_roles(roles: Any) -> tuple[str, ...]:
@@ -97,7 +85,9 @@ def message_inputs(
     """Engine inputs for the messages worth remembering, in order.
 
     Messages of other roles or without text are skipped; over-long texts are cut to
-    ``max_chars`` so that a flush never fails on a huge tool dump.
+    ``max_chars`` so that a flush never fails on a huge tool dump. Metadata:
+    ``role``, ``source`` and ``session_id`` (``None`` for messages without a
+    session, so that sessionless reads can select exactly those).
     """
     stamp = datetime.now(tz=UTC)
     items: list[MemoryInput] = []
@@ -106,9 +96,7 @@ def message_inputs(
         text = message_text(message)
         if role not in roles or not text:
             continue
-        metadata: dict[str, Any] = {"role": role, "source": "llama_index"}
-        if session_id is not None:
-            metadata["session_id"] = session_id
+        metadata: dict[str, Any] = {"role": role, "source": "llama_index", "session_id": session_id}
         items.append({"text": text[:max_chars], "metadata": metadata, "timestamp": stamp})
     return items
 
@@ -140,27 +128,3 @@ def query_from_messages(messages: Sequence[ChatMessage] | None, window: int) -> 
 def one_line(text: str) -> str:
     """``text`` with every run of whitespace (newlines included) collapsed to one space."""
     return " ".join(text.split())
-
-
-def _memory_line(memory: Memory) -> str:
-    role = memory.metadata.get("role")
-    when = memory.timestamp.date().isoformat() if memory.timestamp is not None else None
-    tags = ", ".join(tag for tag in (role if isinstance(role, str) else None, when) if tag)
-    return f"- [{tags}] {one_line(memory.text)}" if tags else f"- {one_line(memory.text)}"
-
-
-def format_hits(memories: Iterable[Memory]) -> str:
-    """One line per memory, best first: ``- [role, date] text``."""
-    return "\n".join(_memory_line(memory) for memory in memories)
-
-
-def format_chain(chain: Chain) -> str:
-    """A chain hop by hop, for an LLM to read."""
-    if not chain.hops:
-        return f"No memories found for {chain.query!r}."
-    reason = _STOP_REASONS.get(chain.stop_reason, chain.stop_reason)
-    lines = [f"Memory chain for {chain.query!r} ({len(chain.hops)} memories; stopped: {reason}):"]
-    for hop in chain.hops:
-        how = f"recalled, score {hop.score:.2f}" if hop.hop == 0 else f"association {hop.score:.2f}"
-        lines.append(f"hop {hop.hop} ({how}): {one_line(hop.memory.text)}")
-    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""``HippoMemory``: a chat memory (``BaseMemory``) for chat engines and agents.
+"""``HippoChatMemory``: a chat memory (``BaseMemory``) for chat engines and agents.
 
 Short-term history stays in a primary LlamaIndex memory; every message of the
 chosen roles is also stored in hippo-memory at once, and ``get`` prepends what the
@@ -8,7 +8,9 @@ engine recalls for the latest user message as a system message.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,11 +24,12 @@ from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore
 from hippo_memory import HippoMemory as HippoEngine
 from hippo_memory import InvalidInputError
 from hippo_memory import Memory as StoredMemory
+from hippo_memory.integration import fill_prompt, format_hits
 
 from ._scope import HippoScope
-from ._utils import format_hits, message_text, query_from_messages
+from ._utils import message_text, query_from_messages
 
-__all__ = ["DEFAULT_CONTEXT_TEMPLATE", "HippoMemory"]
+__all__ = ["DEFAULT_CONTEXT_TEMPLATE", "HippoChatMemory", "HippoMemory"]
 
 DEFAULT_CONTEXT_TEMPLATE = (
     "Memories recalled from earlier conversations, most relevant first; use them when they help:\n{memories}"
@@ -43,7 +46,7 @@ def _new_tail(old: Sequence[ChatMessage], new: Sequence[ChatMessage]) -> list[Ch
     return list(new[common:])
 
 
-class HippoMemory(HippoScope, BaseMemory):
+class HippoChatMemory(HippoScope, BaseMemory):
     """Chat memory with hippo-memory as its long-term store.
 
     ``put`` stores the message in the engine and then appends it to the short-term
@@ -59,7 +62,7 @@ class HippoMemory(HippoScope, BaseMemory):
         >>> from hippo_memory import HippoMemory as Engine
         >>> from llama_index.core.chat_engine import SimpleChatEngine
         >>> from llama_index.core.llms import MockLLM
-        >>> memory = HippoMemory.from_defaults(Engine(encoder=HashingEncoder()), session_id="alice")
+        >>> memory = HippoChatMemory.from_defaults(Engine(encoder=HashingEncoder()), session_id="alice")
         >>> engine = SimpleChatEngine.from_defaults(memory=memory, llm=MockLLM())
     """
 
@@ -92,7 +95,7 @@ class HippoMemory(HippoScope, BaseMemory):
     @classmethod
     def class_name(cls) -> str:
         """Name used by LlamaIndex serialisation."""
-        return "HippoMemory"
+        return "HippoChatMemory"
 
     @classmethod
     def from_defaults(  # type: ignore[override]
@@ -105,7 +108,7 @@ class HippoMemory(HippoScope, BaseMemory):
         chat_store: AsyncDBChatStore | None = None,
         primary_memory: BaseMemory | None = None,
         **kwargs: Any,
-    ) -> HippoMemory:
+    ) -> HippoChatMemory:
         """Build a chat memory on an engine.
 
         Args:
@@ -151,7 +154,7 @@ class HippoMemory(HippoScope, BaseMemory):
     def _with_context(self, history: list[ChatMessage], memories: list[StoredMemory]) -> list[ChatMessage]:
         if not memories:
             return history
-        text = self.context_template.format(memories=format_hits(memories))
+        text = fill_prompt(self.context_template, memories=format_hits(memories))
         if history and history[0].role == MessageRole.SYSTEM:
             # A new message: the primary memory may hand out its stored objects.
             first = history[0]
@@ -232,3 +235,33 @@ class HippoMemory(HippoScope, BaseMemory):
     async def areset(self) -> None:
         """Async twin of :meth:`reset`."""
         await self.primary_memory.areset()
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside this module."""
+    level, frame = 1, inspect.currentframe()
+    while frame is not None and frame.f_code.co_filename == __file__:
+        level, frame = level + 1, frame.f_back
+    return level - 1  # counted from the caller of warnings.warn
+
+
+class HippoMemory(HippoChatMemory):
+    """Deprecated alias of :class:`HippoChatMemory`, kept for one release.
+
+    The old name clashed with the engine's ``hippo_memory.HippoMemory``, which the
+    same code usually imports; creating one emits a ``DeprecationWarning``.
+    """
+
+    def __init__(self, **data: Any) -> None:
+        warnings.warn(
+            "llama_index.memory.hippo.HippoMemory is deprecated and will be removed in the "
+            "next release: use HippoChatMemory (the old name clashes with hippo_memory.HippoMemory)",
+            DeprecationWarning,
+            stacklevel=_caller_stacklevel(),
+        )
+        super().__init__(**data)
+
+    @classmethod
+    def class_name(cls) -> str:
+        """Name used by LlamaIndex serialisation (the old one, for stored configurations)."""
+        return "HippoMemory"

@@ -10,8 +10,10 @@ from llama_index.core.bridge.pydantic import Field
 from llama_index.core.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
 
+from hippo_memory.integration import format_hits
+
 from ._scope import HippoScope
-from ._utils import format_hits, message_text, query_from_messages
+from ._utils import message_text, query_from_messages
 
 __all__ = ["HippoMemoryBlock"]
 
@@ -30,7 +32,9 @@ class HippoMemoryBlock(HippoScope, BaseMemoryBlock[str]):
     namespace ``namespace + (session_id,)`` and never sees another session's
     memories; with ``per_session=False`` all sessions share ``namespace`` (say,
     ``("users", "alice")`` for one user's many conversations). Messages put without
-    a session id go to ``namespace`` itself.
+    a session id go to ``namespace`` itself, and a read without a session id
+    (``aget(messages)`` outside a ``Memory``) recalls only those: with
+    ``per_session=True`` it never sees a session's memories.
 
     Example:
         >>> from hippo_memory import HashingEncoder, HippoMemory
@@ -65,7 +69,8 @@ class HippoMemoryBlock(HippoScope, BaseMemoryBlock[str]):
 
         Returns:
             One line per memory, ``- [role, date] text``, best first; ``""`` when
-            there is no user message or nothing is stored for the session.
+            there is no user message or nothing is stored for the session. Without
+            ``session_id`` only messages put without one are recalled (see the class).
         """
         query = query_from_messages(messages, self.query_window)
         if not query:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import re
+import logging
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -12,9 +11,12 @@ from typing import Any
 from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field, field_validator
 from llama_index.core.llms import LLM
 
-from ._utils import one_line
+from hippo_memory.integration import fill_prompt, parse_paraphrases
 
+# parse_paraphrases is re-exported from hippo_memory.integration, where it lives.
 __all__ = ["DEFAULT_PARAPHRASE_PROMPT", "LLMCueAugmenter", "parse_paraphrases"]
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_PARAPHRASE_PROMPT = (
     "Write {n} short paraphrases of the text below: different words someone might use "
@@ -23,50 +25,6 @@ DEFAULT_PARAPHRASE_PROMPT = (
     "Text: {text}"
 )
 
-_FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
-_BULLET = re.compile(r"^\s*(?:[-*•]+|\(?\d{1,2}[.):]|\(\d{1,2}\))\s*")
-_QUOTES = "\"'“”‘’`"
-
-
-def parse_paraphrases(reply: str, *, n: int, original: str = "", max_chars: int = 300) -> list[str]:
-    """Extract up to ``n`` paraphrases from an LLM reply.
-
-    Accepts a JSON array of strings (possibly in a code fence or after a preamble)
-    or one paraphrase per line, with or without bullets, numbers and quotes. Lines
-    ending in ``:`` (preambles), duplicates and copies of ``original`` are dropped;
-    long paraphrases are cut to ``max_chars``.
-
-    Returns:
-        The paraphrases in reply order; ``[]`` when none can be read.
-    """
-    text = _FENCE.sub("", reply.strip())
-    parsed: Any = None
-    start, end = text.find("["), text.rfind("]")
-    if 0 <= start < end:
-        try:
-            parsed = json.loads(text[start : end + 1])
-        except ValueError:
-            parsed = None
-    candidates: list[str] = []
-    if isinstance(parsed, list):  # a JSON answer is taken at its word, strings only
-        candidates = [item for item in parsed if isinstance(item, str)]
-    else:
-        for line in text.splitlines():
-            line = _BULLET.sub("", line).strip()
-            if line and not line.endswith(":") and line not in ("[", "]", "[]"):
-                candidates.append(line.rstrip(","))
-    seen = {one_line(original).lower()}
-    out: list[str] = []
-    for candidate in candidates:
-        cleaned = one_line(candidate).strip(_QUOTES).strip()[:max_chars].strip()
-        key = cleaned.lower()
-        if cleaned and key not in seen:
-            seen.add(key)
-            out.append(cleaned)
-        if len(out) == n:
-            break
-    return out
-
 
 class LLMCueAugmenter(BaseModel):
     """A ``hippo_memory.CueAugmenter`` asking a LlamaIndex LLM for paraphrases.
@@ -74,8 +32,10 @@ class LLMCueAugmenter(BaseModel):
     Each text gets one ``llm.complete`` call (up to ``max_workers`` at a time) and
     its paraphrases become extra cue variants, so a memory can be recalled by words
     it never used. A failed call or an unreadable reply gives that text no
-    paraphrases and one ``RuntimeWarning`` per batch: a flaky LLM never blocks a
-    write.
+    paraphrases, a log warning (logger ``llama_index.memory.hippo.cues``) and one
+    ``RuntimeWarning`` per batch: a flaky LLM never blocks a write, and never
+    silently. The prompt is filled by replacing ``{n}`` and ``{text}`` only, so it
+    may contain a JSON example with braces.
 
     Args:
         llm: Any LlamaIndex LLM.
@@ -94,7 +54,7 @@ class LLMCueAugmenter(BaseModel):
     n: int = Field(default=3, ge=1, le=16, description="Paraphrases wanted per text.")
     prompt: str = Field(
         default=DEFAULT_PARAPHRASE_PROMPT,
-        description="Prompt template with '{n}' and '{text}' placeholders.",
+        description="Prompt template with '{n}' and '{text}' placeholders; other braces are kept.",
     )
     max_chars: int = Field(default=300, ge=16, description="Longest paraphrase kept (characters).")
     max_workers: int = Field(default=4, ge=1, le=64, description="Concurrent LLM calls per batch.")
@@ -112,12 +72,18 @@ class LLMCueAugmenter(BaseModel):
         return value
 
     def _paraphrase(self, text: str) -> tuple[list[str], str | None]:
+        prompt = fill_prompt(self.prompt, n=self.n, text=text)
         try:
-            reply = self.llm.complete(self.prompt.format(n=self.n, text=text)).text
+            reply = self.llm.complete(prompt).text
         except Exception as exc:  # any provider error: store the text without paraphrases
-            return [], f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"
+            logger.warning("LLMCueAugmenter: the LLM call failed (%s); storing the text without paraphrases", error)
+            return [], error
         found = parse_paraphrases(reply or "", n=self.n, original=text, max_chars=self.max_chars)
-        return (found, None) if found else ([], "no paraphrase could be read from the reply")
+        if not found:
+            logger.warning("LLMCueAugmenter: no paraphrase could be read from the reply %r", (reply or "")[:200])
+            return [], "no paraphrase could be read from the reply"
+        return found, None
 
     def augment(self, texts: Sequence[str]) -> list[list[str]]:
         """Paraphrases for each text, in input order (``[]`` for a text whose call failed)."""

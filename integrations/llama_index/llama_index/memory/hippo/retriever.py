@@ -12,11 +12,13 @@ from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from hippo_memory import HippoMemory as HippoEngine
-from hippo_memory import InvalidInputError, NamespaceNotFoundError, RecallHit, validate_filter, validate_namespace
+from hippo_memory import InvalidInputError, RecallHit, validate_filter, validate_namespace
+from hippo_memory.integration import recall_or_empty
 
 __all__ = ["HippoRetriever", "hit_to_node"]
 
 _HIDDEN_FROM_LLM = ["id", "namespace", "session", "diagnostics", "created_at"]
+_DIAGNOSTICS = ("similarity", "candidate_rank", "attention", "cues_matched", "best_cue", "best_cue_kind", "rank")
 
 
 def hit_to_node(hit: RecallHit) -> NodeWithScore:
@@ -26,28 +28,14 @@ def hit_to_node(hit: RecallHit) -> NodeWithScore:
     attention, 0..1). Metadata: ``id``, ``namespace`` (list of labels), ``session``,
     ``timestamp`` and ``created_at`` (ISO 8601 or ``None``), ``metadata`` (the
     memory's own metadata) and ``diagnostics`` (similarity, candidate_rank,
-    attention, cues_matched, best_cue, best_cue_kind). Only ``timestamp`` and
-    ``metadata`` are shown to the LLM.
+    attention, cues_matched, best_cue, best_cue_kind, rank): a selection of
+    ``RecallHit.to_dict()``. Only ``timestamp`` and ``metadata`` are shown to the LLM.
     """
+    record = hit.to_dict()
+    metadata: dict[str, Any] = {key: record[key] for key in ("id", "namespace", "session", "timestamp", "created_at")}
+    metadata["metadata"] = record["metadata"]
+    metadata["diagnostics"] = {key: record[key] for key in _DIAGNOSTICS}
     memory = hit.memory
-    diagnostics = hit.diagnostics
-    metadata: dict[str, Any] = {
-        "id": memory.id,
-        "namespace": list(memory.namespace),
-        "session": memory.session,
-        "timestamp": memory.timestamp.isoformat() if memory.timestamp else None,
-        "created_at": memory.created_at.isoformat(),
-        "metadata": dict(memory.metadata),
-        "diagnostics": {
-            "similarity": diagnostics.similarity,
-            "candidate_rank": diagnostics.candidate_rank,
-            "attention": diagnostics.attention,
-            "cues_matched": diagnostics.cues_matched,
-            "best_cue": diagnostics.best_cue.text,
-            "best_cue_kind": diagnostics.best_cue.kind,
-            "rank": hit.rank,
-        },
-    }
     node = TextNode(
         id_=memory.id,
         text=memory.text,
@@ -113,17 +101,15 @@ class HippoRetriever(BaseRetriever):
         super().__init__(callback_manager=callback_manager, verbose=verbose)
 
     def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        try:
-            result = self.memory.recall(
-                query_bundle.query_str,
-                namespace=self.namespace,
-                k=self.k,
-                filter=self.filter,
-                min_similarity=self.min_similarity,
-            )
-        except NamespaceNotFoundError:
-            return []
-        return [hit_to_node(hit) for hit in result.hits]
+        result = recall_or_empty(
+            self.memory,
+            query_bundle.query_str,
+            namespace=self.namespace,
+            k=self.k,
+            filter=self.filter,
+            min_similarity=self.min_similarity,
+        )
+        return [hit_to_node(hit) for hit in result]
 
     async def _aretrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
         return await asyncio.to_thread(self._retrieve, query_bundle)

@@ -12,14 +12,17 @@ from typing import Annotated
 from llama_index.core.tools import FunctionTool
 from llama_index.core.tools.tool_spec.base import BaseToolSpec
 
-from hippo_memory import DEFAULT_NAMESPACE, InvalidInputError, NamespaceNotFoundError, validate_namespace
+from hippo_memory import DEFAULT_NAMESPACE, InvalidInputError, validate_namespace
 from hippo_memory import HippoMemory as HippoEngine
-
-from ._utils import format_chain, format_hits
+from hippo_memory.integration import (
+    NO_MEMORIES,
+    format_chain,
+    format_hits,
+    recall_chain_or_empty,
+    recall_or_empty,
+)
 
 __all__ = ["HippoToolSpec", "create_chain_tool", "create_recall_tool", "create_remember_tool"]
-
-_NOTHING = "No memories found."
 
 
 def _positive(value: int, what: str) -> int:
@@ -79,11 +82,8 @@ class HippoToolSpec(BaseToolSpec):
     ) -> str:
         """Recall the stored memories most relevant to a query, best first."""
         k = min(_positive(k, "k") if k is not None else self.k, self.max_k)
-        try:
-            result = self.memory.recall(query, namespace=self.namespace, k=k)
-        except NamespaceNotFoundError:
-            return _NOTHING
-        return format_hits(result.memories) or _NOTHING
+        result = recall_or_empty(self.memory, query, namespace=self.namespace, k=k)
+        return format_hits(result, empty=NO_MEMORIES)
 
     async def arecall_memory(
         self,
@@ -104,11 +104,7 @@ class HippoToolSpec(BaseToolSpec):
         for questions that need several connected facts.
         """
         hops = min(_positive(hops, "hops") if hops is not None else self.hops, self.max_k)
-        try:
-            chain = self.memory.recall_chain(query, hops=hops, namespace=self.namespace)
-        except NamespaceNotFoundError:
-            return _NOTHING
-        return format_chain(chain)
+        return format_chain(recall_chain_or_empty(self.memory, query, hops=hops, namespace=self.namespace))
 
     async def arecall_chain(
         self,
