@@ -173,3 +173,19 @@ def test_encoder_mismatch_is_a_store_error(store: Path, capsys: pytest.CaptureFi
     code = main(["--store", str(store), "--encoder", "hashing:64", "stats"])
     err = capsys.readouterr().err
     assert code == 1 and _last_line(err).startswith("hippo-memory: error: EncoderMismatchError: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("bench", "synthetic", "--sizes", "1000,abc"), "argument --sizes: expected a positive integer: 'abc'"),
+        (("bench", "synthetic", "--index-sizes", ","), "argument --index-sizes: expected comma-separated"),
+        (("bench", "synthetic", "--queries", "0"), "argument --queries: expected a positive integer"),
+        (("bench", "nightly", "--days", "0"), "argument --days: expected a positive integer"),
+    ],
+)
+def test_bench_options_reject_bad_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...], expected: str
+) -> None:
+    code, _, err = _run(capsys, tmp_path / "s", *args)
+    assert code == 2 and expected in _last_line(err)
