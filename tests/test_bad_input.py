@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -351,8 +352,6 @@ def test_failing_encoder_raises_encoder_error() -> None:
 
 @pytest.mark.xfail(strict=True, reason="engine defect: a huge ttl is stored, then every read raises OverflowError")
 def test_huge_ttl_keeps_the_store_readable(filled: HippoMemory) -> None:
-    try:
+    with contextlib.suppress(InvalidInputError):  # rejecting it is a fine fix too
         filled.remember("forever", namespace=("n",), ttl=1e300)
-    except InvalidInputError:
-        pass
     assert len(filled.list()) in (2, 3)
