@@ -30,9 +30,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, NamedTuple
 
-from ._errors import InvalidInputError, NamespaceNotFoundError
-from ._memory import HippoMemory, validate_namespace
-from ._types import Chain, Memory, RecallHit, RecallResult
+# The package's public names, not its private modules: the engine's internals may
+# move, and this module is imported only after the package has initialised.
+from hippo_memory import (
+    Chain,
+    HippoMemory,
+    InvalidInputError,
+    Memory,
+    NamespaceNotFoundError,
+    RecallHit,
+    RecallResult,
+    validate_namespace,
+)
 
 __all__ = [
     "NO_MEMORIES",
