@@ -43,7 +43,7 @@ from ._errors import (
 )
 from ._filters import matches_filter, validate_filter
 from ._memory import DEFAULT_NAMESPACE, HippoMemory, MemoryInput, validate_namespace
-from ._store import FORMAT_VERSION
+from ._sqlite import FORMAT_VERSION
 from ._types import (
     Chain,
     ChainHop,

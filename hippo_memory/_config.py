@@ -214,6 +214,24 @@ class HippoConfig(BaseModel):
         le=1,
         description="consolidate() rewrites the vector file without dead rows once this fraction of rows is dead.",
     )
+    # --- tenant partitions -------------------------------------------------------
+    partition_depth: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Labels of a namespace that name its partition (its own cue index, lexical statistics, codes and "
+            "links). None: every namespace is a partition of its own, so no two namespaces ever share a "
+            "statistic; 2 pools ('users', 'alice', ...) sub-namespaces into one partition per user."
+        ),
+    )
+    partition_budget_mb: float | None = Field(
+        1024.0,
+        gt=0,
+        description=(
+            "RAM the loaded partitions may hold; the least recently used ones are evicted beyond it and "
+            "reloaded from the store on their next use. None: never evict."
+        ),
+    )
     # --- limits and durability -------------------------------------------------
     max_text_chars: int = Field(100_000, ge=1, description="Longest accepted memory or query text.")
     durable: bool = Field(

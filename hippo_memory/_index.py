@@ -61,10 +61,12 @@ def _top_torch(sims: torch.Tensor, k: int) -> tuple[IntArray, FloatArray]:
 
 
 class CueIndex:
-    """Stored cue vectors (rows) and a nearest-neighbour index over the live ones.
+    """Stored cue vectors (rows), the memory each row belongs to, and a nearest-neighbour index.
 
     Rows are append-only integers; removing a row only marks it dead, so row numbers
-    stay valid as foreign keys (compaction renumbers explicitly via :meth:`compact`).
+    stay valid as foreign keys (compaction builds a new index with renumbered rows).
+    The index owns its row-to-memory mapping: :meth:`add` takes each row's owner
+    and :meth:`owners` reads it back.
 
     Args:
         dim: Vector dimension ``d``.
@@ -90,6 +92,7 @@ class CueIndex:
         self.device = device or torch.device("cpu")
         self._vectors = np.zeros((0, dim), dtype=np.float32)
         self._alive = np.zeros(0, dtype=bool)
+        self._owner = np.zeros(0, dtype=np.int64)
         self.n_rows = 0
         self.n_alive = 0
         self._ivf: Any = None
@@ -108,13 +111,23 @@ class CueIndex:
         vectors[: self.n_rows] = self._vectors[: self.n_rows]
         alive = np.zeros(capacity, dtype=bool)
         alive[: self.n_rows] = self._alive[: self.n_rows]
-        self._vectors, self._alive = vectors, alive
+        owner = np.full(capacity, -1, dtype=np.int64)
+        owner[: self.n_rows] = self._owner[: self.n_rows]
+        self._vectors, self._alive, self._owner = vectors, alive, owner
 
-    def add(self, vectors: FloatArray, alive: npt.NDArray[np.bool_] | None = None, *, rebuild: bool = True) -> IntArray:
+    def add(
+        self,
+        vectors: FloatArray,
+        owners: IntArray,
+        alive: npt.NDArray[np.bool_] | None = None,
+        *,
+        rebuild: bool = True,
+    ) -> IntArray:
         """Append vectors as new rows.
 
         Args:
             vectors: float32 array of shape ``(m, d)``, L2-normalised.
+            owners: int64 array ``(m,)``: the memory (slot) each row is a cue of.
             alive: Optional bool array ``(m,)``; dead rows are stored but never found
                 (used when loading a store whose file holds deleted rows).
             rebuild: Retrain the IVF index if the data outgrew it; ``False`` defers
@@ -127,6 +140,7 @@ class CueIndex:
         rows = np.arange(self.n_rows, self.n_rows + m, dtype=np.int64)
         self._reserve(self.n_rows + m)
         self._vectors[self.n_rows : self.n_rows + m] = vectors
+        self._owner[self.n_rows : self.n_rows + m] = owners
         live = np.ones(m, dtype=bool) if alive is None else np.asarray(alive, dtype=bool)
         self._alive[self.n_rows : self.n_rows + m] = live
         self.n_rows += m
@@ -158,6 +172,10 @@ class CueIndex:
         """float32 array ``(len(rows), d)`` of the stored vectors of ``rows``."""
         return self._vectors[np.asarray(rows, dtype=np.int64)]
 
+    def owners(self, rows: IntArray) -> IntArray:
+        """int64 ``(len(rows),)``: the memory each row is a cue of (-1 for none)."""
+        return self._owner[np.asarray(rows, dtype=np.int64)]
+
     def alive(self, rows: IntArray) -> npt.NDArray[np.bool_]:
         """Whether each row is live."""
         return self._alive[np.asarray(rows, dtype=np.int64)]
@@ -178,7 +196,7 @@ class CueIndex:
 
     def nbytes(self) -> int:
         """Bytes held by the vectors and the index (excluding unused capacity)."""
-        size = self.n_rows * self.dim * 4 + self.n_rows
+        size = self.n_rows * (self.dim * 4 + 9)
         if self._ivf is not None:
             size += self.n_alive * (self.dim + 8) + self._ivf.nlist * self.dim * 4
         return size

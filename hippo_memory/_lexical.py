@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from ._cues import _STOPWORDS
 
-__all__ = ["LexicalIndex", "tokenize"]
+__all__ = ["LexicalIndex", "head", "tail", "tokenize", "window_document"]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -83,6 +83,41 @@ def tokenize(text: str) -> tuple[list[str], int]:
             continue
         words.append(word)
     return words, length
+
+
+def head(text: str, chars: int) -> str:
+    """At most the first ``chars`` characters of ``text``, not ending inside a word."""
+    if len(text) <= chars:
+        return text
+    cut = text[: chars + 1]
+    return cut[: cut.rfind(" ")] if " " in cut else cut[:chars]
+
+
+def tail(text: str, chars: int) -> str:
+    """At most the last ``chars`` characters of ``text``, not starting inside a word."""
+    if len(text) <= chars:
+        return text
+    cut = text[-chars - 1 :]
+    return cut[cut.find(" ") + 1 :] if " " in cut else cut[1:]
+
+
+def window_document(slot: int, window: Sequence[tuple[int, str]], chars: int) -> str:
+    """The lexical document of memory ``slot`` from its session window ``[(slot, text), ...]`` in order.
+
+    The memory's own text counts twice (BM25F with field weights 2:1), so a memory
+    that says the query's words itself outranks the neighbours that only border
+    it; a neighbour adds only the part nearest the memory (``chars`` characters).
+    """
+    own = next(text for s, text in window if s == slot)
+    parts = [own]
+    for s, text in window:
+        if s < slot:
+            parts.append(tail(text, chars))
+        elif s > slot:
+            parts.append(head(text, chars))
+        else:
+            parts.append(text)
+    return "\n".join(parts)
 
 
 class LexicalIndex:

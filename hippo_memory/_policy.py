@@ -44,13 +44,12 @@ import numpy.typing as npt
 
 from ._cues import _STOPWORDS, split_sentences
 from ._errors import InvalidInputError, MemoryNotFoundError
-from ._store import dumps
+from ._items import Prepared
+from ._storage import LifecycleRecord
 from ._types import Cue
 
 if TYPE_CHECKING:
-    import sqlite3
-
-    from ._memory import HippoMemory, _Prepared
+    from ._partition import Partition
 
 __all__ = [
     "WritePlan",
@@ -176,7 +175,7 @@ class WritePlan:
     that become new memories, the others are skipped or merged into ``target``.
     """
 
-    def __init__(self, items: Sequence[_Prepared]) -> None:
+    def __init__(self, items: Sequence[Prepared]) -> None:
         n = len(items)
         self.items = list(items)
         self.action: list[Action] = ["store"] * n
@@ -203,7 +202,7 @@ class WritePlan:
 
     def filter(
         self, vectors: FloatArray, codes: npt.NDArray[np.int64]
-    ) -> tuple[list[_Prepared], FloatArray, npt.NDArray[np.int64]]:
+    ) -> tuple[list[Prepared], FloatArray, npt.NDArray[np.int64]]:
         """The stored items with their cue vectors and codes."""
         keep = self.keep
         cue_keep = np.repeat(keep, [len(item.cues) for item in self.items])
@@ -222,7 +221,7 @@ class WritePlan:
             index = -1 - target
         return self.first_slot + int(self.keep[:index].sum())
 
-    def ids(self, memory: HippoMemory) -> list[str]:
+    def ids(self, memory: Partition) -> list[str]:
         """The id each input item ended up under, in input order."""
         out = []
         for i, item in enumerate(self.items):
@@ -230,7 +229,7 @@ class WritePlan:
                 out.append(item.id)
             else:
                 slot = self.slot_of(-1 - i)
-                out.append(memory._slot_id[slot] or item.id)
+                out.append(memory.slot_id[slot] or item.id)
         return out
 
     def counts(self) -> dict[str, int]:
@@ -242,13 +241,13 @@ class WritePlan:
             "superseded": len(self.supersedes),
         }
 
-    def _extended_expiries(self, memory: HippoMemory, ttl_now: float) -> dict[int, float]:
+    def _extended_expiries(self, memory: Partition, ttl_now: float) -> dict[int, float]:
         """The later expiry each skipped or merged item gives the memory it folds into.
 
         A duplicate never shortens the life of what it repeats, and one written without
         a ``ttl`` (or with a longer one) must not vanish with the earlier, temporary copy.
         """
-        life = memory._life
+        life = memory.life
         own: dict[int, float] = {}
         for i, item in enumerate(self.items):
             if self.action[i] == "store":
@@ -270,10 +269,11 @@ class WritePlan:
         return extended
 
     # -- applying -------------------------------------------------------------------
-    def write(self, db: sqlite3.Connection, memory: HippoMemory, first_slot: int, now: float) -> None:
+    def write(self, memory: Partition, first_slot: int, now: float) -> None:
         """Inside the write transaction: lifecycle rows, supersessions, counters."""
         self.first_slot = first_slot
-        life = memory._life
+        life = memory.life
+        store = memory.store
         rows = []
         half_life = memory.config.half_life_days * 86_400.0
         ttl_now = memory.clock()
@@ -286,43 +286,29 @@ class WritePlan:
             expires_at = self.expiry.get(slot, math.inf if item.ttl is None else ttl_now + item.ttl)
             expires = None if math.isinf(expires_at) else expires_at
             rows.append(
-                (
-                    slot,
-                    salience,
-                    float(self.novelty[i]),
-                    now,
-                    now,
-                    half_life * (1.0 + salience),
-                    0,
-                    None,
-                    0,
-                    expires,
-                    None,
-                    "[]",
+                LifecycleRecord(
+                    slot, salience, float(self.novelty[i]), now, now, half_life * (1.0 + salience), 0, None, 0, expires, None, "[]"
                 )
             )
-        db.executemany("INSERT OR REPLACE INTO lifecycle VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        store.write_lifecycle(rows)
         for slot, expires_at in self.expiry.items():
             if slot < first_slot:  # a stored memory; the batch's own rows were written above
-                life.ensure_row(db, slot, memory)
-                db.execute(
-                    "UPDATE lifecycle SET expires_at = ? WHERE slot = ?",
-                    (None if math.isinf(expires_at) else expires_at, slot),
-                )
+                record = life.row(slot, memory.slot_id)
+                store.write_lifecycle([record._replace(expires_at=None if math.isinf(expires_at) else expires_at)])
         for old_ref, new_ref in self.supersedes:
             old, new = self.slot_of(old_ref), self.slot_of(new_ref)
-            new_id = memory._slot_id[new] if new < len(memory._slot_id) else None
+            new_id = memory.slot_id[new] if new < len(memory.slot_id) else None
             if new_id is None:
                 new_id = self.items[-1 - new_ref].id if new_ref < 0 else None
-            life.ensure_row(db, old, memory)
-            db.execute("UPDATE lifecycle SET superseded_by = ? WHERE slot = ?", (new_id, old))
-        life.add_counts(db, self.counts())
+            life.ensure_row(store, old, memory.slot_id)
+            store.set_superseded(old, new_id)
+        store.set_policy_counts(life.counts_after(self.counts()))
 
-    def install(self, memory: HippoMemory, now: float) -> None:
+    def install(self, memory: Partition, now: float) -> None:
         """After the commit: mirror the lifecycle in RAM and fold merged duplicates in."""
         from ._consolidation import attach_cues
 
-        life = memory._life
+        life = memory.life
         half_life = memory.config.half_life_days * 86_400.0
         ttl_now = memory.clock()
         for i, item in enumerate(self.items):
@@ -362,7 +348,7 @@ class WritePlan:
                 )
 
 
-def plan_writes(memory: HippoMemory, items: Sequence[_Prepared], vectors: FloatArray) -> WritePlan:
+def plan_writes(memory: Partition, items: Sequence[Prepared], vectors: FloatArray) -> WritePlan:
     """Score novelty and decide each item's fate; call under the engine lock.
 
     Args:
@@ -376,11 +362,11 @@ def plan_writes(memory: HippoMemory, items: Sequence[_Prepared], vectors: FloatA
     plan = WritePlan(items)
     counts = [len(item.cues) for item in items]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64) if items else np.zeros(0, np.int64)
-    text_vectors = vectors[starts] if items else np.zeros((0, memory._dim), np.float32)
+    text_vectors = vectors[starts] if items else np.zeros((0, memory.dim), np.float32)
     plan.text_vectors = text_vectors
     config = memory.config
     policy = config.write_policy
-    life = memory._life
+    life = memory.life
     now = memory.clock()
     by_namespace: dict[tuple[str, ...], list[int]] = {}
     for i, item in enumerate(items):
@@ -400,7 +386,7 @@ def plan_writes(memory: HippoMemory, items: Sequence[_Prepared], vectors: FloatA
             plan.novelty[i] = float(min(1.0, max(0.0, 1.0 - best))) if target is not None else 1.0
             duplicate = target is not None and plan.novelty[i] < config.novelty_threshold
             if item.supersedes is not None:
-                old = memory._id_slot.get(life.resolve(item.supersedes))
+                old = memory.id_slot.get(life.resolve(item.supersedes))
                 if old is None:
                     raise MemoryNotFoundError(f"supersedes={item.supersedes!r}: no such memory")
                 plan.supersedes.append((old, -1 - i))
@@ -417,7 +403,7 @@ def plan_writes(memory: HippoMemory, items: Sequence[_Prepared], vectors: FloatA
 
 
 def _nearest(
-    memory: HippoMemory, slots: npt.NDArray[np.int64], queries: FloatArray, chunk: int = 4096
+    memory: Partition, slots: npt.NDArray[np.int64], queries: FloatArray, chunk: int = 4096
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
     """Best cosine and slot of the nearest stored text vector for each query row.
 
@@ -428,16 +414,16 @@ def _nearest(
     """
     best = np.full(queries.shape[0], -np.inf, dtype=np.float32)
     where = np.full(queries.shape[0], -1, dtype=np.int64)
-    text_rows = memory._slot_rows[slots, 0]
+    text_rows = memory.slot_rows[slots, 0]
     if slots.size > _EXACT_MAX and queries.shape[0] <= 8:
         owner_of = dict(zip(text_rows.tolist(), slots.tolist(), strict=True))
         for i, query in enumerate(queries):
-            rows, sims = memory._index.search(query, 1, text_rows)
+            rows, sims = memory.index.search(query, 1, text_rows)
             if rows.size:
                 best[i], where[i] = sims[0], owner_of[int(rows[0])]
         return best, where
     for start in range(0, slots.size, chunk):
-        sims = queries @ memory._index.vectors(text_rows[start : start + chunk]).T
+        sims = queries @ memory.index.vectors(text_rows[start : start + chunk]).T
         arg = np.argmax(sims, axis=1)
         value = sims[np.arange(queries.shape[0]), arg]
         better = value > best
@@ -446,21 +432,21 @@ def _nearest(
     return best, where
 
 
-def _namespace_slots(memory: HippoMemory, namespace: tuple[str, ...], now: float) -> npt.NDArray[np.int64]:
+def _namespace_slots(memory: Partition, namespace: tuple[str, ...], now: float) -> npt.NDArray[np.int64]:
     """Live, visible slots of exactly this namespace."""
-    ns = memory._ns_index.get(namespace)
+    ns = memory.ns_index.get(namespace)
     if ns is None:
         return np.zeros(0, dtype=np.int64)
-    n = len(memory._slot_id)
-    mask = memory._slot_ns[:n] == ns
-    hidden = memory._life.hidden(n, now, include_superseded=False)
+    n = len(memory.slot_id)
+    mask = memory.slot_ns[:n] == ns
+    hidden = memory.life.hidden(n, now, include_superseded=False)
     if hidden is not None:
         mask &= ~hidden
     return np.flatnonzero(mask).astype(np.int64)
 
 
 def _detect_updates(
-    memory: HippoMemory, plan: WritePlan, vectors: FloatArray, starts: npt.NDArray[np.int64], now: float
+    memory: Partition, plan: WritePlan, vectors: FloatArray, starts: npt.NDArray[np.int64], now: float
 ) -> None:
     """Find knowledge updates between the stored items and older memories (or each other)."""
     config = memory.config
@@ -471,7 +457,7 @@ def _detect_updates(
     for namespace in {items[i].namespace for i in stored_items}:
         members = [i for i in stored_items if items[i].namespace == namespace]
         slots = _namespace_slots(memory, namespace, now)
-        rows = memory._rows_of(slots) if slots.size else np.zeros(0, dtype=np.int64)
+        rows = memory.rows_of(slots) if slots.size else np.zeros(0, dtype=np.int64)
         # the cue sentences of the batch: (item, vector row, text)
         batch = [
             (i, int(starts[i]) + c, cue.text)
@@ -486,7 +472,7 @@ def _detect_updates(
         hits: list[tuple[int, int, float]] = []  # (batch cue, stored row, similarity)
         for start in range(0, rows.size, 8192):  # bounded memory on large namespaces
             chunk = rows[start : start + 8192]
-            sims = batch_vectors @ memory._index.vectors(chunk).T
+            sims = batch_vectors @ memory.index.vectors(chunk).T
             hit_b, hit_r = np.nonzero(sims >= threshold)
             hits.extend(zip(hit_b.tolist(), chunk[hit_r].tolist(), sims[hit_b, hit_r].tolist(), strict=True))
         info = _cue_info(memory, sorted({row for _, row, _ in hits}))
@@ -519,40 +505,20 @@ def _detect_updates(
                     superseded_items.add(older)
 
 
-def _cue_info(memory: HippoMemory, rows: list[int]) -> dict[int, tuple[int, str, str]]:
-    out: dict[int, tuple[int, str, str]] = {}
-    for start in range(0, len(rows), 900):
-        chunk = rows[start : start + 900]
-        marks = ",".join("?" * len(chunk))
-        for row, slot, kind, text in memory._store.db.execute(
-            f"SELECT row, slot, kind, text FROM cues WHERE row IN ({marks})", chunk
-        ):
-            out[int(row)] = (int(slot), str(kind), str(text))
-    return out
+def _cue_info(memory: Partition, rows: list[int]) -> dict[int, tuple[int, str, str]]:
+    return {row: (cue.slot, cue.kind, cue.text) for row, cue in memory.store.cues_by_row(rows).items()}
 
 
-def _is_newer(memory: HippoMemory, timestamp: float | None, now: float, old_slot: int) -> bool:
+def _is_newer(memory: Partition, timestamp: float | None, now: float, old_slot: int) -> bool:
     """Whether a new memory (event ``timestamp``) is later than the stored ``old_slot``."""
-    old_time = float(memory._slot_time[old_slot])
+    old_time = float(memory.slot_time[old_slot])
     if timestamp is not None and not math.isnan(old_time):
         return timestamp >= old_time
     return True  # arrival order: the new memory is the later one
 
 
-def _order(a: _Prepared, b: _Prepared, ia: int, ib: int) -> bool:
+def _order(a: Prepared, b: Prepared, ia: int, ib: int) -> bool:
     """Whether batch item ``a`` is older than ``b`` (timestamps, else batch order)."""
     if a.timestamp is not None and b.timestamp is not None and a.timestamp != b.timestamp:
         return a.timestamp < b.timestamp
     return ia < ib
-
-
-def policy_counts(db: sqlite3.Connection) -> dict[str, int]:
-    """The persisted decision counters."""
-    row = db.execute("SELECT value FROM meta WHERE key = 'write_policy_counts'").fetchone()
-    counts: dict[str, int] = json.loads(row[0]) if row else {}
-    return counts
-
-
-def dump_counts(counts: dict[str, int]) -> str:
-    """Canonical JSON of the counters."""
-    return dumps(counts)

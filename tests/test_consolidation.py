@@ -34,10 +34,10 @@ from hippo_memory import (
 from hippo_memory._consolidation import (
     duplicate_groups,
     memory_strength,
-    register_command,
     reinforced_stability,
     replay_priority,
 )
+from hippo_memory._cli_consolidate import register_command
 from hippo_memory._policy import is_update, value_tokens
 
 DAY = 86_400.0

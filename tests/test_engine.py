@@ -121,27 +121,7 @@ def test_lexical_index_follows_update_forget_and_reopen(encoder: HashingEncoder,
     with HippoMemory(store_path, encoder=encoder, config=config) as memory:
         assert memory.recall("Madagascar", k=1)[0].diagnostics.lexical_rank == 0
         assert all(h.diagnostics.lexical_rank is None for h in memory.recall("Zanzibar quokka", k=1))
-    # Earlier builds kept the lexical index in an FTS5 table with triggers on ``memories``:
-    # opening such a store drops them (they would cost every write) and recall still works.
-    db = sqlite3.connect(store_path / "hippo.sqlite")
-    try:
-        db.executescript(
-            "CREATE VIRTUAL TABLE memories_fts USING fts5(text, content='memories', content_rowid='slot');"
-            "CREATE TRIGGER memories_fts_insert AFTER INSERT ON memories BEGIN "
-            "INSERT INTO memories_fts(rowid, text) VALUES (new.slot, new.text); END;"
-        )
-    except sqlite3.OperationalError:  # pragma: no cover - SQLite without FTS5
-        pytest.skip("this SQLite has no FTS5")
-    finally:
-        db.close()
-    with HippoMemory(store_path, encoder=encoder, config=config) as memory:
-        left = {
-            r[0] for r in memory._store.db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'memories_fts%'")
-        }
-        assert left == set()
-        third = memory.remember("Okapi sighting near the river.")
-        assert memory.recall("Madagascar", k=1)[0].diagnostics.lexical_rank == 0
-        assert memory.recall("okapi", k=1)[0].memory.id == third
+    # (Stores of earlier builds with an FTS5 table: tests/test_migration.py.)
 
 
 def test_exact_text_recalls_itself(mem: HippoMemory) -> None:

@@ -96,10 +96,10 @@ def test_reopen_rebuilds_the_same_ivf_index(tmp_path: Path) -> None:
     memory.remember_many(texts)
     before = _snapshot(memory, texts[::50])
     memory.close()
-    assert list((tmp_path / "s").glob("ivf-*.safetensors"))
+    assert list((tmp_path / "s").glob("partitions/p*.ivf-*.safetensors"))
     reopened = HippoMemory(tmp_path / "s", encoder=encoder, config=config)
-    assert reopened.stats()["index"] == "ivf"
     assert _snapshot(reopened, texts[::50]) == before
+    assert reopened.stats()["index"] == "ivf"  # of the partitions in RAM: the recall loaded it
     reopened.close()
 
 
@@ -228,7 +228,7 @@ def test_foreign_and_damaged_files_are_refused(tmp_path: Path) -> None:
 def test_truncated_vector_file_is_detected(store_path: Path) -> None:
     with HippoMemory(store_path, encoder=HashingEncoder(64), config=CONFIG) as memory:
         memory.remember_many(["one memory", "two memory", "three memory"])
-    vectors = store_path / "vectors.f32"
+    (vectors,) = store_path.glob("partitions/p*.f32")
     vectors.write_bytes(vectors.read_bytes()[:100])
     with pytest.raises(StoreCorruptedError, match="truncated"):
         HippoMemory(store_path, encoder=HashingEncoder(64))
@@ -237,7 +237,7 @@ def test_truncated_vector_file_is_detected(store_path: Path) -> None:
 def test_trailing_uncommitted_vectors_are_discarded(store_path: Path) -> None:
     with HippoMemory(store_path, encoder=HashingEncoder(64), config=CONFIG) as memory:
         memory.remember("kept")
-    vectors = store_path / "vectors.f32"
+    (vectors,) = store_path.glob("partitions/p*.f32")
     size = vectors.stat().st_size
     with vectors.open("ab") as handle:
         handle.write(b"\x00" * 64 * 4 * 3)  # a write that never committed

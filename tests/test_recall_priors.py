@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hippo_memory import HashingEncoder, HippoConfig, HippoMemory
+from hippo_memory import HashingEncoder, HippoConfig, HippoMemory, InvalidInputError
 from hippo_memory import functional as F
 from hippo_memory._cues import asks_question
 from hippo_memory._temporal import query_time_window
@@ -99,7 +99,8 @@ def test_spreading_stays_inside_the_namespace() -> None:
     with HippoMemory(None, encoder=HashingEncoder(128), config=_config()) as memory:
         first = memory.remember("Which team did you sign with?", namespace=("a",))
         other = memory.remember("The Minnesota Wolves!", namespace=("b",))
-        memory.associate(first, other, strength=5.0)
+        with pytest.raises(InvalidInputError):  # an association never joins two namespaces
+            memory.associate(first, other, strength=5.0)
         found = {hit.memory.id for hit in memory.recall("Which team did you sign with?", namespace=("a",), k=5)}
         assert found == {first}
 
@@ -166,8 +167,11 @@ def test_a_superseded_memory_does_not_lift_its_neighbours() -> None:
 
 
 def _lexical_ranking(memory: HippoMemory, query: str) -> list[str]:
-    slots = memory._lexical_slots(query, None)
-    return [memory._slot_id[slot] or "" for slot in slots]
+    from hippo_memory._recall import _lexical_slots
+
+    part = memory._partition(("default",))
+    assert part is not None
+    return [part.slot_id[slot] or "" for slot in _lexical_slots(part, query, None)]
 
 
 def test_the_lexical_window_finds_an_answer_by_its_question_words() -> None:

@@ -275,9 +275,9 @@ def _index_section(
         owners = rng.sample(range(max(1, count // 3)), min(n_queries, max(1, count // 3)))
         queries = encoder.encode([facts[i].question(0) for i in owners])
         exact = CueIndex(vectors.shape[1], kind="exact")
-        exact.add(vectors[:count])
+        exact.add(vectors[:count], np.arange(count, dtype=np.int64))
         ivf = CueIndex(vectors.shape[1], kind="ivf", nprobe=config.ivf_nprobe)
-        ivf.add(vectors[:count])
+        ivf.add(vectors[:count], np.arange(count, dtype=np.int64))
         timings: dict[str, list[float]] = {"exact": [], "ivf": []}
         found = 0.0
         for query in queries:

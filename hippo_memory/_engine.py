@@ -1,0 +1,290 @@
+"""The partition registry under the facade: opening the store, loading, locking and evicting partitions.
+
+:class:`Engine` owns the storage, the shared settings and the partitions held in
+RAM. Partitions load on first use and are evicted least-recently-used once the
+loaded ones hold more than ``HippoConfig.partition_budget_mb`` (never the one just
+used, never one whose lock is held, never in a store without a directory: an
+in-memory store has nowhere to reload from). An evicted partition is reloaded from
+the storage on its next use; a caller that raced an eviction simply retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._config import HippoConfig
+from ._encoder import Encoder
+from ._errors import EncoderMismatchError, InvalidConfigError, StoreClosedError
+from ._filters import matches_filter
+from ._partition import Partition
+from ._sqlite import SQLiteStorage
+from ._types import Memory, Namespace
+
+__all__ = ["Engine"]
+
+_STRUCTURAL = ("code_dim", "code_k", "seed")
+
+
+class Engine:
+    """Storage, settings and the loaded partitions of one memory.
+
+    Args:
+        path: Store directory or ``None`` for in-memory.
+        encoder: The loaded encoder (its ``name`` and ``dim`` are checked against the store).
+        config: Settings; structural ones (code size, seed, partition depth) come from the store.
+        device: Torch device of the indexes.
+    """
+
+    def __init__(self, path: Any, *, encoder: Encoder, config: HippoConfig, device: torch.device) -> None:
+        self.encoder = encoder
+        self.device = device
+        self.dim = int(encoder.dim)
+        self.clock = time.time
+        self._closed = False
+        self._registry = threading.RLock()
+        self._loaded: OrderedDict[Namespace, Partition] = OrderedDict()
+        self.storage = SQLiteStorage(path, durable=config.durable)
+        try:
+            self.config = self._reconcile_config(config)
+            self.storage.migrate(self.dim, self.config.partition_depth)
+            self.storage.verify(self.dim)
+            self._decisions = {"stored": 0, "skipped": 0, "merged": 0, "superseded": 0}
+            self._decisions.update(self.storage.policy_counts())
+        except BaseException:
+            self.storage.close()
+            raise
+
+    def _reconcile_config(self, config: HippoConfig) -> HippoConfig:
+        meta = self.storage.read_meta()
+        depth = "" if config.partition_depth is None else str(config.partition_depth)
+        if not meta:
+            self.storage.initialise(
+                {
+                    "encoder": self.encoder.name,
+                    "dim": str(self.dim),
+                    "code_dim": str(config.code_dim),
+                    "code_k": str(config.code_k),
+                    "seed": str(config.seed),
+                    "partition_depth": depth,
+                    "created_at": str(time.time()),
+                }
+            )
+            return config
+        self.storage.check_meta(meta)
+        if meta.get("encoder") != self.encoder.name or int(meta.get("dim", -1)) != self.dim:
+            raise EncoderMismatchError(
+                f"store was written with encoder {meta.get('encoder')!r} (dim {meta.get('dim')}); "
+                f"opened with {self.encoder.name!r} (dim {self.dim}). Open it with the same encoder."
+            )
+        stored: dict[str, Any] = {key: int(meta[key]) for key in _STRUCTURAL}
+        stored_depth = meta.get("partition_depth", depth if meta.get("format_version") == "1" else "")
+        stored["partition_depth"] = int(stored_depth) if stored_depth else None
+        for key, value in stored.items():
+            if key in config.model_fields_set and getattr(config, key) != value:
+                raise InvalidConfigError(f"{key}={getattr(config, key)} differs from the store's {key}={value}")
+        return config.model_copy(update=stored)
+
+    # ------------------------------------------------------------------ partitions
+    def partition_key(self, namespace: Namespace) -> Namespace:
+        """The key of the partition holding ``namespace``."""
+        depth = self.config.partition_depth
+        return namespace if depth is None else namespace[:depth]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("this HippoMemory has been closed")
+
+    def _partition(self, key: Namespace, *, create: bool = False) -> Partition | None:
+        """The loaded partition ``key`` (loading it on first use); ``None`` if it does not exist."""
+        self._check_open()
+        with self._registry:
+            part = self._loaded.get(key)
+            if part is not None:
+                self._loaded.move_to_end(key)
+                return part
+            store = self.storage.partition(key, create=create)
+            if store is None:
+                return None
+            part = Partition(
+                store,
+                config=self.config,
+                dim=self.dim,
+                device=self.device,
+                clock=lambda: self.clock(),
+                decisions=self._decisions,
+                transaction=self.storage.transaction,
+            )
+            part.load()
+            self._loaded[key] = part
+            return part
+
+    @contextlib.contextmanager
+    def _locked(self, part: Partition) -> Iterator[Partition]:
+        """Hold ``part``'s lock, reloading it if it was evicted before the lock was taken."""
+        while True:
+            with part.lock:
+                if not part.closed:
+                    yield part
+                    return
+            self._check_open()
+            fresh = self._partition(part.key)
+            if fresh is None:
+                raise StoreClosedError(f"partition {part.key!r} no longer exists")
+            part = fresh
+
+    @contextlib.contextmanager
+    def _locked_all(self, parts: Mapping[Namespace, Partition | None]) -> Iterator[dict[Namespace, Partition]]:
+        """Hold the locks of several partitions, taken in key order (so two callers never deadlock)."""
+        with contextlib.ExitStack() as stack:
+            held = {}
+            for key in sorted(parts, key=json.dumps):
+                part = parts[key]
+                if part is not None:
+                    held[key] = stack.enter_context(self._locked(part))
+            yield held
+
+    def _evict(self) -> None:
+        """Unload least-recently-used partitions while the loaded ones exceed the budget."""
+        budget = self.config.partition_budget_mb
+        if budget is None or not self.storage.persistent:
+            return
+        limit = budget * 2**20
+        with self._registry:
+            total = sum(part.nbytes() for part in self._loaded.values())
+            for key in list(self._loaded)[:-1]:
+                if total <= limit:
+                    break
+                part = self._loaded[key]
+                if not part.lock.acquire(blocking=False):
+                    continue
+                try:
+                    part.flush_access()
+                    part.closed = True
+                    total -= part.nbytes()
+                    del self._loaded[key]
+                    self.storage.forget_partition(key)
+                finally:
+                    part.lock.release()
+
+    def _delete(self, groups: Mapping[Namespace, list[int]], ids: list[str] | None = None) -> int:
+        """Delete slots of several partitions in one transaction (all or none)."""
+        parts = {key: self._partition(key) for key in groups}
+        with self._locked_all(parts) as locked:
+            if ids is not None:  # re-check under the locks: a racing call may have taken some
+                for id_ in ids:
+                    locked[self._owner_key(id_, locked)].slot(id_)
+            with self.storage.transaction():
+                for key, slots in groups.items():
+                    part = locked[key]
+                    part.store.delete_memories(slots, [part.slot_id[s] or "" for s in slots])
+            for key, slots in groups.items():
+                locked[key].drop_slots(slots)
+        return sum(len(slots) for slots in groups.values())
+
+    def _owner_key(self, id_: str, locked: Mapping[Namespace, Partition]) -> Namespace:
+        for key, part in locked.items():
+            if id_ in part.id_slot or part.life.resolve(id_) in part.id_slot:
+                return key
+        return next(iter(locked))
+
+    def _touch(self, hits: list[tuple[Partition, str]]) -> None:
+        """Count recall hits as accesses of their memories."""
+        for part, memory_id in hits:
+            with self._locked(part):
+                slot = part.id_slot.get(memory_id)
+                if slot is not None:
+                    part.life.touch(np.asarray([slot]), part.clock(), self.config.stability_growth)
+
+    def _iter_memories(
+        self, prefix: Namespace | None, filter: Mapping[str, Any] | None, newest_first: bool
+    ) -> Iterator[Memory]:
+        """Memories under ``prefix`` in insertion order (creation time across partitions)."""
+        entries: list[tuple[float, int, int, Partition]] = []
+        for number, key in enumerate(self.storage.partition_keys(prefix)):
+            part = self._partition(key)
+            if part is None:
+                continue
+            with self._locked(part):
+                slots = part.namespace_slots(prefix).tolist()
+                part.life.grow(len(part.slot_id))
+                entries.extend((float(part.life.learned_at[s]), number, s, part) for s in slots)
+        if len({id(entry[3]) for entry in entries}) > 1:
+            entries.sort(key=lambda entry: entry[:3])
+        if newest_first:
+            entries.reverse()
+        for start in range(0, len(entries), 256):
+            chunk = entries[start : start + 256]
+            by_part: dict[int, list[int]] = {}
+            for entry in chunk:
+                by_part.setdefault(id(entry[3]), []).append(entry[2])
+            fetched: dict[tuple[int, int], Memory] = {}
+            for entry in chunk:
+                part = entry[3]
+                if id(part) in by_part:
+                    with self._locked(part):
+                        records = part.store.memories_by_slot(by_part.pop(id(part)))
+                        selected = [
+                            s for s, r in records.items() if filter is None or matches_filter(json.loads(r.metadata), filter)
+                        ]
+                        cues = part.store.cues_by_slot(selected)
+                        for s in selected:
+                            fetched[(id(part), s)] = part.to_memory(records[s], cues.get(s, []))
+            for entry in chunk:
+                memory = fetched.get((id(entry[3]), entry[2]))
+                if memory is not None:
+                    yield memory
+
+    # ------------------------------------------------------------------ lifecycle
+    def stats(self) -> dict[str, Any]:
+        """Counts and sizes: memories and namespaces of the whole store; vectors, links, bytes of the loaded partitions."""
+        self._check_open()
+        with self._registry:
+            loaded = list(self._loaded.values())
+        counts = self.storage.namespace_counts()
+        strength: list[float] = []
+        now = self.clock()
+        for part in loaded:
+            slots = np.asarray(list(part.id_slot.values()), dtype=np.int64)
+            if slots.size:
+                strength.extend(part.life.strength(slots, now).tolist())
+        return {
+            "memories": sum(counts.values()),
+            "cue_vectors": sum(part.index.n_alive for part in loaded),
+            "links": sum(sum(len(t) for t in part.assoc.links.values()) for part in loaded),
+            "namespaces": len(counts),
+            "partitions": len(self.storage.partition_keys()),
+            "partitions_loaded": len(loaded),
+            "index": loaded[0].index.active_kind if loaded else "exact",
+            "encoder": self.encoder.name,
+            "dim": self.dim,
+            "path": str(self.storage.path) if self.storage.path else None,
+            "engine_bytes": sum(part.nbytes() for part in loaded) + self.dim * self.config.code_dim * 4,
+            "write_policy": dict(self._decisions),
+            "superseded": sum(part.life.n_superseded for part in loaded),
+            "aliases": sum(len(part.life.aliases) for part in loaded),
+            "mean_strength": round(float(np.mean(strength)), 4) if strength else None,
+            "accesses_unflushed": sum(len(part.life.dirty) for part in loaded),
+        }
+
+    def close(self) -> None:
+        """Flush access counts, close the store and release its lock. Further calls raise ``StoreClosedError``."""
+        with self._registry:
+            if self._closed:
+                return
+            for part in self._loaded.values():
+                with part.lock:
+                    with contextlib.suppress(Exception):  # keep access counts; never fail a close
+                        part.flush_access()
+                    part.closed = True
+            self._loaded.clear()
+            self._closed = True
+            self.storage.close()

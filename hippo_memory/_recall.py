@@ -1,0 +1,226 @@
+"""Recall within one partition: candidates, the ranker's steps, hits; and Hebbian chains.
+
+Read path: the candidate stage (nearest cue vectors, widened until ``k`` distinct
+memories are found) joined by the lexical channel's memories and the memories
+associated with any candidate; then settle -> fuse -> priors -> order (see
+:mod:`hippo_memory._ranker`); then the records of the top ``k``. Call every
+function here under the partition's lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from ._partition import Partition
+from ._ranker import apply_priors, fuse, order, settle_candidates, similarity_floor
+from ._types import ChainHop, Cue, HitDiagnostics, Namespace, RecallHit
+
+__all__ = ["PartitionRecall", "follow_chain", "recall_partition"]
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+class PartitionRecall(NamedTuple):
+    """One partition's share of a recall: hits best first, candidates searched, timings in ms."""
+
+    hits: list[RecallHit]
+    n_candidates: int
+    timings: dict[str, float]
+
+
+def _lexical_slots(part: Partition, query: str, allowed: IntArray | None) -> list[int]:
+    """Visible slots of the lexical channel for ``query``, best BM25 first (at most ``lexical_candidates``).
+
+    Only the query's ``lexical_terms`` rarest words are searched: BM25's ranking
+    rests on rare words, while a common word's postings cost time and rank little.
+    """
+    config = part.config
+    terms = part.lexical.rarest_terms(query, config.lexical_terms)
+    found: list[int] = part.lexical.search(terms, config.lexical_candidates, allowed).tolist()
+    return found
+
+
+def _linked_slots(part: Partition, sources: set[int], allowed: IntArray | None) -> set[int]:
+    """Memories that ``sources`` are associated with, restricted to ``allowed`` (``None``: all)."""
+    links = part.assoc.links
+    targets: set[int] = set()
+    for source in sources:
+        out = links.get(source)
+        if out:
+            targets.update(out)
+    if allowed is not None and targets:
+        found = np.fromiter(targets, dtype=np.int64, count=len(targets))
+        positions = np.minimum(np.searchsorted(allowed, found), max(allowed.size - 1, 0))
+        keep = allowed[positions] == found if allowed.size else np.zeros(found.size, dtype=bool)
+        targets = set(found[keep].tolist())
+    return targets
+
+
+def _candidates(
+    part: Partition, q: FloatArray, k: int, rows: IntArray | None
+) -> tuple[IntArray, FloatArray, IntArray]:
+    """Nearest cue rows, widened until they hold ``k`` distinct memories (or everything allowed)."""
+    config = part.config
+    want = max(config.candidates, k)
+    available = part.index.n_alive if rows is None else int(rows.size)
+    while True:
+        cand_rows, sims = part.index.search(q, min(want, max(available, 1)), rows)
+        owners = part.index.owners(cand_rows)
+        distinct = len(set(owners.tolist()))
+        if distinct >= k or cand_rows.size >= available or want >= 8 * max(config.candidates, k):
+            return cand_rows, sims, owners
+        want *= 2
+
+
+def _join(part: Partition, cand: tuple[IntArray, FloatArray, IntArray], slots: list[int], q: FloatArray) -> Any:
+    """Add every live cue row of memories ``slots`` (not candidates yet) with its similarity to ``q``."""
+    cand_rows, sims, _ = cand
+    extra_rows = part.rows_of(np.asarray(slots, dtype=np.int64))
+    extra_rows = extra_rows[part.index.alive(extra_rows)]
+    extra_sims = torch.mv(torch.from_numpy(part.index.vectors(extra_rows)), torch.from_numpy(q)).numpy()
+    cand_rows = np.concatenate([cand_rows, extra_rows])
+    return cand_rows, np.concatenate([sims, extra_sims]), part.index.owners(cand_rows)
+
+
+def recall_partition(
+    part: Partition,
+    q: FloatArray,
+    *,
+    query: str,
+    namespace: Namespace | None,
+    k: int,
+    filter: Mapping[str, Any] | None,
+    since: float | None,
+    until: float | None,
+    include_superseded: bool,
+    min_similarity: float | None,
+    touch: bool = True,
+) -> PartitionRecall:
+    """Single-hop recall in one partition.
+
+    Args:
+        part: The partition (call under its lock).
+        q: float32 ``(d,)``: the query vector.
+        query: The query's text for the lexical channel and priors ("" for vectors only).
+        namespace: Only memories under this prefix (``None``: the whole partition).
+        k: Memories wanted.
+        touch: Count the hits as accesses (``False`` when the caller merges partitions first).
+
+    Raises:
+        NamespaceNotFoundError: nothing of the partition is under ``namespace``.
+    """
+    t0 = time.perf_counter()
+    config = part.config
+    if not part.id_slot:
+        return PartitionRecall([], 0, {})
+    slots = part.allowed_slots(namespace, filter, since, until)
+    clock = part.clock()
+    slots = part.life.visible(slots, part.slot_ns[: len(part.slot_id)], clock, include_superseded)
+    rows = None if slots is None else part.rows_of(slots)
+    k = min(k, part.n_memories)  # a huge k costs no more than every memory
+    cand = _candidates(part, q, k, rows)
+    use_lexical = config.lexical_weight > 0 and bool(query)
+    lexical = _lexical_slots(part, query, slots) if use_lexical else []
+    # The lexical channel's memories join the candidates with all their cue variants, so
+    # they are settled, pooled and diagnosed like the nearest-neighbour ones; so do the
+    # memories associated with any of them, for spreading activation to lift.
+    already = set(cand[2].tolist())
+    joining = set(lexical)
+    if config.spread > 0:
+        joining |= _linked_slots(part, already | joining, slots)
+    joining -= already
+    if joining:
+        cand = _join(part, cand, sorted(joining), q)
+    cand_rows, sims, owners = cand
+    t1 = time.perf_counter()
+    settled = settle_candidates(part, q, cand_rows, sims, owners)
+    scores, lexical_rank = fuse(part, settled, lexical, use_lexical)
+    scores = apply_priors(part, query, settled.uniq, scores)
+    ranked = order(part, settled.uniq, scores, include_superseded)
+    ranked = similarity_floor(ranked, sims, settled.inverse, settled.uniq.size, min_similarity)
+    t2 = time.perf_counter()
+    chosen = ranked[:k]
+    uniq = settled.uniq
+    chosen_slots = [int(uniq[i]) for i in chosen]
+    if touch:
+        part.life.touch(np.asarray(chosen_slots, dtype=np.int64), clock, config.stability_growth)
+    records = part.store.memories_by_slot(chosen_slots)
+    cue_rows = part.store.cues_by_slot(chosen_slots)
+    hits = []
+    for rank, i in enumerate(chosen):
+        slot = int(uniq[i])
+        mine = np.flatnonzero(settled.inverse == i)
+        best_row = int(cand_rows[mine[int(np.argmax(settled.attention[mine]))]])
+        cues = cue_rows.get(slot, [])
+        best = next(
+            (Cue(c.text, c.kind) for c in cues if c.row == best_row),  # type: ignore[arg-type]
+            Cue(records[slot].text, "text"),
+        )
+        hits.append(
+            RecallHit(
+                memory=part.to_memory(records[slot], cues),
+                score=float(scores[i]),
+                rank=rank,
+                diagnostics=HitDiagnostics(
+                    similarity=float(sims[mine].max()),
+                    candidate_rank=int(mine.min()),
+                    attention=float(settled.pooled[i]),
+                    cues_matched=int(mine.size),
+                    best_cue=best,
+                    lexical_rank=None if lexical_rank[i] < 0 else int(lexical_rank[i]),
+                ),
+            )
+        )
+    t3 = time.perf_counter()
+    timings = {"candidates": (t1 - t0) * 1e3, "settle": (t2 - t1) * 1e3, "fetch": (t3 - t2) * 1e3}
+    return PartitionRecall(hits, int(cand_rows.size), timings)
+
+
+def follow_chain(
+    part: Partition, start_id: str, namespace: Namespace | None, hops: int, threshold: float
+) -> tuple[list[ChainHop], str]:
+    """Follow Hebbian associations from memory ``start_id`` (hop 0 excluded from the result).
+
+    Each hop projects the current memory's sparse code through the Hebbian matrix,
+    sparsifies the field by winner-take-all and cleans it up onto the nearest stored
+    memory not yet in the chain (so it never cycles).
+
+    Returns:
+        The hops reached (from 1) and why the chain stopped: ``"hops"``, ``"faded"`` or ``"no_link"``.
+    """
+    allowed = part.allowed_slots(namespace, None, None, None) if part.id_slot else None
+    allowed = part.life.visible(allowed, part.slot_ns[: len(part.slot_id)], part.clock(), False)
+    slot = part.id_slot.get(start_id)
+    if slot is None:
+        return [], "no_link"
+    visited = [slot]
+    excluded_outside: IntArray = np.zeros(0, dtype=np.int64)
+    if allowed is not None:
+        outside = np.ones(len(part.slot_id), dtype=bool)
+        outside[allowed] = False
+        excluded_outside = np.flatnonzero(outside)
+    reason = "hops"
+    reached: list[tuple[int, float, float]] = []
+    for _ in range(hops):
+        result = part.assoc.hop(part.assoc.code(slot), exclude=np.concatenate([np.asarray(visited), excluded_outside]))
+        if result is None:
+            reason = "no_link"
+            break
+        if result.score < threshold:
+            reason = "faded"
+            break
+        slot = result.slot
+        visited.append(slot)
+        reached.append((slot, result.score, result.overlap))
+    memories = part.memories([s for s, _, _ in reached])
+    chain = [
+        ChainHop(hop, memories[s], score, overlap) for hop, (s, score, overlap) in enumerate(reached, start=1)
+    ]
+    return chain, reason
