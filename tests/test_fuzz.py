@@ -16,7 +16,7 @@ from datetime import UTC, timedelta, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hippo_memory import HashingEncoder, HippoConfig, HippoMemory, HippoMemoryError, Memory
@@ -193,7 +193,7 @@ def test_fuzz_remember_many(profile: str) -> None:
             {"text": _text},
             optional={"metadata": _metadata, "timestamp": _time, "cues": _cues, "id": _id, "namespace": _namespace},
         ),
-        _anything,
+        _anything.filter(lambda value: not _has_non_string_key(value)),  # test_fuzz_remember_many_item_keys
     )
 
     @_PROFILES[profile]
@@ -298,6 +298,27 @@ def test_fuzz_forget_namespace_rejects_without_loss(profile: str) -> None:
 
 
 # ---------------------------------------------------------------------------- boundaries with engine defects
+def _has_non_string_key(value: Any) -> bool:
+    return isinstance(value, dict) and any(not isinstance(key, str) for key in value)
+
+
+@pytest.mark.xfail(strict=True, reason="engine defect: an item dict with str and int keys raises TypeError (sorted)")
+@profiles
+def test_fuzz_remember_many_item_keys(profile: str) -> None:
+    memory = _seeded()
+
+    @_PROFILES[profile]
+    @example(item={"": None, 0: None})
+    @given(item=st.dictionaries(st.one_of(_text, st.integers(), st.none()), _json_ish, min_size=1, max_size=3))
+    def run(item: dict[Any, Any]) -> None:
+        ids = _check(memory, lambda: memory.remember_many([item], namespace=("k",)))
+        if ids:
+            memory.forget(ids)
+
+    run()
+    memory.close()
+
+
 @pytest.mark.xfail(strict=True, reason="engine defect: a session with a lone surrogate raises UnicodeEncodeError")
 @profiles
 def test_fuzz_session(profile: str) -> None:
