@@ -362,3 +362,9 @@ def test_item_with_non_string_keys_is_a_typed_error(filled: HippoMemory) -> None
     with pytest.raises(InvalidInputError):
         filled.remember_many([{"text": "fine", 0: None, "colour": "red"}])  # type: ignore[list-item]
     _unchanged(filled)
+
+
+@pytest.mark.xfail(strict=True, reason="engine defect: recall_chain(min_strength=10**400) raises OverflowError")
+def test_huge_integer_min_strength_is_a_typed_error(filled: HippoMemory) -> None:
+    with pytest.raises(InvalidInputError):
+        filled.recall_chain("keep", min_strength=10**400)
