@@ -197,9 +197,7 @@ class AsyncMemoryMixin:
         """Async twin of :meth:`~hippo_memory.HippoMemory.supersede`."""
         await asyncio.to_thread(self.supersede, old, new)
 
-    async def aforget_before(
-        self: HippoMemory, before: TimeLike, *, namespace: Sequence[str] | None = None
-    ) -> int:
+    async def aforget_before(self: HippoMemory, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int:
         """Async twin of :meth:`~hippo_memory.HippoMemory.forget_before`."""
         return await asyncio.to_thread(lambda: self.forget_before(before, namespace=namespace))
 
@@ -211,4 +209,6 @@ class AsyncMemoryMixin:
         include_superseded: bool = False,
     ) -> int:
         """Async twin of :meth:`~hippo_memory.HippoMemory.export_jsonl`."""
-        return await asyncio.to_thread(lambda: self.export_jsonl(path, namespace, include_superseded=include_superseded))
+        return await asyncio.to_thread(
+            lambda: self.export_jsonl(path, namespace, include_superseded=include_superseded)
+        )

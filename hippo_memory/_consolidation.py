@@ -37,17 +37,12 @@ named point, for tests).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import os
 import signal
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,15 +57,14 @@ if TYPE_CHECKING:
     from ._partition import Partition
 
 __all__ = [
-    "LifecycleState",
     "attach_cues",
     "compact",
     "consolidate",
     "export_records",
-    "merge_reports",
     "flush_access",
     "forget_before",
     "memory_strength",
+    "merge_reports",
     "reinforced_stability",
     "replay_priority",
     "supersede",
@@ -80,7 +74,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 PriorityFn = Callable[[FloatArray, IntArray, FloatArray], FloatArray]
 
-DAY = 86_400.0
 _IDENTICAL = 0.98
 _FAULT_ENV = "HIPPO_MEMORY_FAULT"
 

@@ -233,7 +233,9 @@ class Engine:
                     with self._locked(part):
                         records = part.store.memories_by_slot(by_part.pop(id(part)))
                         selected = [
-                            s for s, r in records.items() if filter is None or matches_filter(json.loads(r.metadata), filter)
+                            s
+                            for s, r in records.items()
+                            if filter is None or matches_filter(json.loads(r.metadata), filter)
                         ]
                         cues = part.store.cues_by_slot(selected)
                         for s in selected:

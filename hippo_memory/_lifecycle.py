@@ -12,14 +12,13 @@ import json
 import math
 import threading
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ._storage import LifecycleRecord, MemoryRecord, PartitionStorage
-from ._validation import dumps
+from ._validation import dumps, from_epoch
 
 __all__ = ["DAY", "LifecycleState", "memory_strength", "reinforced_stability", "replay_priority"]
 
@@ -55,7 +54,6 @@ def replay_priority(salience: FloatArray, access: IntArray, strength: FloatArray
     """``(1 + salience) * (1 + log1p(access)) * (1 - strength)``: what matters and is fading."""
     out: FloatArray = (1.0 + salience) * (1.0 + np.log1p(access)) * (1.0 - strength)
     return out
-
 
 
 # ---------------------------------------------------------------------------- lifecycle state
@@ -138,7 +136,9 @@ class LifecycleState:
         self.merged_from.pop(slot, None)
         self.next_expiry = min(self.next_expiry, expires_at)
 
-    def load(self, store: PartitionStorage, rows: Sequence[MemoryRecord], id_slot: dict[str, int], half_life: float) -> None:
+    def load(
+        self, store: PartitionStorage, rows: Sequence[MemoryRecord], id_slot: dict[str, int], half_life: float
+    ) -> None:
         """Read the partition's lifecycle rows; memories without a row get defaults."""
         live = {row.slot for row in rows}
         self.grow(max(live, default=-1) + 1)
@@ -225,7 +225,7 @@ class LifecycleState:
                 memory_strength(now, self.reinforced_at[slot : slot + 1], self.stability[slot : slot + 1])[0]
             ),
             "access_count": int(self.access[slot]),
-            "expires_at": None if math.isinf(expires) else datetime.fromtimestamp(expires, tz=UTC),
+            "expires_at": None if math.isinf(expires) else from_epoch(expires),
             "superseded_by": slot_id[newer] if 0 <= newer < len(slot_id) else None,
             "merged_from": tuple(self.merged_from.get(slot, ())),
         }

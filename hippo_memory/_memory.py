@@ -33,7 +33,7 @@ from ._async import AsyncMemoryMixin
 from ._codes import CodeMaker
 from ._config import HippoConfig
 from ._cues import CueAugmenter
-from ._encoder import Encoder, load_encoder, validate_vectors
+from ._encoder import Encoder, encode_checked, load_encoder, validate_vectors
 from ._engine import Engine
 from ._errors import InvalidConfigError, InvalidInputError, MemoryNotFoundError, NamespaceNotFoundError
 from ._filters import validate_filter
@@ -48,6 +48,7 @@ from ._validation import (
     check_cues,
     check_ids,
     check_metadata,
+    check_string,
     check_text,
     dumps,
     to_epoch,
@@ -113,12 +114,13 @@ class HippoMemory(Engine, AsyncMemoryMixin):
     def _encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return validate_vectors(self.encoder.encode(list(texts)), len(texts), self.dim)
+        return encode_checked(self.encoder, list(texts), self.dim)
 
     def _locate_one(self, id: Any) -> tuple[Partition, int]:
         """The loaded partition of a memory id and its slot (the caller holds no lock)."""
         if not isinstance(id, str):
             raise MemoryNotFoundError(f"memory ids are strings, got {id!r}")
+        check_string(id, "memory id")
         key = self.storage.locate([id]).get(id)
         if key is None:
             raise MemoryNotFoundError(f"no memory with id {id!r}")
@@ -303,8 +305,9 @@ class HippoMemory(Engine, AsyncMemoryMixin):
         new_meta = None if metadata is None else check_metadata(metadata)
         new_cues = None if cues is None else check_cues(cues, self.config.max_text_chars)
         new_time = to_epoch(timestamp)
-        part, slot = self._locate_one(id)
+        part, _ = self._locate_one(id)
         with self._locked(part):
+            slot = part.slot(id)  # under the lock: a racing forget raises MemoryNotFoundError here
             row = part.store.memories_by_slot([slot])[slot]
             old_cues = part.store.cues_by_slot([slot]).get(slot, [])
         explicit = new_cues if new_cues is not None else [c.text for c in old_cues if c.kind == "explicit"]
@@ -513,8 +516,9 @@ class HippoMemory(Engine, AsyncMemoryMixin):
         self._check_open()
         t0 = time.perf_counter()
         # Over several partitions hits merge by score, ties (each partition's own top ranks)
-        # by cosine similarity, the one signal on the same scale everywhere.
-        found: builtins.list[tuple[float, float, int, int, RecallHit, Partition]] = []
+        # by cosine similarity, the one signal on the same scale everywhere; superseded
+        # memories (include_superseded) after current ones, as within a partition.
+        found: builtins.list[tuple[bool, float, float, int, int, RecallHit, Partition]] = []
         candidates, backend, answered = 0, "exact", False
         timings: dict[str, float] = {}
         for order_key, key in enumerate(self.storage.partition_keys(prefix)):
@@ -544,12 +548,23 @@ class HippoMemory(Engine, AsyncMemoryMixin):
             candidates += share.n_candidates
             for name, ms in share.timings.items():
                 timings[name] = timings.get(name, 0.0) + ms
-            found.extend((-hit.score, -hit.diagnostics.similarity, order_key, hit.rank, hit, part) for hit in share.hits)
+            found.extend(
+                (
+                    include_superseded and hit.memory.superseded_by is not None,
+                    -hit.score,
+                    -hit.diagnostics.similarity,
+                    order_key,
+                    hit.rank,
+                    hit,
+                    part,
+                )
+                for hit in share.hits
+            )
         if prefix is not None and not answered:
             raise NamespaceNotFoundError(f"no memories under namespace {prefix!r}")
-        found.sort(key=lambda entry: entry[:4])
-        hits = tuple(dataclasses.replace(entry[4], rank=rank) for rank, entry in enumerate(found[:k]))
-        self._touch([(entry[5], entry[4].memory.id) for entry in found[:k]])
+        found.sort(key=lambda entry: entry[:5])
+        hits = tuple(dataclasses.replace(entry[5], rank=rank) for rank, entry in enumerate(found[:k]))
+        self._touch([(entry[6], entry[5].memory.id) for entry in found[:k]])
         timings["total"] = (time.perf_counter() - t0) * 1e3
         self._evict()
         return RecallResult(query, prefix, hits, candidates, backend, timings)
@@ -580,6 +595,12 @@ class HippoMemory(Engine, AsyncMemoryMixin):
         """
         if isinstance(hops, bool) or not isinstance(hops, int) or hops < 0:
             raise InvalidInputError(f"hops must be a non-negative integer, not {hops!r}")
+        if min_strength is not None and (
+            isinstance(min_strength, bool)
+            or not isinstance(min_strength, int | float)
+            or not math.isfinite(float(min_strength) if abs(min_strength) < 1e308 else math.inf)
+        ):
+            raise InvalidInputError(f"min_strength must be a finite number or None, not {min_strength!r:.40}")
         threshold = self.config.chain_min_strength if min_strength is None else float(min_strength)
         if vector is None:
             start = self.recall(query, namespace=namespace, k=1, filter=filter)
@@ -601,7 +622,9 @@ class HippoMemory(Engine, AsyncMemoryMixin):
         with self._locked(part):
             slot = part.slot(id)
             out = [
-                (part.slot_id[t] or "", s) for t, s in part.assoc.links.get(slot, {}).items() if part.slot_id[t] is not None
+                (part.slot_id[t] or "", s)
+                for t, s in part.assoc.links.get(slot, {}).items()
+                if part.slot_id[t] is not None
             ]
         return sorted(out, key=lambda item: (-item[1], item[0]))
 

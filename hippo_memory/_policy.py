@@ -33,7 +33,6 @@ ranked below the current ones.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
@@ -287,7 +286,18 @@ class WritePlan:
             expires = None if math.isinf(expires_at) else expires_at
             rows.append(
                 LifecycleRecord(
-                    slot, salience, float(self.novelty[i]), now, now, half_life * (1.0 + salience), 0, None, 0, expires, None, "[]"
+                    slot,
+                    salience,
+                    float(self.novelty[i]),
+                    now,
+                    now,
+                    half_life * (1.0 + salience),
+                    0,
+                    None,
+                    0,
+                    expires,
+                    None,
+                    "[]",
                 )
             )
         store.write_lifecycle(rows)

@@ -22,7 +22,7 @@ from ._partition import Partition
 from ._temporal import query_time_window
 from .functional import pool_by_owner, pooled_attention, reciprocal_rank_fusion, settle, spread_activation
 
-__all__ = ["Settled", "apply_priors", "fuse", "order", "similarity_floor", "settle_candidates"]
+__all__ = ["Settled", "apply_priors", "fuse", "order", "settle_candidates", "similarity_floor"]
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]

@@ -63,9 +63,7 @@ def _linked_slots(part: Partition, sources: set[int], allowed: IntArray | None) 
     return targets
 
 
-def _candidates(
-    part: Partition, q: FloatArray, k: int, rows: IntArray | None
-) -> tuple[IntArray, FloatArray, IntArray]:
+def _candidates(part: Partition, q: FloatArray, k: int, rows: IntArray | None) -> tuple[IntArray, FloatArray, IntArray]:
     """Nearest cue rows, widened until they hold ``k`` distinct memories (or everything allowed)."""
     config = part.config
     want = max(config.candidates, k)
@@ -220,7 +218,5 @@ def follow_chain(
         visited.append(slot)
         reached.append((slot, result.score, result.overlap))
     memories = part.memories([s for s, _, _ in reached])
-    chain = [
-        ChainHop(hop, memories[s], score, overlap) for hop, (s, score, overlap) in enumerate(reached, start=1)
-    ]
+    chain = [ChainHop(hop, memories[s], score, overlap) for hop, (s, score, overlap) in enumerate(reached, start=1)]
     return chain, reason

@@ -435,7 +435,9 @@ class SQLiteStorage:
             pids = sorted(set(found.values()))
             keys = {
                 pid: tuple(json.loads(key))
-                for pid, key in self.db.execute(f"SELECT id, key FROM partitions WHERE id IN ({_marks(len(pids))})", pids)
+                for pid, key in self.db.execute(
+                    f"SELECT id, key FROM partitions WHERE id IN ({_marks(len(pids))})", pids
+                )
             }
         return {id_: keys[pid] for id_, pid in found.items() if pid in keys}
 
@@ -578,7 +580,8 @@ class SQLitePartition:
 
     def aliases(self) -> dict[str, str]:
         return {
-            str(a): str(t) for a, t in self.db.execute("SELECT id, target FROM aliases WHERE partition = ?", (self.pid,))
+            str(a): str(t)
+            for a, t in self.db.execute("SELECT id, target FROM aliases WHERE partition = ?", (self.pid,))
         }
 
     def consolidated_at(self) -> float | None:
@@ -768,7 +771,8 @@ class SQLitePartition:
                 (survivor, self.pid, merged),
             )
         db.executemany(
-            "INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)", [(merged, self.pid, survivor) for merged, survivor in pairs]
+            "INSERT OR REPLACE INTO aliases VALUES (?, ?, ?)",
+            [(merged, self.pid, survivor) for merged, survivor in pairs],
         )
 
     def set_policy_counts(self, counts: Mapping[str, int]) -> None:

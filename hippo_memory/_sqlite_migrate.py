@@ -82,9 +82,7 @@ def migrate_v1(
         for offset in range(count):
             row_map[start + offset] = (pid, first + offset)
             rows.append(start + offset)
-        new_memories.append(
-            (pid, new_slot, id_, ns, text, metadata, ts, created, updated, session, code, first, count)
-        )
+        new_memories.append((pid, new_slot, id_, ns, text, metadata, ts, created, updated, session, code, first, count))
         n = counts.get(ns, (pid, 0))[1]
         counts[ns] = (pid, n + 1)
     directory = path / "partitions"
@@ -102,11 +100,12 @@ def migrate_v1(
             os.fsync(fd)
         finally:
             os.close(fd)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     cues = db.execute("SELECT row, slot, kind, text FROM cues").fetchall()
     links = db.execute("SELECT src, dst, strength FROM links").fetchall()
-    lifecycle = db.execute("SELECT * FROM lifecycle").fetchall()
+    lifecycle = db.execute("SELECT * FROM lifecycle").fetchall() if "lifecycle" in tables else []
     lifecycle_columns = [d[1] for d in db.execute("PRAGMA table_info(lifecycle)")]
-    aliases = db.execute("SELECT id, target FROM aliases").fetchall()
+    aliases = db.execute("SELECT id, target FROM aliases").fetchall() if "aliases" in tables else []
     id_pid = {m[2]: m[0] for m in new_memories}
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -175,15 +174,13 @@ def migrate_v1(
         )
         db.execute("DELETE FROM meta WHERE key IN ('n_rows', 'vectors_file', 'ivf_generation', 'consolidated_at')")
         db.execute("INSERT OR REPLACE INTO meta VALUES ('format_version', '2')")
-        db.execute(
-            "INSERT OR REPLACE INTO meta VALUES ('partition_depth', ?)", ("" if depth is None else str(depth),)
-        )
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('partition_depth', ?)", ("" if depth is None else str(depth),))
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
         raise
     for entry in path.iterdir():
-        if entry.name.startswith("vectors") and entry.name.endswith(".f32") or entry.name.startswith("ivf-"):
+        if (entry.name.startswith("vectors") and entry.name.endswith(".f32")) or entry.name.startswith("ivf-"):
             with contextlib.suppress(FileNotFoundError):
                 entry.unlink()
     with contextlib.suppress(FileNotFoundError):

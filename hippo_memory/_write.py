@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -18,16 +18,17 @@ import numpy.typing as npt
 from ._config import HippoConfig
 from ._cues import asks_question, build_cues
 from ._errors import EmptyTextError, InvalidInputError, MemoryNotFoundError
+from ._items import MemoryInput, Prepared
 from ._partition import Partition
 from ._policy import check_salience, check_ttl, plan_writes
 from ._storage import CueRecord, LinkRecord, MemoryRecord
 from ._types import Cue, Namespace
-from ._items import MemoryInput, Prepared
 from ._validation import (
     TimeLike,
     check_cues,
     check_id,
     check_metadata,
+    check_session,
     check_text,
     dumps,
     to_epoch,
@@ -63,22 +64,18 @@ def prepare(
             raise EmptyTextError(f"item {position} must be a string or a dict with 'text'")
         unknown = set(spec) - set(MemoryInput.__annotations__)
         if unknown:
-            raise InvalidInputError(f"item {position} has unknown keys {sorted(unknown)}")
+            raise InvalidInputError(f"item {position} has unknown keys {sorted(map(repr, unknown))}")
         text = check_text(spec.get("text"), config.max_text_chars, f"item {position} text")
         ns = validate_namespace(spec["namespace"]) if "namespace" in spec else default_ns
         meta = check_metadata(spec.get("metadata", metadata), f"item {position} metadata")
         ts = to_epoch(spec.get("timestamp", timestamp))
-        sess = spec.get("session", session)
-        if sess is not None and not isinstance(sess, str):
-            raise InvalidInputError(f"item {position} session must be a string")
+        sess = check_session(spec.get("session", session), f"item {position} session")
         explicit = check_cues(spec.get("cues"), config.max_text_chars, f"item {position} cues")
         memory_id = check_id(spec.get("id"), f"item {position} id") or str(uuid.uuid4())
         if memory_id in seen_ids:
             raise InvalidInputError(f"the batch holds id {memory_id!r} twice")
         seen_ids.add(memory_id)
-        supersedes = spec.get("supersedes")
-        if supersedes is not None and not isinstance(supersedes, str):
-            raise InvalidInputError(f"item {position} supersedes must be a memory id")
+        supersedes = check_id(spec.get("supersedes"), f"item {position} supersedes")
         prepared.append(
             Prepared(
                 memory_id,

@@ -253,14 +253,12 @@ def test_lone_surrogates_are_typed_errors(filled: HippoMemory, call: Any) -> Non
     _unchanged(filled)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect: session strings are not validated (check_session)")
 def test_lone_surrogate_session_is_a_typed_error(filled: HippoMemory) -> None:
     with pytest.raises(InvalidInputError):
         filled.remember("fine", namespace=("n",), session="\ud800")
     _unchanged(filled)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect: lookups by id skip check_id; SQLite raises UnicodeEncodeError")
 def test_lone_surrogate_lookup_id_is_a_typed_error(filled: HippoMemory) -> None:
     for call in (lambda: filled.get("\ud800"), lambda: filled.forget("\ud800"), lambda: filled.update("\ud800")):
         with pytest.raises(HippoMemoryError):
@@ -335,7 +333,6 @@ class _FailingEncoder:
         return HashingEncoder(16).encode(texts)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect: the engine encodes without _encoder.encode_checked")
 def test_failing_encoder_raises_encoder_error() -> None:
     encoder = _FailingEncoder()
     memory = HippoMemory(None, encoder=encoder, config=HippoConfig(code_dim=1024, code_k=16))
@@ -350,21 +347,18 @@ def test_failing_encoder_raises_encoder_error() -> None:
     _unchanged(memory)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect: a huge ttl is stored, then every read raises OverflowError")
 def test_huge_ttl_keeps_the_store_readable(filled: HippoMemory) -> None:
     with contextlib.suppress(InvalidInputError):  # rejecting it is a fine fix too
         filled.remember("forever", namespace=("n",), ttl=1e300)
     assert len(filled.list()) in (2, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect: _write sorts unknown item keys of mixed types: TypeError")
 def test_item_with_non_string_keys_is_a_typed_error(filled: HippoMemory) -> None:
     with pytest.raises(InvalidInputError):
         filled.remember_many([{"text": "fine", 0: None, "colour": "red"}])  # type: ignore[list-item]
     _unchanged(filled)
 
 
-@pytest.mark.xfail(strict=True, reason="engine defect: recall_chain(min_strength=10**400) raises OverflowError")
 def test_huge_integer_min_strength_is_a_typed_error(filled: HippoMemory) -> None:
     with pytest.raises(InvalidInputError):
         filled.recall_chain("keep", min_strength=10**400)

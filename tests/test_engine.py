@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import zlib
 from collections.abc import Sequence
 from datetime import UTC, datetime

@@ -63,8 +63,20 @@ def _write_v1_store(path: Path, *, fts: bool = False) -> list[str]:
     for slot, ((ns, text), id_) in enumerate(zip(TEXTS, ids, strict=True)):
         db.execute(
             "INSERT INTO memories VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (slot, id_, json.dumps(list(ns)), text, "{}", None, 1.7e9, 1.7e9, None,
-             codes[slot].astype(np.uint16).tobytes(), slot, 1),
+            (
+                slot,
+                id_,
+                json.dumps(list(ns)),
+                text,
+                "{}",
+                None,
+                1.7e9,
+                1.7e9,
+                None,
+                codes[slot].astype(np.uint16).tobytes(),
+                slot,
+                1,
+            ),
         )
         db.execute("INSERT INTO cues VALUES (?,?,?,?)", (slot, slot, "text", text))
     db.execute("INSERT INTO links VALUES (0, 2, 1.5)")  # alice -> alice
@@ -111,3 +123,27 @@ def test_format_1_store_migrates_to_partitions(tmp_path: Path) -> None:
     with HippoMemory(store, encoder=HashingEncoder(), config=CONFIG) as memory:
         assert memory.count() == 5
         assert memory.get(new).text == "Alice runs on Sundays."
+
+
+def test_format_1_lifecycle_tables_of_earlier_builds_migrate(tmp_path: Path) -> None:
+    """A format-1 store whose lifecycle table lacks later columns (and has no aliases table) opens."""
+    store = tmp_path / "v1"
+    _write_v1_store(store)
+    db = sqlite3.connect(store / "hippo.sqlite")
+    db.execute("DROP TABLE lifecycle")
+    db.execute("DROP TABLE aliases")
+    db.execute(
+        "CREATE TABLE lifecycle (slot INTEGER PRIMARY KEY, salience REAL NOT NULL DEFAULT 0, novelty REAL, "
+        "learned_at REAL NOT NULL, reinforced_at REAL NOT NULL, stability REAL NOT NULL, "
+        "access_count INTEGER NOT NULL DEFAULT 0, last_access REAL)"
+    )
+    db.commit()
+    db.close()
+    with HippoMemory(store, encoder=HashingEncoder(), config=CONFIG) as memory:
+        memory.clock = lambda: 1.7e9
+        got = memory.get("m0")
+        assert got.salience == 0.0 and got.novelty is None and got.strength == pytest.approx(1.0, abs=1e-3)
+        b = memory.remember("written after", ttl=60, namespace=("users", "alice"))
+        assert memory.consolidate().memories_after == 5
+    with HippoMemory(store, encoder=HashingEncoder(), config=CONFIG) as memory:
+        assert memory.get(b).expires_at is not None

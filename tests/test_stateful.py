@@ -250,9 +250,6 @@ def test_async_disjoint_writes_then_compact_and_reopen(disk_memory: tuple[Path, 
         assert reopened.count() == len(expected) + 1
 
 
-@pytest.mark.xfail(
-    strict=True, reason="engine defect: update() reads its row outside the lock; raw KeyError if forgotten"
-)
 def test_async_update_races_forget_then_compact_and_reopen(disk_memory: tuple[Path, HippoMemory]) -> None:
     path, memory = disk_memory
     ids = memory.remember_many([_text(i) for i in range(100)], namespace=("c",))

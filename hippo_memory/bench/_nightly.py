@@ -241,7 +241,9 @@ def _one_arm(
                         i = rng.randrange(day * per_day)
                         memory.recall_vector(query_vectors[i], query=questions[i], namespace=("agent",), k=1)
             clock.now = _START + (day + 1) * DAY - 3600  # 23:00: sleep
-            report = consolidate(memory, replay_budget=budget, _priority=priority)
+            part = memory._partition(("agent",))  # the bench's one tenant; its replay priority is swapped
+            assert part is not None
+            report = consolidate(part, replay_budget=budget, _priority=priority)
             nights.append(
                 {
                     "night": day + 1,
