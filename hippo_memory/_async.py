@@ -17,17 +17,109 @@ from ._items import MemoryInput
 from ._types import Chain, ConsolidationReport, Memory, Namespace, RecallResult
 from ._validation import DEFAULT_NAMESPACE, TimeLike
 
-if TYPE_CHECKING:
-    from ._memory import HippoMemory
-
 __all__ = ["AsyncMemoryMixin"]
 
 
 class AsyncMemoryMixin:
     """``a*`` twins of the engine's I/O methods (mixed into :class:`~hippo_memory.HippoMemory`)."""
 
+    if TYPE_CHECKING:  # the sync methods the twins run, implemented by HippoMemory
+
+        def remember(
+            self,
+            text: str,
+            *,
+            namespace: Sequence[str] = DEFAULT_NAMESPACE,
+            metadata: Mapping[str, Any] | None = None,
+            timestamp: TimeLike | None = None,
+            cues: Sequence[str] = (),
+            session: str | None = None,
+            id: str | None = None,
+            salience: float | bool | None = None,
+            ttl: float | None = None,
+            supersedes: str | None = None,
+        ) -> str: ...
+        def remember_many(
+            self,
+            items: Iterable[str | MemoryInput],
+            *,
+            namespace: Sequence[str] = DEFAULT_NAMESPACE,
+            session: str | None = None,
+            metadata: Mapping[str, Any] | None = None,
+            timestamp: TimeLike | None = None,
+        ) -> builtins.list[str]: ...
+        def recall(
+            self,
+            query: str,
+            *,
+            namespace: Sequence[str] | None = None,
+            k: int = 5,
+            filter: Mapping[str, Any] | None = None,
+            since: TimeLike | None = None,
+            until: TimeLike | None = None,
+            include_superseded: bool = False,
+            min_similarity: float | None = None,
+        ) -> RecallResult: ...
+        def recall_chain(
+            self,
+            query: str,
+            *,
+            hops: int = 3,
+            namespace: Sequence[str] | None = None,
+            min_strength: float | None = None,
+            filter: Mapping[str, Any] | None = None,
+        ) -> Chain: ...
+        def associate(
+            self, source: str, target: str, *, strength: float = 1.0, bidirectional: bool = False
+        ) -> None: ...
+        def get(self, id: str) -> Memory: ...
+        def update(
+            self,
+            id: str,
+            *,
+            text: str | None = None,
+            metadata: Mapping[str, Any] | None = None,
+            timestamp: TimeLike | None = None,
+            cues: Sequence[str] | None = None,
+        ) -> Memory: ...
+        def forget(self, ids: str | Sequence[str]) -> int: ...
+        def forget_namespace(self, namespace: Sequence[str]) -> int: ...
+        def list(
+            self,
+            namespace: Sequence[str] | None = None,
+            *,
+            filter: Mapping[str, Any] | None = None,
+            limit: int | None = None,
+            offset: int = 0,
+            newest_first: bool = False,
+        ) -> builtins.list[Memory]: ...
+        def count(self, namespace: Sequence[str] | None = None) -> int: ...
+        def namespaces(
+            self, prefix: Sequence[str] | None = None, *, max_depth: int | None = None
+        ) -> builtins.list[Namespace]: ...
+        def consolidate(
+            self,
+            *,
+            now: TimeLike | None = None,
+            replay: bool = True,
+            replay_budget: int | None = None,
+            decay: bool = True,
+            merge: bool = True,
+            compact: bool | None = None,
+            full: bool = False,
+        ) -> ConsolidationReport: ...
+        def supersede(self, old: str, new: str) -> None: ...
+        def forget_before(self, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int: ...
+        def export_jsonl(
+            self,
+            path: str | os.PathLike[str],
+            namespace: Sequence[str] | None = None,
+            *,
+            include_superseded: bool = False,
+        ) -> int: ...
+
     async def aremember(
-        self: HippoMemory,
+        self,
         text: str,
         *,
         namespace: Sequence[str] = DEFAULT_NAMESPACE,
@@ -57,7 +149,7 @@ class AsyncMemoryMixin:
         )
 
     async def aremember_many(
-        self: HippoMemory,
+        self,
         items: Iterable[str | MemoryInput],
         *,
         namespace: Sequence[str] = DEFAULT_NAMESPACE,
@@ -74,7 +166,7 @@ class AsyncMemoryMixin:
         )
 
     async def arecall(
-        self: HippoMemory,
+        self,
         query: str,
         *,
         namespace: Sequence[str] | None = None,
@@ -100,7 +192,7 @@ class AsyncMemoryMixin:
         )
 
     async def arecall_chain(
-        self: HippoMemory,
+        self,
         query: str,
         *,
         hops: int = 3,
@@ -113,18 +205,16 @@ class AsyncMemoryMixin:
             lambda: self.recall_chain(query, hops=hops, namespace=namespace, min_strength=min_strength, filter=filter)
         )
 
-    async def aassociate(
-        self: HippoMemory, source: str, target: str, *, strength: float = 1.0, bidirectional: bool = False
-    ) -> None:
+    async def aassociate(self, source: str, target: str, *, strength: float = 1.0, bidirectional: bool = False) -> None:
         """Async twin of :meth:`~hippo_memory.HippoMemory.associate`."""
         await asyncio.to_thread(lambda: self.associate(source, target, strength=strength, bidirectional=bidirectional))
 
-    async def aget(self: HippoMemory, id: str) -> Memory:
+    async def aget(self, id: str) -> Memory:
         """Async twin of :meth:`~hippo_memory.HippoMemory.get`."""
         return await asyncio.to_thread(self.get, id)
 
     async def aupdate(
-        self: HippoMemory,
+        self,
         id: str,
         *,
         text: str | None = None,
@@ -137,16 +227,16 @@ class AsyncMemoryMixin:
             lambda: self.update(id, text=text, metadata=metadata, timestamp=timestamp, cues=cues)
         )
 
-    async def aforget(self: HippoMemory, ids: str | Sequence[str]) -> int:
+    async def aforget(self, ids: str | Sequence[str]) -> int:
         """Async twin of :meth:`~hippo_memory.HippoMemory.forget`."""
         return await asyncio.to_thread(self.forget, ids)
 
-    async def aforget_namespace(self: HippoMemory, namespace: Sequence[str]) -> int:
+    async def aforget_namespace(self, namespace: Sequence[str]) -> int:
         """Async twin of :meth:`~hippo_memory.HippoMemory.forget_namespace`."""
         return await asyncio.to_thread(self.forget_namespace, namespace)
 
     async def alist(
-        self: HippoMemory,
+        self,
         namespace: Sequence[str] | None = None,
         *,
         filter: Mapping[str, Any] | None = None,
@@ -159,18 +249,18 @@ class AsyncMemoryMixin:
             lambda: self.list(namespace, filter=filter, limit=limit, offset=offset, newest_first=newest_first)
         )
 
-    async def acount(self: HippoMemory, namespace: Sequence[str] | None = None) -> int:
+    async def acount(self, namespace: Sequence[str] | None = None) -> int:
         """Async twin of :meth:`~hippo_memory.HippoMemory.count`."""
         return await asyncio.to_thread(self.count, namespace)
 
     async def anamespaces(
-        self: HippoMemory, prefix: Sequence[str] | None = None, *, max_depth: int | None = None
+        self, prefix: Sequence[str] | None = None, *, max_depth: int | None = None
     ) -> builtins.list[Namespace]:
         """Async twin of :meth:`~hippo_memory.HippoMemory.namespaces`."""
         return await asyncio.to_thread(lambda: self.namespaces(prefix, max_depth=max_depth))
 
     async def aconsolidate(
-        self: HippoMemory,
+        self,
         *,
         now: TimeLike | None = None,
         replay: bool = True,
@@ -193,16 +283,16 @@ class AsyncMemoryMixin:
             )
         )
 
-    async def asupersede(self: HippoMemory, old: str, new: str) -> None:
+    async def asupersede(self, old: str, new: str) -> None:
         """Async twin of :meth:`~hippo_memory.HippoMemory.supersede`."""
         await asyncio.to_thread(self.supersede, old, new)
 
-    async def aforget_before(self: HippoMemory, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int:
+    async def aforget_before(self, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int:
         """Async twin of :meth:`~hippo_memory.HippoMemory.forget_before`."""
         return await asyncio.to_thread(lambda: self.forget_before(before, namespace=namespace))
 
     async def aexport_jsonl(
-        self: HippoMemory,
+        self,
         path: str | os.PathLike[str],
         namespace: Sequence[str] | None = None,
         *,

@@ -38,8 +38,6 @@ named point, for tests).
 from __future__ import annotations
 
 import math
-import os
-import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -48,10 +46,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ._compaction import _compact, compact
+from ._cue_blocks import _allocate, _cue_block, _CueBlock, _install_blocks, _write_blocks, attach_cues
 from ._errors import InvalidInputError
+from ._faults import fault as _fault
 from ._lifecycle import DAY, memory_strength, reinforced_stability, replay_priority
-from ._storage import CueRecord, LinkRecord
-from ._types import ConsolidationReport, Cue
+from ._storage import LinkRecord
+from ._types import ConsolidationReport
 
 if TYPE_CHECKING:
     from ._partition import Partition
@@ -61,7 +62,6 @@ __all__ = [
     "compact",
     "consolidate",
     "export_records",
-    "flush_access",
     "forget_before",
     "memory_strength",
     "merge_reports",
@@ -76,12 +76,6 @@ PriorityFn = Callable[[FloatArray, IntArray, FloatArray], FloatArray]
 
 _IDENTICAL = 0.98
 _FAULT_ENV = "HIPPO_MEMORY_FAULT"
-
-
-def _fault(point: str) -> None:
-    """Kill this process at ``point`` when ``HIPPO_MEMORY_FAULT`` names it (crash tests)."""
-    if os.environ.get(_FAULT_ENV) == point:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 # ---------------------------------------------------------------------------- pure maths
@@ -131,115 +125,6 @@ def duplicate_groups(
                 if survivor != item:
                     into[item] = survivor
     return {item: root(item) for item in into}
-
-
-# ---------------------------------------------------------------------------- cue rewrites
-class _CueBlock:
-    """A memory's new contiguous block of cue rows (its old cues plus merged ones)."""
-
-    __slots__ = ("cues", "first_row", "slot", "vectors")
-
-    def __init__(self, slot: int, cues: list[tuple[str, str]], vectors: npt.NDArray[np.float32]) -> None:
-        self.slot = slot
-        self.cues = cues
-        self.vectors = vectors
-        self.first_row = 0
-
-
-def _cue_block(
-    memory: Partition, slot: int, extra: Sequence[tuple[str, str]], extra_vectors: npt.NDArray[np.float32]
-) -> _CueBlock | None:
-    """The memory's cues plus those of ``extra`` that add something; ``None`` if none do."""
-    start, count = (int(v) for v in memory.slot_rows[slot])
-    rows = np.arange(start, start + count)
-    vectors = memory.index.vectors(rows)
-    cues = [(cue.kind, cue.text) for cue in memory.store.cues_by_slot([slot]).get(slot, [])]
-    limit = max(4 * memory.config.max_cues, count)
-    kept = [vectors]
-    added: list[tuple[str, str]] = []
-    current = vectors
-    for (kind, text), vector in zip(extra, extra_vectors, strict=True):
-        if len(cues) + len(added) >= limit:
-            break
-        if current.size and float((current @ vector).max()) >= _IDENTICAL:
-            continue
-        added.append((kind, text))
-        kept.append(vector[None, :])
-        current = np.concatenate(kept)
-    if not added:
-        return None
-    return _CueBlock(slot, cues + added, np.ascontiguousarray(np.concatenate(kept), dtype=np.float32))
-
-
-def _write_blocks(memory: Partition, blocks: Sequence[_CueBlock]) -> None:
-    for block in blocks:
-        memory.store.replace_cues(
-            block.slot,
-            [CueRecord(block.first_row + i, block.slot, kind, text) for i, (kind, text) in enumerate(block.cues)],
-        )
-
-
-def _install_blocks(memory: Partition, blocks: Sequence[_CueBlock]) -> None:
-    """Mirror committed cue blocks in RAM (rows were allocated from ``_index.n_rows``)."""
-    for block in blocks:
-        old_start, old_count = (int(v) for v in memory.slot_rows[block.slot])
-        memory.index.remove(np.arange(old_start, old_start + old_count))
-    if blocks:
-        memory.index.add(
-            np.concatenate([b.vectors for b in blocks]),
-            np.concatenate([np.full(len(b.cues), b.slot, dtype=np.int64) for b in blocks]),
-        )
-    for block in blocks:
-        memory.slot_rows[block.slot] = (block.first_row, len(block.cues))
-
-
-def _allocate(memory: Partition, blocks: Sequence[_CueBlock]) -> int:
-    """Give blocks consecutive rows after the committed ones; returns the new row count."""
-    row = memory.index.n_rows
-    for block in blocks:
-        block.first_row = row
-        row += len(block.cues)
-    return row
-
-
-def attach_cues(
-    memory: Partition,
-    slot: int,
-    cues: Sequence[Cue],
-    vectors: npt.NDArray[np.float32],
-    *,
-    salience: float = 0.0,
-    merged_id: str | None = None,
-    now: float | None = None,
-) -> None:
-    """Fold a duplicate into ``slot``: extra cues, salience, provenance; one transaction.
-
-    Call under the engine lock. Cues practically identical to an existing one
-    (cosine at least 0.98) are not added; the memory counts as accessed.
-    """
-    now = memory.clock() if now is None else now
-    life = memory.life
-    store = memory.store
-    block = _cue_block(memory, slot, [(c.kind, c.text) for c in cues], vectors)
-    blocks = [block] if block is not None else []
-    end_row = _allocate(memory, blocks)
-    life.grow(slot + 1)
-    life.salience[slot] = max(float(life.salience[slot]), salience)
-    life.touch(np.asarray([slot]), now, memory.config.stability_growth)
-    if merged_id is not None:
-        life.merged_from.setdefault(slot, []).append(merged_id)
-    if blocks:
-        store.append_vectors(np.concatenate([b.vectors for b in blocks]))
-    with memory.transaction():
-        _write_blocks(memory, blocks)
-        life.write_rows(store, [slot], memory.slot_id)
-        if blocks:
-            store.commit_rows(end_row)
-    life.dirty.discard(slot)
-    if blocks:
-        store.rows_committed(end_row)
-        _install_blocks(memory, blocks)
-        memory.persist_ivf()
 
 
 # ---------------------------------------------------------------------------- consolidate
@@ -600,80 +485,6 @@ def _commit_sql(
             store.commit_rows(end_row)
 
 
-# ---------------------------------------------------------------------------- compaction
-def compact(memory: Partition, *, force: bool = False) -> tuple[int, int, float] | None:
-    """Rewrite the vector file and the index without dead rows (one pass at a time).
-
-    The live rows of a snapshot are written to the next generation's file and a new
-    index is built from them without the lock; under the lock the rows added since
-    are appended, rows deleted since are marked dead, and one transaction remaps the
-    row numbers and names the new file. The old file is deleted after the commit.
-
-    Returns:
-        ``(rows_before, rows_after, seconds_locked)``, or ``None`` when there was too
-        little dead space (below ``HippoConfig.compact_dead_fraction``) and not ``force``.
-    """
-    with memory.life.pass_lock:
-        return _compact(memory, force=force)
-
-
-def _compact(memory: Partition, *, force: bool) -> tuple[int, int, float] | None:
-    from ._index import CueIndex
-
-    locked = 0.0
-    with memory.lock:
-        t = time.perf_counter()
-        memory.check_open()
-        index = memory.index
-        n0 = index.n_rows
-        alive0 = index.alive(np.arange(n0))
-        vectors = index.all_vectors
-        name = memory.store.next_vectors_name()
-        locked += time.perf_counter() - t
-    dead = n0 - int(alive0.sum())
-    if n0 == 0 or dead == 0 or (not force and dead < memory.config.compact_dead_fraction * n0):
-        return None
-    live_rows = np.flatnonzero(alive0).astype(np.int64)
-    kept = np.ascontiguousarray(vectors[live_rows])
-    memory.store.write_vector_file(name, kept)
-    _fault("compact:written")
-    fresh: CueIndex = memory.new_index()
-    fresh.add(kept, index.owners(live_rows), rebuild=False)
-    fresh.refresh()
-    with memory.lock:
-        t = time.perf_counter()
-        memory.check_open()
-        store = memory.store
-        index = memory.index
-        n1 = index.n_rows
-        mapping = np.full(n1, -1, dtype=np.int64)
-        mapping[live_rows] = np.arange(live_rows.size)
-        if n1 > n0:  # rows written while the file was being copied
-            delta = np.arange(n0, n1)
-            mapping[delta] = live_rows.size + np.arange(delta.size)
-            store.write_vector_file(name, index.vectors(delta), first_row=live_rows.size)
-            fresh.add(index.vectors(delta), index.owners(delta), alive=index.alive(delta))
-        died = live_rows[~index.alive(live_rows)]
-        if died.size:
-            fresh.remove(mapping[died])
-        n_new = live_rows.size + (n1 - n0)
-        _fault("compact:remapped")
-        with memory.transaction():
-            moved = np.flatnonzero(mapping != np.arange(n1))
-            moved = moved[mapping[moved] >= 0]
-            store.remap_rows(list(zip(moved.tolist(), mapping[moved].tolist(), strict=True)))
-            store.commit_vectors_name(name)
-            store.commit_rows(n_new)
-        _fault("compact:committed")
-        store.switch_vectors(name, n_new)
-        live_slots = np.flatnonzero(memory.slot_ns[: len(memory.slot_id)] >= 0)
-        memory.slot_rows[live_slots, 0] = mapping[memory.slot_rows[live_slots, 0]]
-        memory.index = fresh
-        memory.persist_ivf()
-        locked += time.perf_counter() - t
-    return n0, n_new, locked
-
-
 def merge_reports(reports: Sequence[ConsolidationReport], now: float) -> ConsolidationReport:
     """One report for a pass over several partitions: counts and times added up."""
     if not reports:
@@ -712,18 +523,6 @@ def merge_reports(reports: Sequence[ConsolidationReport], now: float) -> Consoli
 
 
 # ---------------------------------------------------------------------------- other operations
-def flush_access(memory: Partition) -> int:
-    """Write in-RAM access counts to the store (call under the engine lock)."""
-    life = memory.life
-    if not life.dirty:
-        return 0
-    slots = sorted(life.dirty)
-    with memory.transaction():
-        life.write_rows(memory.store, slots, memory.slot_id)
-    life.dirty.clear()
-    return len(slots)
-
-
 def supersede(memory: Partition, old: str, new: str) -> None:
     """Mark memory ``old`` as superseded by ``new`` (see :meth:`HippoMemory.supersede`)."""
     with memory.lock:

@@ -11,6 +11,7 @@ the storage on its next use; a caller that raced an eviction simply retries.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import threading
 import time
@@ -19,15 +20,26 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from ._config import HippoConfig
 from ._encoder import Encoder
-from ._errors import EncoderMismatchError, InvalidConfigError, StoreClosedError
+from ._errors import (
+    EncoderMismatchError,
+    InvalidConfigError,
+    InvalidInputError,
+    MemoryNotFoundError,
+    NamespaceNotFoundError,
+    StoreClosedError,
+)
 from ._filters import matches_filter
+from ._items import Prepared
 from ._partition import Partition
+from ._recall import recall_partition
 from ._sqlite import SQLiteStorage
-from ._types import Memory, Namespace
+from ._types import Memory, Namespace, RecallHit, RecallResult
+from ._validation import check_string
 
 __all__ = ["Engine"]
 
@@ -244,6 +256,103 @@ class Engine:
                 memory = fetched.get((id(entry[3]), entry[2]))
                 if memory is not None:
                     yield memory
+
+    def _locate_one(self, id: Any) -> tuple[Partition, int]:
+        """The loaded partition of a memory id and its slot (the caller holds no lock)."""
+        if not isinstance(id, str):
+            raise MemoryNotFoundError(f"memory ids are strings, got {id!r}")
+        check_string(id, "memory id")
+        key = self.storage.locate([id]).get(id)
+        if key is None:
+            raise MemoryNotFoundError(f"no memory with id {id!r}")
+        part = self._partition(key)
+        if part is None:
+            raise MemoryNotFoundError(f"no memory with id {id!r}")
+        return part, part.slot(id)
+
+    def _check_references(self, prepared: list[Prepared]) -> None:
+        """Ids must be new; ``supersedes`` must name a memory of the same namespace."""
+        taken = self.storage.locate([item.id for item in prepared])
+        if taken:
+            raise InvalidInputError(f"a memory with id {next(iter(taken))!r} already exists; use update()")
+        for item in prepared:
+            if item.supersedes is None:
+                continue
+            part, slot = self._locate_one(item.supersedes)
+            if part.namespaces[int(part.slot_ns[slot])] != item.namespace:
+                raise InvalidInputError(
+                    f"supersedes={item.supersedes!r} names a memory of another namespace; a memory can only "
+                    "supersede one of its own namespace"
+                )
+
+    def _recall_partitions(
+        self,
+        q: npt.NDArray[np.float32],
+        *,
+        query: str,
+        prefix: Namespace | None,
+        k: int,
+        filter: Mapping[str, Any] | None,
+        since: float | None,
+        until: float | None,
+        include_superseded: bool,
+        min_similarity: float | None,
+    ) -> RecallResult:
+        """Recall in every partition under ``prefix`` and merge their hits (validated arguments)."""
+        t0 = time.perf_counter()
+        # Over several partitions hits merge by score, ties (each partition's own top ranks)
+        # by cosine similarity, the one signal on the same scale everywhere; superseded
+        # memories (include_superseded) after current ones, as within a partition.
+        found: list[tuple[bool, float, float, int, int, RecallHit, Partition]] = []
+        candidates, backend, answered = 0, "exact", False
+        timings: dict[str, float] = {}
+        for order_key, key in enumerate(self.storage.partition_keys(prefix)):
+            part = self._partition(key)
+            if part is None:
+                continue
+            with self._locked(part):
+                try:
+                    share = recall_partition(
+                        part,
+                        q,
+                        query=query,
+                        namespace=prefix,
+                        k=k,
+                        filter=filter,
+                        since=since,
+                        until=until,
+                        include_superseded=include_superseded,
+                        min_similarity=min_similarity,
+                        touch=False,
+                    )
+                except NamespaceNotFoundError:
+                    continue
+                if not answered:
+                    backend = part.index.active_kind
+                answered = True
+            candidates += share.n_candidates
+            for name, ms in share.timings.items():
+                timings[name] = timings.get(name, 0.0) + ms
+            found.extend(
+                (
+                    include_superseded and hit.memory.superseded_by is not None,
+                    -hit.score,
+                    -hit.diagnostics.similarity,
+                    order_key,
+                    hit.rank,
+                    hit,
+                    part,
+                )
+                for hit in share.hits
+            )
+        if prefix is not None and not answered:
+            raise NamespaceNotFoundError(f"no memories under namespace {prefix!r}")
+        found.sort(key=lambda entry: entry[:5])
+        hits = tuple(dataclasses.replace(entry[5], rank=rank) for rank, entry in enumerate(found[:k]))
+        self._touch([(entry[6], entry[5].memory.id) for entry in found[:k]])
+        timings["total"] = (time.perf_counter() - t0) * 1e3
+        self._evict()
+        return RecallResult(query, prefix, hits, candidates, backend, timings)
 
     # ------------------------------------------------------------------ lifecycle
     def stats(self) -> dict[str, Any]:

@@ -13,53 +13,45 @@ and merges. The stages: :mod:`._write` (write path), :mod:`._recall` and
 from __future__ import annotations
 
 import builtins
-import contextlib
 import dataclasses
-import json
 import math
 import os
-import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from . import _consolidation
 from ._async import AsyncMemoryMixin
 from ._codes import CodeMaker
 from ._config import HippoConfig
 from ._cues import CueAugmenter
-from ._encoder import Encoder, encode_checked, load_encoder, validate_vectors
-from ._engine import Engine
-from ._errors import InvalidConfigError, InvalidInputError, MemoryNotFoundError, NamespaceNotFoundError
+from ._encoder import Encoder, load_encoder, validate_vectors
+from ._errors import InvalidConfigError, InvalidInputError
 from ._filters import validate_filter
-from ._items import MemoryInput, Prepared
-from ._partition import Partition
-from ._recall import follow_chain, recall_partition
+from ._items import MemoryInput
+from ._maintenance import Maintenance
+from ._recall import follow_chain
 from ._storage import LinkRecord
-from ._types import Chain, ChainHop, ConsolidationReport, Cue, Memory, Namespace, RecallHit, RecallResult
+from ._types import Chain, ChainHop, Memory, Namespace, RecallResult
 from ._validation import (
     DEFAULT_NAMESPACE,
     TimeLike,
     check_cues,
     check_ids,
-    check_metadata,
-    check_string,
     check_text,
-    dumps,
     to_epoch,
     validate_namespace,
 )
-from ._write import build_item_cues, prepare, reencode, write
+from ._write import prepare
+from ._write_api import Writer
 
 __all__ = ["DEFAULT_NAMESPACE", "HippoMemory", "MemoryInput", "TimeLike", "validate_namespace"]
 
 
-class HippoMemory(Engine, AsyncMemoryMixin):
+class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
     """A long-term memory for agents, opened on a directory or held in memory.
 
     Args:
@@ -111,24 +103,6 @@ class HippoMemory(Engine, AsyncMemoryMixin):
         self.codes = CodeMaker(self.dim, self.config.code_dim, self.config.code_k, self.config.seed, torch_device)
 
     # ------------------------------------------------------------------ helpers
-    def _encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return encode_checked(self.encoder, list(texts), self.dim)
-
-    def _locate_one(self, id: Any) -> tuple[Partition, int]:
-        """The loaded partition of a memory id and its slot (the caller holds no lock)."""
-        if not isinstance(id, str):
-            raise MemoryNotFoundError(f"memory ids are strings, got {id!r}")
-        check_string(id, "memory id")
-        key = self.storage.locate([id]).get(id)
-        if key is None:
-            raise MemoryNotFoundError(f"no memory with id {id!r}")
-        part = self._partition(key)
-        if part is None:
-            raise MemoryNotFoundError(f"no memory with id {id!r}")
-        return part, part.slot(id)
-
     # ------------------------------------------------------------------ writing
     def remember(
         self,
@@ -201,52 +175,7 @@ class HippoMemory(Engine, AsyncMemoryMixin):
         prepared = prepare(items, self.config, namespace, session, metadata, timestamp)
         if not prepared:
             return []
-        self._check_references(prepared)
-        paraphrases: Sequence[Sequence[str]] = [()] * len(prepared)
-        if self.augmenter is not None and self.config.cue_variants:
-            paraphrases = self.augmenter.augment([p.text for p in prepared])
-            if len(paraphrases) != len(prepared):
-                raise InvalidInputError("the cue augmenter returned a list of the wrong length")
-        groups: dict[Namespace, list[int]] = {}
-        for i, item in enumerate(prepared):
-            groups.setdefault(self.partition_key(item.namespace), []).append(i)
-        parts = {key: self._partition(key, create=True) for key in groups}
-        for key, members in groups.items():
-            part = parts[key]
-            assert part is not None
-            with part.lock:
-                build_item_cues(part, [prepared[i] for i in members], [paraphrases[i] for i in members])
-        vectors = self._encode([cue.text for item in prepared for cue in item.cues])
-        starts = np.cumsum([0] + [len(item.cues) for item in prepared]).astype(np.int64)
-        codes = self.codes.encode(vectors[starts[:-1]])
-        ids: list[str] = [""] * len(prepared)
-        with self._locked_all(parts) as locked:
-            installs = []
-            with self.storage.transaction():
-                for key, members in groups.items():
-                    rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in members])
-                    batch = [prepared[i] for i in members]
-                    installs.append((members, write(locked[key], batch, vectors[rows], codes[members])))
-            for members, install in installs:
-                for i, memory_id in zip(members, install(), strict=True):
-                    ids[i] = memory_id
-        self._evict()
-        return ids
-
-    def _check_references(self, prepared: list[Prepared]) -> None:
-        """Ids must be new; ``supersedes`` must name a memory of the same namespace."""
-        taken = self.storage.locate([item.id for item in prepared])
-        if taken:
-            raise InvalidInputError(f"a memory with id {next(iter(taken))!r} already exists; use update()")
-        for item in prepared:
-            if item.supersedes is None:
-                continue
-            part, slot = self._locate_one(item.supersedes)
-            if part.namespaces[int(part.slot_ns[slot])] != item.namespace:
-                raise InvalidInputError(
-                    f"supersedes={item.supersedes!r} names a memory of another namespace; a memory can only "
-                    "supersede one of its own namespace"
-                )
+        return self._write_batch(prepared)
 
     def associate(self, source: str, target: str, *, strength: float = 1.0, bidirectional: bool = False) -> None:
         """Strengthen the association ``source -> target`` (a Hebbian increment).
@@ -301,43 +230,7 @@ class HippoMemory(Engine, AsyncMemoryMixin):
                 Bad input raises as in :meth:`remember`.
         """
         self._check_open()
-        new_text = None if text is None else check_text(text, self.config.max_text_chars)
-        new_meta = None if metadata is None else check_metadata(metadata)
-        new_cues = None if cues is None else check_cues(cues, self.config.max_text_chars)
-        new_time = to_epoch(timestamp)
-        part, _ = self._locate_one(id)
-        with self._locked(part):
-            slot = part.slot(id)  # under the lock: a racing forget raises MemoryNotFoundError here
-            row = part.store.memories_by_slot([slot])[slot]
-            old_cues = part.store.cues_by_slot([slot]).get(slot, [])
-        explicit = new_cues if new_cues is not None else [c.text for c in old_cues if c.kind == "explicit"]
-        item = Prepared(
-            row.id,
-            new_text or row.text,
-            tuple(json.loads(row.namespace)),
-            json.loads(row.metadata) if new_meta is None else new_meta,
-            row.timestamp if timestamp is None else new_time,
-            None,
-            [Cue(c, "explicit") for c in explicit],
-        )
-        if new_text is None and new_cues is None:
-            with self._locked(part):
-                if slot >= len(part.slot_id) or part.slot_id[slot] != row.id:
-                    raise MemoryNotFoundError(f"memory {id!r} was forgotten or merged while it was being updated")
-                with part.transaction():
-                    part.store.update_memory(
-                        slot, metadata=dumps(item.metadata), timestamp=item.timestamp, updated_at=time.time()
-                    )
-                part.slot_time[slot] = np.nan if item.timestamp is None else item.timestamp
-                part.set_speaker(slot, dumps(item.metadata))
-                return part.memories([slot])[slot]
-        with self._locked(part):
-            build_item_cues(part, [item], [()])
-        vectors = self._encode([c.text for c in item.cues])
-        code = self.codes.encode(vectors[:1])[0]
-        with self._locked(part):
-            reencode(part, slot, row.id, item, vectors, code, time.time())
-            return part.memories([slot])[slot]
+        return self._update(id, text=text, metadata=metadata, timestamp=timestamp, cues=cues)
 
     def forget(self, ids: str | Sequence[str]) -> int:
         """Delete memories and their associations (all or none).
@@ -514,60 +407,17 @@ class HippoMemory(Engine, AsyncMemoryMixin):
         since_t, until_t = to_epoch(since, "since"), to_epoch(until, "until")
         q = validate_vectors(np.asarray(vector, dtype=np.float32).reshape(1, -1), 1, self.dim)[0]
         self._check_open()
-        t0 = time.perf_counter()
-        # Over several partitions hits merge by score, ties (each partition's own top ranks)
-        # by cosine similarity, the one signal on the same scale everywhere; superseded
-        # memories (include_superseded) after current ones, as within a partition.
-        found: builtins.list[tuple[bool, float, float, int, int, RecallHit, Partition]] = []
-        candidates, backend, answered = 0, "exact", False
-        timings: dict[str, float] = {}
-        for order_key, key in enumerate(self.storage.partition_keys(prefix)):
-            part = self._partition(key)
-            if part is None:
-                continue
-            with self._locked(part):
-                try:
-                    share = recall_partition(
-                        part,
-                        q,
-                        query=query,
-                        namespace=prefix,
-                        k=k,
-                        filter=filter,
-                        since=since_t,
-                        until=until_t,
-                        include_superseded=include_superseded,
-                        min_similarity=min_similarity,
-                        touch=False,
-                    )
-                except NamespaceNotFoundError:
-                    continue
-                if not answered:
-                    backend = part.index.active_kind
-                answered = True
-            candidates += share.n_candidates
-            for name, ms in share.timings.items():
-                timings[name] = timings.get(name, 0.0) + ms
-            found.extend(
-                (
-                    include_superseded and hit.memory.superseded_by is not None,
-                    -hit.score,
-                    -hit.diagnostics.similarity,
-                    order_key,
-                    hit.rank,
-                    hit,
-                    part,
-                )
-                for hit in share.hits
-            )
-        if prefix is not None and not answered:
-            raise NamespaceNotFoundError(f"no memories under namespace {prefix!r}")
-        found.sort(key=lambda entry: entry[:5])
-        hits = tuple(dataclasses.replace(entry[5], rank=rank) for rank, entry in enumerate(found[:k]))
-        self._touch([(entry[6], entry[5].memory.id) for entry in found[:k]])
-        timings["total"] = (time.perf_counter() - t0) * 1e3
-        self._evict()
-        return RecallResult(query, prefix, hits, candidates, backend, timings)
+        return self._recall_partitions(
+            q,
+            query=query,
+            prefix=prefix,
+            k=k,
+            filter=filter,
+            since=since_t,
+            until=until_t,
+            include_superseded=include_superseded,
+            min_similarity=min_similarity,
+        )
 
     def recall_chain(
         self,
@@ -627,118 +477,6 @@ class HippoMemory(Engine, AsyncMemoryMixin):
                 if part.slot_id[t] is not None
             ]
         return sorted(out, key=lambda item: (-item[1], item[0]))
-
-    # ------------------------------------------------------------------ consolidation and forgetting
-    def consolidate(
-        self,
-        *,
-        now: TimeLike | None = None,
-        replay: bool = True,
-        replay_budget: int | None = None,
-        decay: bool = True,
-        merge: bool = True,
-        compact: bool | None = None,
-        full: bool = False,
-    ) -> ConsolidationReport:
-        """Offline consolidation ("sleep") of every partition: replay, decay, forget, merge, compact.
-
-        Each partition's pass plans on a snapshot without holding its lock, so recall
-        keeps answering, then commits in one transaction (see ``docs/consolidation.md``).
-
-        Args:
-            now: The time the pass runs at (default: :attr:`clock`).
-            replay: Replay the memories that matter most and are fading.
-            replay_budget: Memories replayed per partition (default ``HippoConfig.replay_budget``).
-            decay: Decay association strengths and forget memories weaker than ``forget_below``.
-            merge: Merge near-duplicates of one namespace (``HippoConfig.merge_similarity``).
-            compact: Rewrite vector files without dead rows: ``None`` once
-                ``compact_dead_fraction`` of the rows are dead, ``True`` always, ``False`` never.
-            full: Compare all pairs for duplicates, not only memories written since the last pass.
-
-        Raises:
-            InvalidInputError: bad ``now`` or ``replay_budget``.
-        """
-        when = to_epoch(now, "now")
-        reports = [
-            _consolidation.consolidate(
-                part,
-                now=when,
-                replay=replay,
-                replay_budget=replay_budget,
-                decay=decay,
-                merge=merge,
-                compact_files=compact,
-                full=full,
-            )
-            for part in self._each_partition(None)
-        ]
-        return _consolidation.merge_reports(reports, self.clock() if when is None else when)
-
-    def supersede(self, old: str, new: str) -> None:
-        """Record that memory ``new`` replaces ``old`` (same namespace); ``old`` is hidden from recall.
-
-        Raises:
-            MemoryNotFoundError: an id does not exist.
-            InvalidInputError: ``old == new``, a circular supersession, or two namespaces.
-        """
-        self._check_open()
-        part, old_slot = self._locate_one(old)
-        other, new_slot = self._locate_one(new)
-        if other is not part or part.slot_ns[old_slot] != part.slot_ns[new_slot]:
-            raise InvalidInputError("a memory can only supersede one of its own namespace")
-        _consolidation.supersede(part, old, new)
-
-    def forget_before(self, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int:
-        """Forget every memory dated before ``before`` (its ``timestamp``, else when it was stored).
-
-        Returns:
-            How many memories were forgotten.
-        """
-        cut = to_epoch(before, "before")
-        if cut is None:
-            raise InvalidInputError("before must be a date")
-        prefix = None if namespace is None else validate_namespace(namespace)
-        return sum(_consolidation.forget_before(part, cut, prefix) for part in self._each_partition(prefix))
-
-    def export_jsonl(
-        self,
-        path: str | os.PathLike[str],
-        namespace: Sequence[str] | None = None,
-        *,
-        include_superseded: bool = False,
-    ) -> int:
-        """Write the memories as JSON lines (``id``, ``text``, ``namespace``, ``metadata``, times,
-        lifecycle fields and ``cues``); expired ones are left out, superseded ones unless asked for.
-        The file is replaced atomically.
-
-        Returns:
-            How many memories were written.
-        """
-        prefix = None if namespace is None else validate_namespace(namespace)
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        written = 0
-        fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                for part in self._each_partition(prefix):
-                    for record in _consolidation.export_records(part, prefix, include_superseded):
-                        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-                        written += 1
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        return written
-
-    def _each_partition(self, prefix: Namespace | None) -> Iterator[Partition]:
-        for key in self.storage.partition_keys(prefix):
-            part = self._partition(key)
-            if part is not None:
-                yield part
 
     def __enter__(self) -> HippoMemory:
         return self
