@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from ._cue_blocks import attach_cues
 from ._cues import _STOPWORDS, split_sentences
 from ._errors import InvalidInputError, MemoryNotFoundError
 from ._items import Prepared
@@ -316,8 +317,6 @@ class WritePlan:
 
     def install(self, memory: Partition, now: float) -> None:
         """After the commit: mirror the lifecycle in RAM and fold merged duplicates in."""
-        from ._consolidation import attach_cues
-
         life = memory.life
         half_life = memory.config.half_life_days * 86_400.0
         ttl_now = memory.clock()

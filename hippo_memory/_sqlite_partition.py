@@ -8,7 +8,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +17,18 @@ from ._errors import StoreCorruptedError, StoreError, StoreLockedError
 from ._storage import CueRecord, LifecycleRecord, LinkRecord, MemoryRecord
 from ._types import Namespace
 
-if TYPE_CHECKING:
-    from ._sqlite import SQLiteStorage
+
+class _Owner(Protocol):
+    """What a partition needs of the storage that opened it (:class:`~hippo_memory._sqlite.SQLiteStorage`)."""
+
+    db: sqlite3.Connection
+    path: Path | None
+    durable: bool
+
+    def touch(self, pid: int) -> None: ...
+    def _check_open(self) -> None: ...
+    def set_policy_counts(self, counts: Mapping[str, int]) -> None: ...
+
 
 __all__ = ["DIRECTORY", "VECTOR_FILE", "SQLitePartition", "chunks", "mapped_errors", "marks"]
 
@@ -85,7 +95,7 @@ class SQLitePartition:
         key: The partition key (a namespace prefix).
     """
 
-    def __init__(self, storage: SQLiteStorage, pid: int, key: Namespace) -> None:
+    def __init__(self, storage: _Owner, pid: int, key: Namespace) -> None:
         self._storage = storage
         self.db = storage.db
         self.pid = pid
