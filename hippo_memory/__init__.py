@@ -11,15 +11,8 @@ Example:
     >>> mem.recall("What is the name of Caroline's pet?", namespace=("caroline",))      # doctest: +SKIP
 """
 
-from ._config import HippoConfig, IndexKind, WritePolicy
-from ._cues import CueAugmenter, build_cues, key_phrases, split_sentences
-from ._encoder import (
-    DEFAULT_MODEL,
-    Encoder,
-    HashingEncoder,
-    SentenceTransformerEncoder,
-    load_encoder,
-)
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     EmptyTextError,
     EncoderError,
@@ -41,20 +34,96 @@ from ._errors import (
     StoreVersionError,
     TextTooLongError,
 )
-from ._filters import matches_filter, validate_filter
-from ._memory import DEFAULT_NAMESPACE, HippoMemory, MemoryInput, validate_namespace
-from ._sqlite import FORMAT_VERSION
-from ._types import (
-    Chain,
-    ChainHop,
-    ConsolidationReport,
-    Cue,
-    HitDiagnostics,
-    Memory,
-    Namespace,
-    RecallHit,
-    RecallResult,
-)
+
+if TYPE_CHECKING:
+    from ._config import HippoConfig, IndexKind, WritePolicy
+    from ._cues import CueAugmenter, build_cues, key_phrases, split_sentences
+    from ._encoder import (
+        DEFAULT_MODEL,
+        Encoder,
+        HashingEncoder,
+        SentenceTransformerEncoder,
+        load_encoder,
+    )
+    from ._filters import matches_filter, validate_filter
+    from ._memory import DEFAULT_NAMESPACE, HippoMemory, MemoryInput, validate_namespace
+    from ._sqlite import FORMAT_VERSION
+    from ._types import (
+        Chain,
+        ChainHop,
+        ConsolidationReport,
+        Cue,
+        HitDiagnostics,
+        Memory,
+        Namespace,
+        RecallHit,
+        RecallResult,
+    )
+
+
+# The engine (torch, faiss, sentence-transformers) loads on first use of a name that
+# needs it, so `hippo-memory --help` and `import hippo_memory` for the errors stay fast.
+_LAZY: dict[str, str] = {
+    "Chain": "._types",
+    "ChainHop": "._types",
+    "ConsolidationReport": "._types",
+    "Cue": "._types",
+    "CueAugmenter": "._cues",
+    "DEFAULT_MODEL": "._encoder",
+    "DEFAULT_NAMESPACE": "._memory",
+    "EmptyTextError": "._errors",
+    "Encoder": "._encoder",
+    "EncoderError": "._errors",
+    "EncoderMismatchError": "._errors",
+    "FORMAT_VERSION": "._sqlite",
+    "HashingEncoder": "._encoder",
+    "HippoConfig": "._config",
+    "HippoMemory": "._memory",
+    "HippoMemoryError": "._errors",
+    "HitDiagnostics": "._types",
+    "IndexKind": "._config",
+    "InvalidConfigError": "._errors",
+    "InvalidFilterError": "._errors",
+    "InvalidInputError": "._errors",
+    "InvalidNamespaceError": "._errors",
+    "InvalidVectorError": "._errors",
+    "Memory": "._types",
+    "MemoryInput": "._memory",
+    "MemoryNotFoundError": "._errors",
+    "MissingDependencyError": "._errors",
+    "Namespace": "._types",
+    "NamespaceNotFoundError": "._errors",
+    "NotFoundError": "._errors",
+    "RecallHit": "._types",
+    "RecallResult": "._types",
+    "SentenceTransformerEncoder": "._encoder",
+    "StoreClosedError": "._errors",
+    "StoreCorruptedError": "._errors",
+    "StoreError": "._errors",
+    "StoreLockedError": "._errors",
+    "StoreVersionError": "._errors",
+    "TextTooLongError": "._errors",
+    "WritePolicy": "._config",
+    "build_cues": "._cues",
+    "key_phrases": "._cues",
+    "load_encoder": "._encoder",
+    "matches_filter": "._filters",
+    "split_sentences": "._cues",
+    "validate_filter": "._filters",
+    "validate_namespace": "._memory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hippo_memory' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

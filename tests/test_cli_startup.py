@@ -66,11 +66,6 @@ def test_help_of_every_command_imports_no_torch() -> None:
     assert result["version"] == f"hippo-memory {hippo_memory.__version__}"
 
 
-@pytest.mark.xfail(
-    reason="hippo_memory/__init__.py imports the engine (and torch) eagerly; the CLI's own imports are "
-    "light (test above), the package needs a lazy __init__ for the console script to be",
-    strict=False,
-)
 def test_console_script_help_imports_no_torch() -> None:
     source = (
         "import contextlib, io, json, sys\n"

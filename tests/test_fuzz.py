@@ -352,7 +352,11 @@ def test_fuzz_lookup_ids(profile: str) -> None:
     def run(memory_id: Any) -> None:
         _check(memory, lambda: memory.get(memory_id))
         _check(memory, lambda: memory.associations(memory_id))
-        _check(memory, lambda: memory.update(memory_id, metadata={"x": 1}), may_change=frozenset({memory_id} if isinstance(memory_id, str) else ()))
+        _check(
+            memory,
+            lambda: memory.update(memory_id, metadata={"x": 1}),
+            may_change=frozenset({memory_id} if isinstance(memory_id, str) else ()),
+        )
         _check(memory, lambda: memory.associate(memory_id, memory.list()[0].id))
 
     run()
