@@ -292,7 +292,16 @@ class HippoStore(BaseStore):
                 self.memory.close()
             raise InvalidConfigError(problem)
         fields = settings.get("fields")
-        self.index_config: HippoIndexConfig = {"fields": list(fields) if fields else None}
+        # As LangGraph's stores: the configuration passed (a copy), ``None`` when none
+        # was, and the LangChain embeddings in use, ``None`` when the engine encodes.
+        self.index_config: HippoIndexConfig | None = (
+            cast(HippoIndexConfig, settings) if index is not None else None
+        )
+        self.embeddings: Embeddings | None = (
+            self.memory.encoder.embeddings
+            if isinstance(self.memory.encoder, EmbeddingsEncoder)
+            else None
+        )
         self._fields = _tokenized(fields or ())
         self.ttl_config = cast(TTLConfig, dict(ttl)) if ttl else None
         self._lock = threading.RLock()
@@ -337,7 +346,7 @@ class HippoStore(BaseStore):
                 elif isinstance(op, SearchOp):
                     results.append(self._search(op, now, refresh))
                 elif isinstance(op, ListNamespacesOp):
-                    results.append(self._list_namespaces(op, now))
+                    results.append(self._list_namespaces(op))
                 else:
                     results.append(None)
             if refresh:
@@ -378,12 +387,11 @@ class HippoStore(BaseStore):
                 if condition.match_type not in ("prefix", "suffix"):
                     raise InvalidInputError(f"unknown match type {condition.match_type!r}")
         elif isinstance(op, PutOp):
+            # The reserved root "langgraph" is refused by ``put`` only (as in LangGraph):
+            # LangGraph itself writes there through ``batch``. The engine has no empty
+            # namespace, so an empty one is refused here too.
             if not op.namespace:
                 raise InvalidNamespaceError("Namespace cannot be empty.")
-            if op.namespace[0] == "langgraph":
-                raise InvalidNamespaceError(
-                    f'Root label for namespace cannot be "langgraph". Got: {op.namespace}'
-                )
             if (
                 op.index is not None
                 and op.index is not False
@@ -495,7 +503,8 @@ class HippoStore(BaseStore):
                 return items
             limit = None  # expired items took places on the page: list them all
 
-    def _list_namespaces(self, op: ListNamespacesOp, now: float) -> list[tuple[str, ...]]:
+    def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+        """Namespaces from the engine's catalogue: no partition is loaded."""
         scope: list[str] = []
         for condition in op.match_conditions or ():
             if condition.match_type == "prefix":
@@ -504,13 +513,12 @@ class HippoStore(BaseStore):
                         break
                     scope.append(label)
                 break
-        namespaces = {m.namespace for m in self._listed(tuple(scope) or None, None, now)}
-        matching = [
-            ns for ns in namespaces if all(_match(c, ns) for c in op.match_conditions or ())
-        ]
+        namespaces = self.memory.namespaces(tuple(scope) or None)
+        conditions = op.match_conditions or ()
+        matching = [ns for ns in namespaces if all(_match(c, ns) for c in conditions)]
         if op.max_depth is not None:
-            matching = [ns[: op.max_depth] for ns in matching]
-        return sorted(set(matching))[op.offset : op.offset + op.limit]
+            matching = sorted({ns[: op.max_depth] for ns in matching})
+        return matching[op.offset : op.offset + op.limit]
 
     # ------------------------------------------------------------------ writes
     def _refresh(self, memories: Iterable[Memory], now: float) -> None:

@@ -293,7 +293,10 @@ def test_foreign_memories_are_invisible(store: HippoStore) -> None:
     assert keys(store.search(("users",), query="Lisbon")) == ["job"]
     assert keys(store.search(("users",))) == ["job"]
     store.memory.remember("only foreign here", namespace=("foreign",))
-    assert store.list_namespaces() == [("users", "alice")]
+    # list_namespaces reads the engine's catalogue (no item is loaded), so a namespace
+    # holding only foreign memories is listed; see "Differences from InMemoryStore".
+    assert store.list_namespaces() == [("foreign",), ("users", "alice")]
+    assert store.search(("foreign",)) == []
 
 
 def test_list_namespaces(store: HippoStore) -> None:
@@ -346,9 +349,19 @@ def test_empty_and_reserved_namespaces_rejected_for_put(store: HippoStore) -> No
     for namespace in [(), ("langgraph", "x")]:
         with pytest.raises(InvalidNamespaceError):
             store.put(namespace, "k", {"text": "x"})
-        with pytest.raises(InvalidNamespaceError):
-            store.batch([PutOp(namespace, "k", {"text": "x"})])
+    with pytest.raises(InvalidNamespaceError):
+        store.batch([PutOp((), "k", {"text": "x"})])
     assert store.memory.count() == 0
+
+
+def test_reserved_root_is_writable_through_batch(store: HippoStore) -> None:
+    """As InMemoryStore: only ``put`` refuses the "langgraph" root; LangGraph writes there."""
+    ns = ("langgraph", "checkpoint")
+    assert store.batch([PutOp(ns, "k", {"text": "internal"})]) == [None]
+    assert store.get(ns, "k").value == {"text": "internal"}  # type: ignore[union-attr]
+    assert store.list_namespaces(prefix=("langgraph",)) == [ns]
+    store.delete(ns, "k")
+    assert store.get(ns, "k") is None
 
 
 @pytest.mark.parametrize(
@@ -472,8 +485,10 @@ def test_ttl_refresh_on_read_and_expiry(store: HippoStore, clock: Clock) -> None
     assert keys(store.search(ns, query="short lived")) == ["forever"]
     store.put(("gone",), "k", {"text": "x"}, ttl=1)
     clock.now += 61
-    assert ("gone",) not in store.list_namespaces()
+    assert store.search(("gone",)) == []
+    assert ("gone",) in store.list_namespaces()  # listed until swept (catalogue read)
     assert store.sweep_ttl() == 2
+    assert ("gone",) not in store.list_namespaces()
     assert store.memory.count() == 1
     assert store.sweep_ttl() == 0
 
