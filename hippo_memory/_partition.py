@@ -104,8 +104,12 @@ class Partition:
     def load(self) -> None:
         """Read the partition from its storage, verifying the records against the vector file.
 
+        Nothing is written unless the partition loads cleanly; then the checksums of
+        vector rows written before checksums existed are recorded.
+
         Raises:
-            StoreCorruptedError: the records refer to vector rows the file does not hold.
+            StoreCorruptedError: the records refer to vector rows the file does not hold,
+                a block of the file differs from its checksum, or a live row is not finite.
         """
         store = self.store
         self.seq = store.seq()
@@ -140,6 +144,7 @@ class Partition:
             self._persisted_centroids = self.index.ivf_centroids
         else:
             self.index.refresh()
+        store.seal_vectors()
         store.remove_stale_files()
 
     def new_index(self) -> CueIndex:

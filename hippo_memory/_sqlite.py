@@ -10,6 +10,12 @@ Layout of a store directory::
                                        and ``partitions.vectors_file`` names the live one
     partitions/p<id>.ivf-<gen>.safetensors  the partition's IVF centroids
 
+Each block of 256 rows of a vector file has a CRC-32 in ``vector_checksums``, written
+by the transaction that commits the block's rows and verified when the partition
+loads (see :mod:`._sqlite_partition`). A store written before the table existed
+opens: its blocks are unknown until their partition first loads cleanly (finite
+rows, records within the committed rows), which records their checksums.
+
 The database file itself carries the writer's lock (``flock``, which SQLite's own
 ``fcntl`` locks do not interact with), so the lock cannot be lost by deleting a file.
 
@@ -43,8 +49,8 @@ from ._errors import (
     StoreLockedError,
     StoreVersionError,
 )
+from ._sqlite_partition import CHECKSUM_ROWS, SQLitePartition, chunks, damaged_blocks, mapped_errors, stored_checksums
 from ._sqlite_partition import DIRECTORY as _DIR
-from ._sqlite_partition import SQLitePartition, chunks, mapped_errors
 from ._sqlite_partition import marks as _marks
 from ._types import Namespace
 from ._validation import dumps
@@ -120,6 +126,14 @@ CREATE TABLE IF NOT EXISTS lifecycle (
     PRIMARY KEY (partition, slot)
 );
 CREATE TABLE IF NOT EXISTS aliases (id TEXT PRIMARY KEY, partition INTEGER NOT NULL, target TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vector_checksums (
+    partition INTEGER NOT NULL,
+    block INTEGER NOT NULL,
+    file TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    crc INTEGER NOT NULL,
+    PRIMARY KEY (partition, block)
+);
 """
 
 
@@ -247,9 +261,25 @@ class SQLiteStorage:
                         "the file was truncated or replaced"
                     )
                 if size > n_rows * row_bytes:
+                    self._check_last_block(pid, key, file, n_rows, row_bytes)
                     tails.append((file, n_rows * row_bytes))
             for file, size in tails:  # bytes of writes that never committed
                 os.truncate(file, size)
+
+    def _check_last_block(self, pid: int, key: str, file: Path, n_rows: int, row_bytes: int) -> None:
+        """Refuse to cut the tail of a file whose last committed block fails its checksum (a swapped file)."""
+        if not n_rows:
+            return
+        block = (n_rows - 1) // CHECKSUM_ROWS
+        with open(file, "rb") as handle:
+            handle.seek(block * CHECKSUM_ROWS * row_bytes)
+            buffer = handle.read((n_rows - block * CHECKSUM_ROWS) * row_bytes)
+        damaged, _ = damaged_blocks(buffer, row_bytes, stored_checksums(self.db, pid), file.name, first_block=block)
+        if damaged:
+            raise StoreCorruptedError(
+                f"partition {key}: block {block} of {file.name} does not match its checksum: the file was damaged "
+                "or replaced. Nothing was modified; `hippo-memory repair` rebuilds the store from its texts."
+            )
 
     def read_meta(self) -> dict[str, str]:
         with mapped_errors("cannot read the store's meta"):
@@ -264,6 +294,11 @@ class SQLiteStorage:
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
                 [("application", _APPLICATION), ("format_version", str(FORMAT_VERSION)), *meta.items()],
             )
+
+    def write_meta(self, items: Mapping[str, str]) -> None:
+        """Set store-wide settings (e.g. a fingerprint a store written by an older version lacks)."""
+        with self.transaction(), mapped_errors("cannot write the store's meta"):
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(items.items()))
 
     def check_meta(self, meta: Mapping[str, str]) -> None:
         if meta.get("application") != _APPLICATION:

@@ -6,7 +6,9 @@ import contextlib
 import os
 import re
 import sqlite3
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,13 +28,27 @@ class _Owner(Protocol):
     durable: bool
 
     def touch(self, pid: int) -> None: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
     def _check_open(self) -> None: ...
     def set_policy_counts(self, counts: Mapping[str, int]) -> None: ...
 
 
-__all__ = ["DIRECTORY", "VECTOR_FILE", "SQLitePartition", "chunks", "mapped_errors", "marks"]
+__all__ = [
+    "CHECKSUM_ROWS",
+    "DIRECTORY",
+    "VECTOR_FILE",
+    "SQLitePartition",
+    "block_checksums",
+    "chunks",
+    "damaged_blocks",
+    "mapped_errors",
+    "marks",
+    "stored_checksums",
+]
 
 DIRECTORY = "partitions"
+CHECKSUM_ROWS = 256
+"""Rows per checksummed block of a vector file."""
 VECTOR_FILE = re.compile(r"p(\d+)(?:\.(\d+))?\.f32")
 _CHUNK = 900
 _MEMORY_COLUMNS = (
@@ -72,6 +88,64 @@ def marks(n: int) -> str:
     return ",".join("?" * n)
 
 
+# ---------------------------------------------------------------------------- checksums
+# Every block of CHECKSUM_ROWS rows of a vector file has a CRC-32 in ``vector_checksums``,
+# keyed by (partition, block), with the file it was computed over and the rows it covers.
+# CRC-32 (zlib) costs about 10 ms for a 20K-row partition of dim 384 (30 MB; blake2b: 50 ms)
+# on a 2-core x86 VM, and it can be checked block by block; it guards against damage and
+# swapped files, not against an adversary.
+def block_checksums(buffer: bytes | memoryview, row_bytes: int) -> list[tuple[int, int]]:
+    """``(rows, crc32)`` of each block of :data:`CHECKSUM_ROWS` rows of ``buffer`` (from a block's first row)."""
+    view = memoryview(buffer)
+    size = CHECKSUM_ROWS * row_bytes
+    return [(len(view[s : s + size]) // row_bytes, zlib.crc32(view[s : s + size])) for s in range(0, len(view), size)]
+
+
+def stored_checksums(db: sqlite3.Connection, pid: int) -> dict[int, tuple[str, int, int]]:
+    """``block -> (file, rows, crc32)`` of partition ``pid``."""
+    return {
+        int(block): (str(file), int(rows), int(crc))
+        for block, file, rows, crc in db.execute(
+            "SELECT block, file, rows, crc FROM vector_checksums WHERE partition = ?", (pid,)
+        )
+    }
+
+
+def damaged_blocks(
+    buffer: bytes | memoryview,
+    row_bytes: int,
+    stored: Mapping[int, tuple[str, int, int]],
+    file: str,
+    *,
+    first_block: int = 0,
+) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """Compare the rows in ``buffer`` (starting at block ``first_block``) with their checksums.
+
+    A checksum recorded for another file (written before a compaction by a version
+    without checksums) is unknown, not wrong; a checksum over fewer rows than the
+    block now holds verifies those rows and leaves the rest unknown.
+
+    Returns:
+        ``(damaged, unknown)``: the blocks whose bytes differ from their checksum, and
+        ``(block, rows, crc32)`` of the blocks with no checksum covering all their rows.
+    """
+    view = memoryview(buffer)
+    size = CHECKSUM_ROWS * row_bytes
+    damaged: list[int] = []
+    unknown: list[tuple[int, int, int]] = []
+    for block, start in enumerate(range(0, len(view), size), start=first_block):
+        chunk = view[start : start + size]
+        rows = len(chunk) // row_bytes
+        entry = stored.get(block)
+        if entry is None or entry[0] != file:
+            unknown.append((block, rows, zlib.crc32(chunk)))
+        elif entry[1] > rows or zlib.crc32(chunk[: entry[1] * row_bytes]) != entry[2]:
+            damaged.append(block)
+        elif entry[1] < rows:
+            unknown.append((block, rows, zlib.crc32(chunk)))
+    return damaged, unknown
+
+
 def _fsync_directory(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -108,6 +182,7 @@ class SQLitePartition:
         ):
             raise StoreCorruptedError(f"partition {key!r} names an invalid vector file {self.vectors_name!r}")
         self.dim = 0
+        self._unsealed: list[tuple[int, int, int]] = []
         self._fd: int | None = None
         self._dir = None if storage.path is None else storage.path / DIRECTORY
 
@@ -208,7 +283,16 @@ class SQLitePartition:
         return int(row[0]) if row else 0
 
     def load_vectors(self, dim: int) -> npt.NDArray[np.float32]:
+        """The committed rows, verified block by block against their checksums; modifies nothing.
+
+        Blocks without a checksum (a store written before checksums existed) are
+        remembered and recorded by :meth:`seal_vectors` once the partition loaded cleanly.
+
+        Raises:
+            StoreCorruptedError: the file is short, or a block differs from its checksum.
+        """
         self.dim = dim
+        self._unsealed = []
         fd = self._open_vectors(create=False)
         if fd is None or self.n_rows == 0:
             return np.zeros((0, dim), dtype=np.float32)
@@ -221,9 +305,40 @@ class SQLitePartition:
                     f"{self.n_rows}: the file was truncated or replaced"
                 )
             buffer = os.pread(fd, self.n_rows * row_bytes, 0)
+            stored = stored_checksums(self.db, self.pid)
         if len(buffer) != self.n_rows * row_bytes:
             raise StoreCorruptedError(f"short read from {self.vectors_name}")
-        return np.frombuffer(buffer, dtype=np.float32).reshape(self.n_rows, dim).copy()
+        damaged, unknown = damaged_blocks(buffer, row_bytes, stored, self.vectors_name)
+        n_blocks = -(-self.n_rows // CHECKSUM_ROWS)
+        damaged += [b for b, entry in stored.items() if b >= n_blocks and entry[0] == self.vectors_name]
+        if damaged:
+            block = min(damaged)
+            raise StoreCorruptedError(
+                f"partition {self.key!r}: block {block} (rows {block * CHECKSUM_ROWS}-"
+                f"{min((block + 1) * CHECKSUM_ROWS, self.n_rows) - 1}) of {self.vectors_name} does not match its "
+                f"checksum ({len(damaged)} damaged block(s)): the file was damaged or replaced. Nothing was "
+                "modified; `hippo-memory repair` rebuilds the store from its texts."
+            )
+        vectors = np.frombuffer(buffer, dtype=np.float32).reshape(self.n_rows, dim).copy()
+        for block, rows, crc in unknown:
+            start = block * CHECKSUM_ROWS
+            if np.isfinite(vectors[start : start + rows]).all():
+                self._unsealed.append((block, rows, crc))
+        return vectors
+
+    def seal_vectors(self) -> None:
+        """Record the checksums of the blocks :meth:`load_vectors` found without one."""
+        if not self._unsealed or self._dir is None:
+            return
+        self._storage._check_open()
+        with mapped_errors("cannot record vector checksums"), self._storage.transaction():
+            self.db.executemany(  # not a change of content: the partition's seq stays
+                "INSERT INTO vector_checksums VALUES (?, ?, ?, ?, ?) ON CONFLICT(partition, block) DO UPDATE SET "
+                "file = excluded.file, rows = excluded.rows, crc = excluded.crc "
+                "WHERE file != excluded.file OR rows < excluded.rows",
+                [(self.pid, block, self.vectors_name, rows, crc) for block, rows, crc in self._unsealed],
+            )
+        self._unsealed = []
 
     def read_tensors(self, name: str) -> dict[str, npt.NDArray[Any]] | None:
         if self._dir is None or not (self._dir / f"p{self.pid}.{name}").exists():
@@ -249,7 +364,43 @@ class SQLitePartition:
                 os.fsync(fd)
 
     def commit_rows(self, n_rows: int) -> None:
-        self._write().execute("UPDATE partitions SET n_rows = ? WHERE id = ?", (n_rows, self.pid))
+        """Record the row count and the checksums of every block holding new rows (in the transaction).
+
+        The blocks are read back from the file named in the transaction: the live file
+        after an append (only the blocks from the one holding the first new row, so a
+        write costs at most one block re-read), the whole new file after a compaction.
+        """
+        db = self._write()
+        old_rows, name = db.execute("SELECT n_rows, vectors_file FROM partitions WHERE id = ?", (self.pid,)).fetchone()
+        db.execute("UPDATE partitions SET n_rows = ? WHERE id = ?", (n_rows, self.pid))
+        if self._dir is None or self.dim == 0:
+            return
+        rewritten = name != self.vectors_name or n_rows < old_rows
+        if not rewritten and n_rows == old_rows:
+            return
+        first = 0 if rewritten else old_rows // CHECKSUM_ROWS
+        row_bytes = self.dim * 4
+        offset, length = first * CHECKSUM_ROWS * row_bytes, n_rows * row_bytes - first * CHECKSUM_ROWS * row_bytes
+        with mapped_errors(f"cannot read back {name}"):
+            if name != self.vectors_name:  # a compaction's new file
+                fd = os.open(self._dir / name, os.O_RDONLY)
+                try:
+                    buffer = os.pread(fd, length, offset)
+                finally:
+                    os.close(fd)
+            else:
+                fd = self._open_vectors(create=False)
+                buffer = os.pread(fd, length, offset) if fd is not None else b""
+        if len(buffer) != length:
+            raise StoreCorruptedError(f"{name} is shorter than the {n_rows} rows being committed")
+        db.execute("DELETE FROM vector_checksums WHERE partition = ? AND block >= ?", (self.pid, first))
+        db.executemany(
+            "INSERT INTO vector_checksums VALUES (?, ?, ?, ?, ?)",
+            [
+                (self.pid, first + i, name, rows, crc)
+                for i, (rows, crc) in enumerate(block_checksums(buffer, row_bytes))
+            ],
+        )
 
     def rows_committed(self, n_rows: int) -> None:
         self.n_rows = n_rows

@@ -15,7 +15,9 @@ compares it with the sequence it loaded at to know whether it must catch up.
 Vector rows are partition-local integers, append-only between compactions: a
 write appends its vectors (:meth:`PartitionStorage.append_vectors`) before the
 transaction that records the new row count (:meth:`PartitionStorage.commit_rows`)
-with every record that refers to the rows, so a crash leaves either state.
+with every record that refers to the rows, so a crash leaves either state. The
+same transaction records checksums of the new rows, verified when the partition
+loads, so damaged or swapped vector data is refused instead of recalled.
 
 Every backend maps its own errors (``sqlite3.Error``, ``OSError``, ...) to the
 :class:`~hippo_memory.StoreError` tree at its boundary.
@@ -161,7 +163,15 @@ class PartitionStorage(Protocol):
         ...
 
     def load_vectors(self, dim: int) -> npt.NDArray[np.float32]:
-        """The committed vector rows, float32 ``(n_rows, dim)``, without modifying anything."""
+        """The committed vector rows, float32 ``(n_rows, dim)``, verified against their checksums.
+
+        Modifies nothing. Raises :class:`~hippo_memory.StoreCorruptedError` naming the
+        partition and the block whose bytes differ from their checksum.
+        """
+        ...
+
+    def seal_vectors(self) -> None:
+        """Record checksums of the rows :meth:`load_vectors` found without one (once the load is clean)."""
         ...
 
     def read_tensors(self, name: str) -> dict[str, npt.NDArray[Any]] | None:
@@ -174,7 +184,7 @@ class PartitionStorage(Protocol):
         ...
 
     def commit_rows(self, n_rows: int) -> None:
-        """Record the committed row count (inside the transaction)."""
+        """Record the committed row count and the checksums of the rows it adds (inside the transaction)."""
         ...
 
     def rows_committed(self, n_rows: int) -> None:
@@ -292,6 +302,10 @@ class Storage(Protocol):
 
     def initialise(self, meta: Mapping[str, str]) -> None:
         """Write the settings of a brand-new store."""
+        ...
+
+    def write_meta(self, items: Mapping[str, str]) -> None:
+        """Set store-wide settings of an existing store."""
         ...
 
     def check_meta(self, meta: Mapping[str, str]) -> None:
