@@ -24,7 +24,7 @@ import numpy.typing as npt
 import torch
 
 from ._config import HippoConfig
-from ._encoder import Encoder
+from ._encoder import Encoder, encode_checked
 from ._errors import (
     EncoderMismatchError,
     InvalidConfigError,
@@ -44,6 +44,10 @@ from ._validation import check_string
 __all__ = ["Engine"]
 
 _STRUCTURAL = ("code_dim", "code_k", "seed")
+# The encoder's fingerprint: its vectors of these texts, projected on 16 fixed random
+# directions. Compared with a tolerance of 1% of their scale, so float noise across
+# devices passes and other weights (the same name and dimension) do not.
+_PROBES = ("The quick brown fox jumps over the lazy dog.", "Alice moved to Lisbon in 2021.", "hippocampus 42")
 
 
 class Engine:
@@ -64,11 +68,15 @@ class Engine:
         self._closed = False
         self._registry = threading.RLock()
         self._loaded: OrderedDict[Namespace, Partition] = OrderedDict()
+        self._sizes: dict[Namespace, int] = {}  # bytes of each loaded partition at its last use
         self.storage = SQLiteStorage(path, durable=config.durable)
         try:
+            self._fingerprint_missing = False
             self.config = self._reconcile_config(config)
             self.storage.migrate(self.dim, self.config.partition_depth)
             self.storage.verify(self.dim)
+            if self._fingerprint_missing:  # a store written before fingerprints: record this encoder's
+                self.storage.write_meta({"encoder_fingerprint": self._fingerprint})
             self._decisions = {"stored": 0, "skipped": 0, "merged": 0, "superseded": 0}
             self._decisions.update(self.storage.policy_counts())
         except BaseException:
@@ -76,12 +84,23 @@ class Engine:
             raise
 
     def _reconcile_config(self, config: HippoConfig) -> HippoConfig:
+        """Check the encoder (name, dim, fingerprint) and the structural settings against the store's meta.
+
+        Raises:
+            EncoderMismatchError: another encoder name or dimension, or the same name and
+                dimension with other weights (the fingerprint differs); nothing is written.
+            InvalidConfigError: a structural setting passed explicitly differs from the store's.
+        """
         meta = self.storage.read_meta()
         depth = "" if config.partition_depth is None else str(config.partition_depth)
+        projection = np.random.default_rng(0).standard_normal((self.dim, 16)).astype(np.float32)
+        probes = encode_checked(self.encoder, _PROBES, self.dim).astype(np.float64) @ projection
+        self._fingerprint = json.dumps(np.round(probes, 5).tolist())
         if not meta:
             self.storage.initialise(
                 {
                     "encoder": self.encoder.name,
+                    "encoder_fingerprint": self._fingerprint,
                     "dim": str(self.dim),
                     "code_dim": str(config.code_dim),
                     "code_k": str(config.code_k),
@@ -97,6 +116,17 @@ class Engine:
                 f"store was written with encoder {meta.get('encoder')!r} (dim {meta.get('dim')}); "
                 f"opened with {self.encoder.name!r} (dim {self.dim}). Open it with the same encoder."
             )
+        stored_print = meta.get("encoder_fingerprint")
+        self._fingerprint_missing = stored_print is None
+        if stored_print is not None:
+            expected = np.asarray(json.loads(stored_print), dtype=np.float64)
+            scale = float(np.abs(expected).max()) if expected.size else 0.0
+            if expected.shape != probes.shape or float(np.abs(expected - probes).max()) > 0.01 * max(scale, 1e-12):
+                raise EncoderMismatchError(
+                    f"store was written with encoder {meta.get('encoder')!r} (dim {meta.get('dim')}) and the "
+                    f"encoder opening it has that name and dimension but other weights: its vectors of fixed probe "
+                    "texts differ from the fingerprint stored with the memories. Open it with the same model."
+                )
         stored: dict[str, Any] = {key: int(meta[key]) for key in _STRUCTURAL}
         stored_depth = meta.get("partition_depth", depth if meta.get("format_version") == "1" else "")
         stored["partition_depth"] = int(stored_depth) if stored_depth else None
@@ -137,7 +167,9 @@ class Engine:
             )
             part.load()
             self._loaded[key] = part
-            return part
+            self._sizes[key] = part.nbytes()
+        self._evict()
+        return part
 
     @contextlib.contextmanager
     def _locked(self, part: Partition) -> Iterator[Partition]:
@@ -164,14 +196,21 @@ class Engine:
                     held[key] = stack.enter_context(self._locked(part))
             yield held
 
-    def _evict(self) -> None:
-        """Unload least-recently-used partitions while the loaded ones exceed the budget."""
+    def _evict(self, used: Partition | None = None) -> None:
+        """Unload least-recently-used partitions while the loaded ones exceed the budget.
+
+        Args:
+            used: The partition just changed or loaded (its size is measured again;
+                the others' sizes are remembered from their last use).
+        """
         budget = self.config.partition_budget_mb
         if budget is None or not self.storage.persistent:
             return
         limit = budget * 2**20
         with self._registry:
-            total = sum(part.nbytes() for part in self._loaded.values())
+            if used is not None and not used.closed:
+                self._sizes[used.key] = used.nbytes()
+            total = sum(self._sizes.get(key, 0) for key in self._loaded)
             for key in list(self._loaded)[:-1]:
                 if total <= limit:
                     break
@@ -181,7 +220,7 @@ class Engine:
                 try:
                     part.flush_access()
                     part.closed = True
-                    total -= part.nbytes()
+                    total -= self._sizes.pop(key, 0)
                     del self._loaded[key]
                     self.storage.forget_partition(key)
                 finally:

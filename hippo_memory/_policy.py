@@ -187,6 +187,7 @@ class WritePlan:
         """``(old, new)`` pairs, each a slot (>= 0) or ``-1 - i`` for batch item ``i``."""
         self.text_vectors = np.zeros((n, 0), dtype=np.float32)
         self.first_slot = 0
+        self._stored_before: npt.NDArray[np.int64] | None = None
         self.expiry: dict[int, float] = {}
         """``slot -> expires_at`` for memories whose expiry a skipped or merged duplicate extends."""
 
@@ -219,7 +220,10 @@ class WritePlan:
             if target >= 0:
                 return target
             index = -1 - target
-        return self.first_slot + int(self.keep[:index].sum())
+        if self._stored_before is None:  # actions are final once slots are asked for
+            keep = self.keep
+            self._stored_before = np.cumsum(keep) - keep
+        return self.first_slot + int(self._stored_before[index])
 
     def ids(self, memory: Partition) -> list[str]:
         """The id each input item ended up under, in input order."""

@@ -34,6 +34,7 @@ transaction moves every row into its partition; the old file is deleted after it
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import json
@@ -165,6 +166,8 @@ class SQLiteStorage:
         self._partitions: dict[Namespace, SQLitePartition] = {}
         self._mutex = threading.RLock()
         self._migrate_from: int | None = None
+        self._keys: dict[Namespace, int] | None = None
+        self._sorted_keys: list[Namespace] = []
         if self.path is None:
             self.db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
             self.db.executescript(_SCHEMA)
@@ -353,19 +356,19 @@ class SQLiteStorage:
             found = self._partitions.get(key)
             if found is not None:
                 return found
-            with mapped_errors("cannot read the partition catalogue"):
-                row = self.db.execute("SELECT id FROM partitions WHERE key = ?", (namespace_key(key),)).fetchone()
-                if row is None:
-                    if not create:
-                        return None
-                    with self.transaction():
-                        cursor = self.db.execute(
-                            "INSERT INTO partitions (key, vectors_file) VALUES (?, '')", (namespace_key(key),)
-                        )
-                        pid = int(cursor.lastrowid or 0)
-                        self.db.execute("UPDATE partitions SET vectors_file = ? WHERE id = ?", (f"p{pid}.f32", pid))
-                else:
-                    pid = int(row[0])
+            keys = self._catalogue()
+            pid = keys.get(key)
+            if pid is None:
+                if not create:
+                    return None
+                with self.transaction():
+                    cursor = self.db.execute(
+                        "INSERT INTO partitions (key, vectors_file) VALUES (?, '')", (namespace_key(key),)
+                    )
+                    pid = int(cursor.lastrowid or 0)
+                    self.db.execute("UPDATE partitions SET vectors_file = ? WHERE id = ?", (f"p{pid}.f32", pid))
+                keys[key] = pid
+                bisect.insort(self._sorted_keys, key)
             found = SQLitePartition(self, pid, key)
             self._partitions[key] = found
             return found
@@ -377,23 +380,39 @@ class SQLiteStorage:
             if part is not None:
                 part.close()
 
+    def _catalogue(self) -> dict[Namespace, int]:
+        """Partition keys -> ids, read once and kept in step by :meth:`partition` (the store has one writer)."""
+        if self._keys is None:
+            with mapped_errors("cannot read the partition catalogue"):
+                rows = self.db.execute("SELECT id, key FROM partitions ORDER BY id").fetchall()
+            self._keys = {tuple(json.loads(key)): int(pid) for pid, key in rows}
+            self._sorted_keys = sorted(self._keys)
+        return self._keys
+
     def partition_keys(self, prefix: Namespace | None = None) -> list[Namespace]:
-        with mapped_errors("cannot read the partition catalogue"):
-            keys = [tuple(json.loads(k)) for (k,) in self.db.execute("SELECT key FROM partitions ORDER BY id")]
-        if prefix is None:
-            return keys
-        # A partition holds namespaces under ``prefix`` if its key extends the prefix, or
-        # if the prefix extends its key (a partition deeper than its key's labels).
-        out = []
-        for key in keys:
-            n = min(len(key), len(prefix))
-            if key[:n] == prefix[:n]:
-                out.append(key)
-        return out
+        with self._mutex:
+            keys = self._catalogue()
+            if prefix is None:
+                return sorted(keys, key=keys.__getitem__)
+            # Keys extending the prefix form one run of the sorted keys; keys the prefix
+            # extends (partitions shallower than the namespace) are its own prefixes.
+            found = [prefix[:n] for n in range(1, len(prefix)) if prefix[:n] in keys]
+            at = bisect.bisect_left(self._sorted_keys, prefix)
+            while at < len(self._sorted_keys) and self._sorted_keys[at][: len(prefix)] == prefix:
+                found.append(self._sorted_keys[at])
+                at += 1
+            return sorted(found, key=keys.__getitem__)
 
     def namespace_counts(self, prefix: Namespace | None = None) -> dict[Namespace, int]:
+        query, args = "SELECT namespace, count FROM namespaces WHERE count > 0", []
+        if prefix is not None:
+            # Canonical JSON sorts every namespace under ``prefix`` between '["a","b"' and the
+            # same string with its last character incremented: an index range, not a scan.
+            low = namespace_key(prefix)[:-1]
+            query += " AND namespace >= ? AND namespace < ?"
+            args = [low, low[:-1] + chr(ord(low[-1]) + 1)]
         with mapped_errors("cannot read the namespace catalogue"):
-            rows = self.db.execute("SELECT namespace, count FROM namespaces WHERE count > 0").fetchall()
+            rows = self.db.execute(query, args).fetchall()
         out: dict[Namespace, int] = {}
         for text, count in rows:
             namespace = tuple(json.loads(text))

@@ -64,7 +64,8 @@ class Writer(Engine):
             for members, install in installs:
                 for i, memory_id in zip(members, install(), strict=True):
                     ids[i] = memory_id
-        self._evict()
+        for part in parts.values():
+            self._evict(part)
         return ids
 
     def _update(

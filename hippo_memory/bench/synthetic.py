@@ -303,6 +303,120 @@ def _index_section(
     return rows
 
 
+def _tenants(
+    encoder: Encoder,
+    seed: int,
+    n_queries: int,
+    store_dir: Path,
+    overrides: Mapping[str, Any],
+    *,
+    tenant_size: int = 1000,
+    other_tenants: int = 1000,
+    per_tenant: int = 200,
+    cold_size: int = 10_000,
+    budget_mb: float = 500.0,
+) -> dict[str, Any]:
+    """One tenant's recall alone and beside many others in the same store; cold loads; RSS under a budget.
+
+    Every memory is stored under its text alone (``cue_variants=False``): the section
+    measures the partitioning, and the other tenants' texts come from one pool of
+    facts, so their encodings are shared (and cached on disk across runs).
+    """
+    from .._memory import HippoMemory  # torch: imported only when the benchmark runs
+
+    pool = make_facts(max(20_000, tenant_size, cold_size), seed=seed)
+    config = _config(overrides, cue_variants=False, durable=False, partition_budget_mb=None)
+    target = ("tenants", "target")
+    rng = random.Random(seed)
+    sample = rng.sample(range(tenant_size), min(n_queries, tenant_size))
+    questions = [pool[i].question(0) for i in sample]
+    vectors = encoder.encode(questions)
+
+    def p50(mem: HippoMemory, namespace: tuple[str, ...]) -> tuple[float, float]:
+        hits = 0
+        latencies = []
+        mem.recall_vector(vectors[0], query=questions[0], namespace=namespace, k=5)  # warm
+        for i, (question, vector) in enumerate(zip(questions, vectors, strict=True)):
+            started = time.perf_counter()
+            result = mem.recall_vector(vector, query=question, namespace=namespace, k=5)
+            latencies.append((time.perf_counter() - started) * 1e3)
+            hits += bool(result.hits) and result.hits[0].memory.metadata.get("fact") == sample[i]
+        return _percentile(latencies, 50), hits / len(questions)
+
+    path = store_dir / "tenants"
+    mem = HippoMemory(path, encoder=encoder, config=config)
+    for start in range(0, tenant_size, 1000):
+        mem.remember_many(
+            [
+                {"text": pool[i].statement(0), "metadata": {"fact": i}}
+                for i in range(start, min(tenant_size, start + 1000))
+            ],
+            namespace=target,
+        )
+    alone_ms, alone_acc = p50(mem, target)
+    started = time.perf_counter()
+    offset = tenant_size
+    for t in range(other_tenants):
+        texts = [pool[(offset + j) % len(pool)].statement(0) for j in range(per_tenant)]
+        offset += per_tenant
+        mem.remember_many(texts, namespace=("tenants", f"t{t:05d}"))
+    ingest_s = time.perf_counter() - started
+    beside_ms, beside_acc = p50(mem, target)
+    big = ("tenants", "big")
+    for start in range(0, cold_size, 1000):
+        mem.remember_many([pool[i].statement(1) for i in range(start, min(cold_size, start + 1000))], namespace=big)
+    big_vector = encoder.encode([pool[0].question(1)])[0]
+    mem.close()
+
+    # Cold load: the first recall in a 10K tenant after reopening, less a warm recall there.
+    mem = HippoMemory(path, encoder=encoder, config=config)
+    started = time.perf_counter()
+    mem.recall_vector(big_vector, query=pool[0].question(1), namespace=big, k=5)
+    first_ms = (time.perf_counter() - started) * 1e3
+    started = time.perf_counter()
+    mem.recall_vector(big_vector, query=pool[0].question(1), namespace=big, k=5)
+    warm_ms = (time.perf_counter() - started) * 1e3
+    mem.close()
+
+    # Every tenant used once, under the budget and without one.
+    rss: dict[str, Any] = {}
+    for label, budget in (("budget", budget_mb), ("unbounded", None)):
+        gc.collect()
+        before = _rss_mb()
+        mem = HippoMemory(path, encoder=encoder, config=config.model_copy(update={"partition_budget_mb": budget}))
+        started = time.perf_counter()
+        for t in range(other_tenants):
+            mem.recall_vector(
+                vectors[t % len(vectors)], query=questions[t % len(questions)], namespace=("tenants", f"t{t:05d}"), k=5
+            )
+        touch_s = time.perf_counter() - started
+        gc.collect()
+        stats = mem.stats()
+        rss[label] = {
+            "budget_mb": budget,
+            "rss_delta_mb": _rss_mb() - before,
+            "engine_mb": stats["engine_bytes"] / 2**20,
+            "partitions_loaded": stats["partitions_loaded"],
+            "recall_with_loads_ms": touch_s * 1e3 / other_tenants,
+        }
+        mem.close()
+    return {
+        "tenant_memories": tenant_size,
+        "other_tenants": other_tenants,
+        "other_memories": other_tenants * per_tenant,
+        "recall_p50_alone_ms": alone_ms,
+        "recall_p50_beside_ms": beside_ms,
+        "ratio": beside_ms / alone_ms,
+        "accuracy_alone": alone_acc,
+        "accuracy_beside": beside_acc,
+        "ingest_memories_per_s": other_tenants * per_tenant / ingest_s,
+        "cold_partition_memories": cold_size,
+        "cold_load_ms": first_ms - warm_ms,
+        "warm_recall_ms": warm_ms,
+        "rss": rss,
+    }
+
+
 def run(
     *,
     encoder_name: str | None = None,
@@ -314,6 +428,7 @@ def run(
     index_sizes: Sequence[int] = (1000, 2000, 4000, 8000, 16000, 32000, 60000),
     cache_dir: str | os.PathLike[str] | None = DEFAULT_CACHE_DIR,
     overrides: Mapping[str, Any] | None = None,
+    other_tenants: int = 1000,
 ) -> dict[str, Any]:
     """Run the benchmark and return the results as a JSON-ready dict.
 
@@ -323,11 +438,12 @@ def run(
         quality_facts: Facts stored for the cue-variant comparison.
         queries_per_size: Queries per scale point.
         seed: Seed of the facts and samples.
-        sections: Which of ``quality``, ``chains``, ``scale``, ``index`` to run.
+        sections: Which of ``quality``, ``chains``, ``scale``, ``index``, ``tenants`` to run.
         index_sizes: Cue-vector counts of the index section.
         cache_dir: Where encodings are cached on disk (a rerun encodes nothing);
             ``None`` encodes everything afresh.
         overrides: ``HippoConfig`` fields for every memory of the run.
+        other_tenants: Tenants of 200 memories beside the measured one (``tenants`` section).
     """
     overrides = dict(overrides or {})
     HippoConfig.create(**overrides)  # fail on a bad override before encoding anything
@@ -355,6 +471,11 @@ def run(
                 results["scale"] = _scale(encoder, list(sizes), seed, queries_per_size, Path(tmp), overrides)
         if "index" in sections:
             results["index"] = _index_section(encoder, index_sizes, seed, min(200, queries_per_size), overrides)
+        if "tenants" in sections:
+            with tempfile.TemporaryDirectory() as tmp:
+                results["tenants"] = _tenants(
+                    encoder, seed, min(200, queries_per_size), Path(tmp), overrides, other_tenants=other_tenants
+                )
     finally:
         if cached is not None:
             cached.close()
@@ -402,6 +523,24 @@ def format_table(results: dict[str, Any]) -> str:
                 f"{row['cue_vectors']:11d} {row['exact_p50_ms']:9.3f} {row['ivf_p50_ms']:7.3f} "
                 f"{row['ivf_recall_of_exact_top']:10.1%} {row['ivf_nlist']:6d}"
             )
+    if "tenants" in results:
+        t = results["tenants"]
+        lines += [
+            "",
+            f"One tenant of {t['tenant_memories']} memories, alone and beside {t['other_memories']} memories "
+            f"in {t['other_tenants']} other tenants",
+            f"  recall p50 alone {t['recall_p50_alone_ms']:.3f} ms, beside {t['recall_p50_beside_ms']:.3f} ms: "
+            f"ratio {t['ratio']:.2f} (top-1 {t['accuracy_alone']:.1%} / {t['accuracy_beside']:.1%})",
+            f"  cold load of a {t['cold_partition_memories']}-memory partition: {t['cold_load_ms']:.1f} ms "
+            f"(then {t['warm_recall_ms']:.2f} ms warm); ingest {t['ingest_memories_per_s']:.0f} memories/s",
+        ]
+        for row in t["rss"].values():
+            budget = "none" if row["budget_mb"] is None else f"{row['budget_mb']:.0f} MB"
+            lines.append(
+                f"  every tenant used once, budget {budget}: RSS +{row['rss_delta_mb']:.0f} MB, engine "
+                f"{row['engine_mb']:.0f} MB in {row['partitions_loaded']} partitions, "
+                f"{row['recall_with_loads_ms']:.1f} ms per recall incl. loads"
+            )
     return "\n".join(lines)
 
 
@@ -414,7 +553,12 @@ def register_command(bench: Any) -> None:
         "--quality-facts", type=positive_int, default=20000, help="facts stored for the cue-variant comparison"
     )
     parser.add_argument("--queries", type=positive_int, default=500, help="queries per scale point")
-    parser.add_argument("--sections", default="quality,chains,scale,index")
+    parser.add_argument(
+        "--sections", default="quality,chains,scale,index", help="comma-separated; also: tenants (partitions)"
+    )
+    parser.add_argument(
+        "--tenants", type=positive_int, default=1000, help="other tenants of 200 memories (tenants section)"
+    )
     parser.add_argument(
         "--index-sizes",
         type=int_list_text,
@@ -444,6 +588,7 @@ def _main(args: argparse.Namespace) -> int:
         index_sizes=[int(s) for s in args.index_sizes.split(",") if s],
         cache_dir=None if args.cache_dir.lower() == "none" else args.cache_dir,
         overrides=dict(args.config),
+        other_tenants=args.tenants,
     )
     print(format_table(results))
     if args.json_out:
