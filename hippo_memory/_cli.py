@@ -29,6 +29,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._cli_check import register_commands as _register_check
 from ._cli_consolidate import register_command as _register_consolidate
 from ._errors import HippoMemoryError, InvalidInputError, MemoryNotFoundError, NotFoundError, StoreError
 
@@ -448,6 +449,7 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     _register_consolidate(sub)
+    _register_check(sub)
 
     bench = sub.add_parser("bench", help="benchmarks (print a table, write JSON)").add_subparsers(
         dest="benchmark", required=True

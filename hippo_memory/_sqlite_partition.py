@@ -383,11 +383,11 @@ class SQLitePartition:
         offset, length = first * CHECKSUM_ROWS * row_bytes, n_rows * row_bytes - first * CHECKSUM_ROWS * row_bytes
         with mapped_errors(f"cannot read back {name}"):
             if name != self.vectors_name:  # a compaction's new file
-                fd = os.open(self._dir / name, os.O_RDONLY)
+                new_fd = os.open(self._dir / name, os.O_RDONLY)
                 try:
-                    buffer = os.pread(fd, length, offset)
+                    buffer = os.pread(new_fd, length, offset)
                 finally:
-                    os.close(fd)
+                    os.close(new_fd)
             else:
                 fd = self._open_vectors(create=False)
                 buffer = os.pread(fd, length, offset) if fd is not None else b""
