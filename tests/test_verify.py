@@ -56,7 +56,7 @@ def _recall_alice(path: Path) -> None:
 
 def test_checksums_are_written_for_every_block(store_path: Path) -> None:
     _make(store_path)
-    file, n_rows = _vector_file(store_path, "alice")
+    _, n_rows = _vector_file(store_path, "alice")
     db = sqlite3.connect(store_path / "hippo.sqlite")
     rows = db.execute("SELECT block, rows FROM vector_checksums ORDER BY partition, block").fetchall()
     db.close()
@@ -67,7 +67,7 @@ def test_checksums_are_written_for_every_block(store_path: Path) -> None:
 
 def test_flipped_bytes_in_one_row_are_refused_naming_the_block(store_path: Path) -> None:
     _make(store_path)
-    file, n_rows = _vector_file(store_path, "alice")
+    file, _ = _vector_file(store_path, "alice")
     row = 300  # block 1
     data = bytearray(file.read_bytes())
     data[row * DIM * 4 + 8 : row * DIM * 4 + 16] = b"\x13\x37\x13\x37\x13\x37\x13\x37"
