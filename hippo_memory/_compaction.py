@@ -13,11 +13,15 @@ if TYPE_CHECKING:
     from ._index import CueIndex
     from ._partition import Partition
 
-__all__ = ["compact"]
+__all__ = ["compact", "maybe_reclaim"]
+
+_RECLAIM_MIN_ROWS = 1024
 
 
 # ---------------------------------------------------------------------------- compaction
-def compact(memory: Partition, *, force: bool = False) -> tuple[int, int, float] | None:
+def compact(
+    memory: Partition, *, force: bool = False, dead_fraction: float | None = None
+) -> tuple[int, int, float] | None:
     """Rewrite the vector file and the index without dead rows (one pass at a time).
 
     The live rows of a snapshot are written to the next generation's file and a new
@@ -27,13 +31,37 @@ def compact(memory: Partition, *, force: bool = False) -> tuple[int, int, float]
 
     Returns:
         ``(rows_before, rows_after, seconds_locked)``, or ``None`` when there was too
-        little dead space (below ``HippoConfig.compact_dead_fraction``) and not ``force``.
+        little dead space (below ``dead_fraction``, by default
+        ``HippoConfig.compact_dead_fraction``) and not ``force``.
     """
     with memory.life.pass_lock:
-        return _compact(memory, force=force)
+        return _compact(memory, force=force, dead_fraction=dead_fraction)
 
 
-def _compact(memory: Partition, *, force: bool) -> tuple[int, int, float] | None:
+def maybe_reclaim(memory: Partition) -> bool:
+    """Compact a partition whose dead rows passed ``HippoConfig.reclaim_dead_fraction``.
+
+    Called after updates and forgets, so a store that is rewritten in place does not
+    grow until the next :meth:`~hippo_memory.HippoMemory.consolidate`. Skipped when a
+    consolidation or compaction pass is running (it reclaims the rows itself) and for
+    partitions of fewer than ``_RECLAIM_MIN_ROWS`` rows, where dead rows cost nothing.
+
+    Returns:
+        Whether the partition was compacted.
+    """
+    fraction = memory.config.reclaim_dead_fraction
+    index = memory.index
+    if fraction is None or index.n_rows < _RECLAIM_MIN_ROWS or index.n_rows - index.n_alive < fraction * index.n_rows:
+        return False
+    if not memory.life.pass_lock.acquire(blocking=False):
+        return False
+    try:
+        return _compact(memory, force=False, dead_fraction=fraction) is not None
+    finally:
+        memory.life.pass_lock.release()
+
+
+def _compact(memory: Partition, *, force: bool, dead_fraction: float | None = None) -> tuple[int, int, float] | None:
 
     locked = 0.0
     with memory.lock:
@@ -46,7 +74,8 @@ def _compact(memory: Partition, *, force: bool) -> tuple[int, int, float] | None
         name = memory.store.next_vectors_name()
         locked += time.perf_counter() - t
     dead = n0 - int(alive0.sum())
-    if n0 == 0 or dead == 0 or (not force and dead < memory.config.compact_dead_fraction * n0):
+    threshold = memory.config.compact_dead_fraction if dead_fraction is None else dead_fraction
+    if n0 == 0 or dead == 0 or (not force and dead < threshold * n0):
         return None
     live_rows = np.flatnonzero(alive0).astype(np.int64)
     kept = np.ascontiguousarray(vectors[live_rows])

@@ -232,6 +232,16 @@ class HippoConfig(BaseModel):
             "reloaded from the store on their next use. None: never evict."
         ),
     )
+    reclaim_dead_fraction: float | None = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description=(
+            "Rewrite a partition's vector file without dead rows as soon as this fraction of its rows is dead "
+            "(after updates and forgets, on partitions of 1,024 rows or more), without waiting for consolidate(). "
+            "None: only consolidate() compacts."
+        ),
+    )
     # --- limits and durability -------------------------------------------------
     max_text_chars: int = Field(100_000, ge=1, description="Longest accepted memory or query text.")
     durable: bool = Field(

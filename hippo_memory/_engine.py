@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from ._compaction import maybe_reclaim
 from ._config import HippoConfig
 from ._encoder import Encoder, encode_checked
 from ._errors import (
@@ -239,6 +240,8 @@ class Engine:
                     part.store.delete_memories(slots, [part.slot_id[s] or "" for s in slots])
             for key, slots in groups.items():
                 locked[key].drop_slots(slots)
+        for part in locked.values():
+            maybe_reclaim(part)
         return sum(len(slots) for slots in groups.values())
 
     def _owner_key(self, id_: str, locked: Mapping[Namespace, Partition]) -> Namespace:

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._codes import CodeMaker
+from ._compaction import maybe_reclaim
 from ._cues import CueAugmenter
 from ._encoder import encode_checked
 from ._engine import Engine
@@ -114,4 +115,6 @@ class Writer(Engine):
         code = self.codes.encode(vectors[:1])[0]
         with self._locked(part):
             reencode(part, slot, row.id, item, vectors, code, time.time())
-            return part.memories([slot])[slot]
+            updated = part.memories([slot])[slot]
+        maybe_reclaim(part)  # the old cue rows are dead now
+        return updated

@@ -127,3 +127,21 @@ def test_records_beyond_the_committed_rows_are_refused_before_any_truncation(tmp
     with pytest.raises(StoreCorruptedError, match="never committed"):
         HippoMemory(store, encoder=HashingEncoder(64), config=CONFIG)
     assert _files(store) == before
+
+
+def test_dead_vector_rows_are_reclaimed_without_consolidation(tmp_path: Path) -> None:
+    """Dead rows of forgotten and updated memories are reclaimed once they pass reclaim_dead_fraction."""
+    store = tmp_path / "store"
+    config = CONFIG.model_copy(update={"cue_variants": False})
+    with HippoMemory(store, encoder=HashingEncoder(64), config=config) as memory:
+        ids = memory.remember_many([f"fact number {i} of the store" for i in range(1200)])
+        (vectors,) = store.glob("partitions/p*.f32")
+        row_bytes = vectors.stat().st_size // 1200
+        memory.update(ids[-1], text="the last fact, revised")
+        memory.forget(ids[:700])  # 701 of 1201 rows dead: past one half
+        (vectors,) = store.glob("partitions/p*.f32")
+        assert vectors.stat().st_size == 500 * row_bytes
+        assert memory.recall("last fact revised", k=1)[0].memory.id == ids[-1]
+    with HippoMemory(store, encoder=HashingEncoder(64), config=config) as memory:
+        assert memory.count() == 500
+        assert memory.get(ids[-1]).text == "the last fact, revised"
