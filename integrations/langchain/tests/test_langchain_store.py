@@ -564,3 +564,20 @@ async def test_async_operations(store: HippoStore) -> None:
         await store.aput(("bad.label",), "k", {"text": "x"})
     with pytest.raises(InvalidValueError):
         await store.aput(ns, "k", {"bad": {1, 2}})
+
+
+def test_index_config_and_embeddings_as_langgraph_stores(memory: HippoMemory) -> None:
+    """As InMemoryStore: ``None`` when not configured, the config and embeddings when so."""
+    plain = HippoStore(memory)
+    assert plain.index_config is None and plain.embeddings is None
+    assert HippoStore(memory, index={"fields": ["text"]}).index_config == {"fields": ["text"]}
+    fake = DeterministicFakeEmbedding(size=32)
+    with HippoStore(index={"embed": fake, "dims": 32, "fields": ["text"]}) as store:
+        assert store.embeddings is fake
+        assert store.index_config == {"embed": fake, "dims": 32, "fields": ["text"]}
+
+
+def test_scores_present_with_query_absent_without(alice: HippoStore) -> None:
+    """As InMemoryStore with an index: a query scores every indexed item, a listing none."""
+    assert all(isinstance(r.score, float) for r in alice.search(("users",), query="Alice"))
+    assert all(r.score is None for r in alice.search(("users",)))
