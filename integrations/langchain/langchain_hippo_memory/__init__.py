@@ -4,7 +4,8 @@
   semantic search is Hopfield recall; works with langmem's memory tools.
 * :class:`HippoRetriever`: recall as a LangChain retriever, scores in metadata.
 * :func:`create_recall_tool`, :func:`create_chain_tool`: ``recall_memory`` and
-  ``recall_associations`` (multi-hop) tools for any tool-calling model.
+  ``recall_chain`` (multi-hop) tools for any tool-calling model, named and described
+  as in the LlamaIndex adapter.
 * :class:`HippoMemoryMiddleware`: recall into and store from
   ``langchain.agents.create_agent`` (extra ``agents``).
 * :class:`HippoConversationMemory`: a classic ``BaseMemory`` (extra ``classic``).
@@ -24,6 +25,7 @@ from ._retriever import HippoRetriever
 from ._store import AUTO_TEXT_FIELDS, HippoIndexConfig, HippoStore, item_id
 from ._tools import (
     RecallAssociationsInput,
+    RecallChainInput,
     RecallMemoryInput,
     create_chain_tool,
     create_memory_tools,
@@ -49,6 +51,7 @@ __all__ = [
     "HippoStore",
     "InvalidValueError",
     "RecallAssociationsInput",
+    "RecallChainInput",
     "RecallMemoryInput",
     "__version__",
     "create_chain_tool",

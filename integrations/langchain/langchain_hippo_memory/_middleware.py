@@ -23,7 +23,13 @@ from hippo_memory import (
     RecallResult,
 )
 from hippo_memory.integration import arecall_or_empty, fill_prompt, format_hits, recall_or_empty
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    AnyMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.runnables import RunnableConfig
 
 from ._namespace import resolve_namespace
@@ -37,7 +43,9 @@ try:
         ModelResponse,
     )
     from langgraph.config import get_config
+    from langgraph.prebuilt.tool_node import ToolCallRequest
     from langgraph.runtime import Runtime
+    from langgraph.types import Command
 except ImportError as exc:  # pragma: no cover - exercised without the extra
     from hippo_memory import MissingDependencyError
 
@@ -53,6 +61,7 @@ DEFAULT_MEMORY_PROMPT = (
 )
 
 
+_FORMER_CHAIN_NAME = "recall_associations"
 _MESSAGE_ID_NAMESPACE = uuid.UUID("5b0c7e1e-2a4f-5d8b-9c61-3f7a0e9d4b12")
 
 
@@ -74,6 +83,11 @@ def _config() -> RunnableConfig | None:
         return get_config()
     except RuntimeError:
         return None
+
+
+def _context(runtime: Runtime[Any] | None) -> Any:
+    """The run's ``context=`` value, from the runtime LangChain hands the middleware."""
+    return None if runtime is None else getattr(runtime, "context", None)
 
 
 def _last_human(messages: Sequence[AnyMessage]) -> int | None:
@@ -99,16 +113,17 @@ class HippoMemoryMiddleware(AgentMiddleware):
     Args:
         memory: The memory to read and write.
         namespace: Where memories are recalled from and stored; labels may contain
-            ``{placeholders}`` filled from ``config["configurable"]``, e.g.
-            ``("users", "{user_id}", "conversations")``.
+            ``{placeholders}`` filled from the runtime context (``agent.invoke(...,
+            context=Ctx(user_id=...))``, an attribute or a key) or, failing that,
+            ``config["configurable"]``, e.g. ``("users", "{user_id}", "conversations")``.
         k: Memories injected before each model call.
         min_score: Hits with a lower ranking score are not injected.
         store_exchanges: Store the user message and the final answer after the agent.
         session: Session id linking stored exchanges when the run has no
             ``thread_id`` in its config; a random id per middleware by default.
         prompt: Template of the injected block; ``{memories}`` is replaced by the list.
-        tools: Also give the model the ``recall_memory`` and ``recall_associations``
-            tools over the same namespace.
+        tools: Also give the model the ``recall_memory`` and ``recall_chain`` tools
+            over the same namespace.
 
     Example:
         >>> from hippo_memory import HippoMemory, HashingEncoder
@@ -144,6 +159,9 @@ class HippoMemoryMiddleware(AgentMiddleware):
         self.prompt = prompt
         self.tools = create_memory_tools(memory, namespace=self.namespace, k=k) if tools else []
 
+    def _namespace(self, config: RunnableConfig | None, context: Any) -> tuple[str, ...]:
+        return resolve_namespace(self.namespace, config, context=context) or self.namespace
+
     # ------------------------------------------------------------------ recall
     def _query(self, messages: Sequence[AnyMessage]) -> str | None:
         index = _last_human(messages)
@@ -171,7 +189,7 @@ class HippoMemoryMiddleware(AgentMiddleware):
         query = self._query(request.messages)
         if query is None:
             return request
-        namespace = resolve_namespace(self.namespace, _config())
+        namespace = self._namespace(_config(), _context(request.runtime))
         result = recall_or_empty(self.memory, query, namespace=namespace, k=self.k)
         return self._with_memories(request, result)
 
@@ -179,7 +197,7 @@ class HippoMemoryMiddleware(AgentMiddleware):
         query = self._query(request.messages)
         if query is None:
             return request
-        namespace = resolve_namespace(self.namespace, _config())
+        namespace = self._namespace(_config(), _context(request.runtime))
         result = await arecall_or_empty(self.memory, query, namespace=namespace, k=self.k)
         return self._with_memories(request, result)
 
@@ -199,10 +217,41 @@ class HippoMemoryMiddleware(AgentMiddleware):
         """Async twin of :meth:`wrap_model_call`."""
         return await handler(await self._arecall(request))
 
+    # ------------------------------------------------------------------ tool alias
+    def _aliased(self, request: ToolCallRequest) -> ToolCallRequest:
+        """Route a call to the deprecated ``recall_associations`` to ``recall_chain``.
+
+        Models prompted with the tool's former name (or threads that called it) keep
+        working; the answer is ``recall_chain``'s tool message.
+        """
+        if request.tool is not None or request.tool_call.get("name") != _FORMER_CHAIN_NAME:
+            return request
+        available = [*(getattr(request.runtime, "tools", None) or []), *self.tools]
+        chain = next((t for t in available if t.name == "recall_chain"), None)
+        return request if chain is None else request.override(tool=chain)
+
+    def wrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
+    ) -> ToolMessage | Command[Any]:
+        """Serve calls to ``recall_associations`` (deprecated) with ``recall_chain``."""
+        return handler(self._aliased(request))
+
+    async def awrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
+    ) -> ToolMessage | Command[Any]:
+        """Async twin of :meth:`wrap_tool_call`."""
+        return await handler(self._aliased(request))
+
     # ------------------------------------------------------------------ store
-    def _exchange(self, state: AgentState[Any]) -> tuple[tuple[str, ...], str, list[MemoryInput]]:
+    def _exchange(
+        self, state: AgentState[Any], runtime: Runtime[Any] | None
+    ) -> tuple[tuple[str, ...], str, list[MemoryInput]]:
         config = _config()
-        namespace = resolve_namespace(self.namespace, config) or self.namespace
+        namespace = self._namespace(config, _context(runtime))
         configurable = (config or {}).get("configurable") or {}
         # LangGraph accepts any hashable thread id (often a UUID); metadata must be JSON.
         thread = configurable.get("thread_id")
@@ -264,7 +313,7 @@ class HippoMemoryMiddleware(AgentMiddleware):
         """Store the latest user message and final answer, linked in one session."""
         if not self.store_exchanges:
             return None
-        namespace, session, items = self._exchange(state)
+        namespace, session, items = self._exchange(state, runtime)
         items = self._new(items)
         if items:
             self.memory.remember_many(items, namespace=namespace, session=session)
@@ -276,7 +325,7 @@ class HippoMemoryMiddleware(AgentMiddleware):
         """Async twin of :meth:`after_agent`."""
         if not self.store_exchanges:
             return None
-        namespace, session, items = self._exchange(state)
+        namespace, session, items = self._exchange(state, runtime)
         items = await self._anew(items)
         if items:
             await self.memory.aremember_many(items, namespace=namespace, session=session)

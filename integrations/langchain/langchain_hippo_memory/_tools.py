@@ -1,12 +1,19 @@
-"""Tools a tool-calling model can use: single-hop recall and multi-hop association chains.
+"""Tools a tool-calling model can use: ``recall_memory`` (single hop) and ``recall_chain``.
+
+The names, descriptions and arguments are those of the LlamaIndex adapter's tools
+(``llama_index.memory.hippo.HippoToolSpec``), so a model sees the same tools
+whichever framework runs it. ``recall_associations``, this package's former name of
+``recall_chain``, still works: pass ``name="recall_associations"`` (deprecated).
 
 Both return readable text as the tool message content and JSON-ready records as
-its ``artifact``. Namespaces may contain ``{placeholders}`` filled from
-``config["configurable"]`` at call time (e.g. ``("users", "{user_id}")``).
+its ``artifact``. Namespaces may contain ``{placeholders}`` filled at call time from
+the runtime context (``agent.invoke(..., context=...)``) or ``config["configurable"]``
+(e.g. ``("users", "{user_id}")``).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,47 +31,57 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from ._namespace import resolve_namespace
+from ._namespace import current_context, resolve_namespace
 
 __all__ = [
     "RecallAssociationsInput",
+    "RecallChainInput",
     "RecallMemoryInput",
     "create_chain_tool",
     "create_memory_tools",
     "create_recall_tool",
 ]
 
-_RECALL_DESCRIPTION = (
-    "Search long-term memory for facts, events and earlier conversations relevant to a "
-    "question. Returns the best matching memories, most relevant first."
-)
+# The LlamaIndex adapter's docstrings, which are its tools' descriptions.
+_RECALL_DESCRIPTION = "Recall the stored memories most relevant to a query, best first."
 _CHAIN_DESCRIPTION = (
-    "Follow a chain of associated memories: recall the memory that best matches the "
-    "query, then the memory associated with it, and so on, hop by hop. Use it for "
-    "questions that need several linked facts (what happened next, who or what is "
-    "connected to something)."
+    "Multi-hop recall: the memory best matching the query, then its associations.\n\n"
+    "Follows the associations hop by hop (what came next, what it led to); use it "
+    "for questions that need several connected facts."
 )
+_DEPRECATED_CHAIN_NAME = "recall_associations"
 
 
 class RecallMemoryInput(BaseModel):
     """Arguments of the ``recall_memory`` tool."""
 
-    query: str = Field(description="A question or a few keywords describing what to recall.")
+    query: str = Field(description="What to remember: a question or a partial cue.")
     k: int | None = Field(
-        default=None, ge=1, le=50, description="How many memories to return (optional)."
+        default=None,
+        ge=1,
+        le=50,
+        description="How many memories to return; omit for the default.",
     )
 
 
-class RecallAssociationsInput(BaseModel):
-    """Arguments of the ``recall_associations`` tool."""
+class RecallChainInput(BaseModel):
+    """Arguments of the ``recall_chain`` tool."""
 
     query: str = Field(description="A question or cue for the first memory of the chain.")
     hops: int | None = Field(
         default=None,
         ge=0,
         le=10,
-        description="How many associations to follow after the first memory (optional).",
+        description="How many associations to follow; omit for the default.",
     )
+
+
+RecallAssociationsInput = RecallChainInput
+"""Deprecated alias of :class:`RecallChainInput` (the tool's former name)."""
+
+
+def _namespace(template: Sequence[str] | None, config: RunnableConfig) -> tuple[str, ...] | None:
+    return resolve_namespace(template, config, context=current_context())
 
 
 Output = tuple[str, list[dict[str, Any]]]
@@ -84,7 +101,8 @@ def create_recall_tool(
     Args:
         memory: The memory to search.
         namespace: Namespace prefix searched; may contain ``{placeholders}`` filled
-            from ``config["configurable"]``. ``None`` searches everything.
+            from the runtime context or ``config["configurable"]``. ``None``
+            searches everything.
         k: Default number of memories (the model may ask for another number).
         filter: Metadata filter applied to every call.
         name: Tool name shown to the model.
@@ -99,12 +117,12 @@ def create_recall_tool(
     fixed_filter = dict(filter) if filter else None
 
     def recall_memory(query: str, k: int | None = None, *, config: RunnableConfig) -> Output:
-        ns = resolve_namespace(namespace, config)
+        ns = _namespace(namespace, config)
         result = recall_or_empty(memory, query, namespace=ns, k=k or default_k, filter=fixed_filter)
         return format_hits(result, empty=NO_MEMORIES), [hit.to_dict() for hit in result]
 
     async def arecall_memory(query: str, k: int | None = None, *, config: RunnableConfig) -> Output:
-        ns = resolve_namespace(namespace, config)
+        ns = _namespace(namespace, config)
         result = await arecall_or_empty(
             memory, query, namespace=ns, k=k or default_k, filter=fixed_filter
         )
@@ -126,10 +144,14 @@ def create_chain_tool(
     namespace: Sequence[str] | None = None,
     hops: int = 3,
     min_strength: float | None = None,
-    name: str = "recall_associations",
+    name: str = "recall_chain",
     description: str = _CHAIN_DESCRIPTION,
 ) -> StructuredTool:
     """A tool that follows the Hebbian association chain from a query, hop by hop.
+
+    Named ``recall_chain`` as in the LlamaIndex adapter; ``name="recall_associations"``
+    (the former default) still works but warns: rename the tool in prompts that
+    mention it.
 
     Args:
         memory: The memory to search.
@@ -146,38 +168,43 @@ def create_chain_tool(
         number, score and overlap).
     """
 
+    if name == _DEPRECATED_CHAIN_NAME:
+        warnings.warn(
+            "the tool name 'recall_associations' is deprecated; the tool is now "
+            "'recall_chain', as in the LlamaIndex adapter",
+            DeprecationWarning,
+            stacklevel=2,
+        )
     default_hops = hops
 
-    def recall_associations(
-        query: str, hops: int | None = None, *, config: RunnableConfig
-    ) -> Output:
+    def recall_chain(query: str, hops: int | None = None, *, config: RunnableConfig) -> Output:
         chain = recall_chain_or_empty(
             memory,
             query,
             hops=default_hops if hops is None else hops,
-            namespace=resolve_namespace(namespace, config),
+            namespace=_namespace(namespace, config),
             min_strength=min_strength,
         )
         return format_chain(chain), [hop.to_dict() for hop in chain]
 
-    async def arecall_associations(
+    async def arecall_chain(
         query: str, hops: int | None = None, *, config: RunnableConfig
     ) -> Output:
         chain = await arecall_chain_or_empty(
             memory,
             query,
             hops=default_hops if hops is None else hops,
-            namespace=resolve_namespace(namespace, config),
+            namespace=_namespace(namespace, config),
             min_strength=min_strength,
         )
         return format_chain(chain), [hop.to_dict() for hop in chain]
 
     return StructuredTool.from_function(
-        func=recall_associations,
-        coroutine=arecall_associations,
+        func=recall_chain,
+        coroutine=arecall_chain,
         name=name,
         description=description,
-        args_schema=RecallAssociationsInput,
+        args_schema=RecallChainInput,
         response_format="content_and_artifact",
     )
 
@@ -185,7 +212,7 @@ def create_chain_tool(
 def create_memory_tools(
     memory: HippoMemory, *, namespace: Sequence[str] | None = None, k: int = 5, hops: int = 3
 ) -> list[BaseTool]:
-    """Both tools, ``recall_memory`` and ``recall_associations``, over one namespace."""
+    """Both tools, ``recall_memory`` and ``recall_chain``, over one namespace."""
     return [
         create_recall_tool(memory, namespace=namespace, k=k),
         create_chain_tool(memory, namespace=namespace, hops=hops),

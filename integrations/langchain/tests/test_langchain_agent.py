@@ -29,14 +29,16 @@ def tool_call(name: str, args: dict[str, Any], id: str = "call-1") -> AIMessage:
     return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": id}])
 
 
-def test_agent_calls_recall_associations_and_gets_a_chain(
-    memory: HippoMemory, scripted_model: Any
+@pytest.mark.parametrize("called", ["recall_chain", "recall_associations"])
+def test_agent_calls_recall_chain_and_gets_a_chain(
+    memory: HippoMemory, scripted_model: Any, called: str
 ) -> None:
+    """``recall_associations`` (the former name) is served by the middleware's alias."""
     memory.remember_many(STORY, namespace=("users", "caroline"), session="day-1")
     model = scripted_model(
         messages=iter(
             [
-                tool_call("recall_associations", {"query": "golden retriever adopted", "hops": 3}),
+                tool_call(called, {"query": "golden retriever adopted", "hops": 3}),
                 AIMessage(
                     content="Biscuit's sofa was replaced by a couch from Dana's uncle's shop."
                 ),
@@ -50,13 +52,15 @@ def test_agent_calls_recall_associations_and_gets_a_chain(
             create_recall_tool(memory, namespace=("users", "caroline")),
         ],
         system_prompt="You are a helpful assistant.",
+        middleware=[HippoMemoryMiddleware(memory, store_exchanges=False)],
     )
     result = agent.invoke(
         {"messages": [HumanMessage("Who owns the shop the new couch came from?")]}
     )
 
     tool_messages = [m for m in result["messages"] if isinstance(m, ToolMessage)]
-    assert len(tool_messages) == 1 and tool_messages[0].name == "recall_associations"
+    assert len(tool_messages) == 1 and tool_messages[0].name == "recall_chain"
+    assert tool_messages[0].status == "success"
     hops = tool_messages[0].artifact
     assert len(hops) >= 3  # hop 0 plus at least two associations
     assert [h["text"] for h in hops][-1] == STORY[3]
@@ -115,7 +119,7 @@ def test_middleware_threads_namespaces_and_tools(memory: HippoMemory, scripted_m
         )
     )
     middleware = HippoMemoryMiddleware(memory, namespace=("users", "{user_id}"), tools=True)
-    assert {t.name for t in middleware.tools} == {"recall_memory", "recall_associations"}
+    assert {t.name for t in middleware.tools} == {"recall_memory", "recall_chain"}
     agent = create_agent(model, middleware=[middleware], checkpointer=InMemorySaver())
     config = {"configurable": {"thread_id": "t-1", "user_id": "ana"}}
     agent.invoke({"messages": [HumanMessage("My cat is called Miso.")]}, config)

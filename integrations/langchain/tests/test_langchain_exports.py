@@ -17,6 +17,7 @@ EXPECTED = {
     "HippoStore",
     "InvalidValueError",
     "RecallAssociationsInput",
+    "RecallChainInput",
     "RecallMemoryInput",
     "__version__",
     "create_chain_tool",

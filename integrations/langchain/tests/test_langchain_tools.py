@@ -1,4 +1,4 @@
-"""recall_memory and recall_associations tools, on their own."""
+"""recall_memory and recall_chain tools, on their own."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from langchain_hippo_memory import (
     RecallAssociationsInput,
+    RecallChainInput,
     RecallMemoryInput,
     create_chain_tool,
     create_memory_tools,
@@ -64,8 +65,8 @@ def test_recall_tool_rejects_bad_arguments(story: HippoMemory) -> None:
 
 def test_chain_tool_follows_associations_hop_by_hop(story: HippoMemory) -> None:
     tool = create_chain_tool(story, namespace=("users", "caroline"), hops=3)
-    assert tool.name == "recall_associations"
-    assert tool.args_schema is RecallAssociationsInput
+    assert tool.name == "recall_chain"  # as in the LlamaIndex adapter
+    assert tool.args_schema is RecallChainInput
     message = call(tool, {"query": "golden retriever adopted"})
     hops = message.artifact
     assert len(hops) >= 3
@@ -101,3 +102,24 @@ async def test_tools_async(story: HippoMemory) -> None:
         {"type": "tool_call", "name": empty.name, "args": {"query": "x"}, "id": "3"}
     )
     assert message.artifact == []
+
+
+def test_former_chain_tool_name_still_works_but_warns(story: HippoMemory) -> None:
+    assert RecallAssociationsInput is RecallChainInput
+    with pytest.warns(DeprecationWarning, match="recall_chain"):
+        tool = create_chain_tool(story, namespace=("users", "caroline"), name="recall_associations")
+    assert tool.name == "recall_associations"
+    assert call(tool, {"query": "golden retriever adopted"}).artifact
+
+
+def test_descriptions_match_the_llama_index_adapter(story: HippoMemory) -> None:
+    pytest.importorskip("llama_index.memory.hippo")
+    from llama_index.memory.hippo import HippoToolSpec
+
+    theirs = {t.metadata.name: t.metadata for t in HippoToolSpec(story).to_tool_list()}
+    for tool in (create_recall_tool(story), create_chain_tool(story)):
+        assert tool.name in theirs
+        # LlamaIndex prefixes the signature and keeps the docstring's line breaks
+        assert " ".join(theirs[tool.name].description.split()).endswith(
+            " ".join(tool.description.split())
+        )
