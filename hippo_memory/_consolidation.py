@@ -14,7 +14,7 @@ The model (details and the reasons in ``docs/consolidation.md``):
   (1 - s)`` (what matters and is fading), which refreshes them and re-potentiates
   their associations (Hebbian re-learning, ``w += replay_rate * w``); forgets
   memories whose strength is below ``forget_below``; evicts the weakest memories of
-  a namespace above ``max_memories``; and merges near-duplicates (same namespace,
+  a namespace above ``max_memories``; and merges near-duplicates (same namespace and metadata,
   text cosine at least ``merge_similarity``) into the oldest, keeping their ids as
   aliases and their cues as extra ``merged`` cues, re-pointing their links (the
   survivor keeps the latest expiry of the group, so a duplicate is never lost with a
@@ -219,8 +219,21 @@ def _make_plan(
             vectors = snap.vectors[snap.text_rows[pool]]
             fresh = np.ones(pool.size, dtype=bool) if full else snap.learned_at[pool] >= snap.last
             found = duplicate_groups(vectors, snap.ns[pool].astype(np.int64), fresh, config.merge_similarity)
-            plan.merges = {int(pool[i]): int(pool[s]) for i, s in found.items()}
+            plan.merges = _same_metadata(memory, {int(pool[i]): int(pool[s]) for i, s in found.items()})
     return plan
+
+
+def _same_metadata(memory: Partition, merges: dict[int, int]) -> dict[int, int]:
+    """The merges whose two memories carry the same metadata.
+
+    Near-identical texts with different metadata are different records (a LangGraph
+    store's items under two keys, a fact told by two speakers): merging them would
+    lose one's metadata and answer a lookup of its id with the other.
+    """
+    if not merges:
+        return merges
+    metadata = dict(memory.store.metadata_by_slot(sorted(set(merges) | set(merges.values()))))
+    return {dup: survivor for dup, survivor in merges.items() if metadata.get(dup) == metadata.get(survivor)}
 
 
 def consolidate(
