@@ -1,6 +1,6 @@
 """A LangChain agent with hippo-memory: recall tools, multi-hop chains, middleware.
 
-The agent gets two tools, ``recall_memory`` (single hop) and ``recall_associations``
+The agent gets two tools, ``recall_memory`` (single hop) and ``recall_chain``
 (a chain of linked memories, hop by hop), and ``HippoMemoryMiddleware``, which puts
 relevant memories into the system message before each model call and stores every
 exchange afterwards, linked by thread for later chains.
@@ -60,7 +60,7 @@ QUESTIONS = [
 
 SYSTEM_PROMPT = (
     "You are a helpful assistant with a long-term memory of earlier conversations with "
-    "the user. Use recall_associations for questions that need several linked facts and "
+    "the user. Use recall_chain for questions that need several linked facts and "
     "recall_memory for single facts. Answer briefly from what you recall."
 )
 
@@ -68,7 +68,7 @@ SYSTEM_PROMPT = (
 class OfflineMemoryModel(BaseChatModel):
     """A scripted tool-calling model so the example runs without any API.
 
-    To a user message it answers with a ``recall_associations`` call; to the tool's
+    To a user message it answers with a ``recall_chain`` call; to the tool's
     result it answers with the chain it received. It does not reason: the point is
     to show the memory, not the model.
     """
@@ -86,7 +86,7 @@ class OfflineMemoryModel(BaseChatModel):
         last = messages[-1]
         if isinstance(last, HumanMessage):
             call = {
-                "name": "recall_associations",
+                "name": "recall_chain",
                 "args": {"query": last.text, "hops": self.hops},
                 "id": f"call-{uuid.uuid4().hex[:8]}",
             }
