@@ -251,12 +251,14 @@ class Engine:
         return next(iter(locked))
 
     def _touch(self, hits: list[tuple[Partition, str]]) -> None:
-        """Count recall hits as accesses of their memories."""
+        """Count recall hits as accesses of their memories (one lifecycle update per partition)."""
+        by_part: dict[int, tuple[Partition, list[str]]] = {}
         for part, memory_id in hits:
-            with self._locked(part):
-                slot = part.id_slot.get(memory_id)
-                if slot is not None:
-                    part.life.touch(np.asarray([slot]), part.clock(), self.config.stability_growth)
+            by_part.setdefault(id(part), (part, []))[1].append(memory_id)
+        for part, ids in by_part.values():
+            with self._locked(part) as held:
+                slots = [held.id_slot[i] for i in ids if i in held.id_slot]
+                held.life.touch(np.asarray(slots, dtype=np.int64), held.clock(), self.config.stability_growth)
 
     def _iter_memories(
         self, prefix: Namespace | None, filter: Mapping[str, Any] | None, newest_first: bool
@@ -389,8 +391,11 @@ class Engine:
             )
         if prefix is not None and not answered:
             raise NamespaceNotFoundError(f"no memories under namespace {prefix!r}")
-        found.sort(key=lambda entry: entry[:5])
-        hits = tuple(dataclasses.replace(entry[5], rank=rank) for rank, entry in enumerate(found[:k]))
+        if len({entry[3] for entry in found}) > 1:  # hits of one partition are ranked already
+            found.sort(key=lambda entry: entry[:5])
+            hits = tuple(dataclasses.replace(entry[5], rank=rank) for rank, entry in enumerate(found[:k]))
+        else:
+            hits = tuple(entry[5] for entry in found[:k])
         self._touch([(entry[6], entry[5].memory.id) for entry in found[:k]])
         timings["total"] = (time.perf_counter() - t0) * 1e3
         self._evict()

@@ -242,12 +242,15 @@ class SQLitePartition:
     def cues_by_slot(self, slots: Sequence[int]) -> dict[int, list[CueRecord]]:
         out: dict[int, list[CueRecord]] = {}
         for chunk in chunks(list(slots)):
+            # No ORDER BY: SQLite would then walk the (partition, row) key, a scan of the
+            # whole partition, instead of the (partition, slot) index; rows are sorted here.
             for row, slot, kind, text in self.db.execute(
-                f"SELECT row, slot, kind, text FROM cues WHERE partition = ? AND slot IN ({marks(len(chunk))}) "
-                "ORDER BY row",
+                f"SELECT row, slot, kind, text FROM cues WHERE partition = ? AND slot IN ({marks(len(chunk))})",
                 [self.pid, *chunk],
             ):
                 out.setdefault(slot, []).append(CueRecord(row, slot, kind, text))
+        for cues in out.values():
+            cues.sort()
         return out
 
     def cues_by_row(self, rows: Sequence[int]) -> dict[int, CueRecord]:
