@@ -40,7 +40,8 @@ from ._errors import (
     StoreVersionError,
 )
 from ._sqlite import FORMAT_VERSION
-from ._sqlite_partition import CHECKSUM_ROWS, DIRECTORY, VECTOR_FILE, damaged_blocks, stored_checksums
+from ._sqlite_checksums import CHECKSUM_ROWS, damaged_blocks, stored_checksums
+from ._sqlite_partition import DIRECTORY, VECTOR_FILE
 from ._storage import CueRecord, LifecycleRecord, LinkRecord, MemoryRecord
 
 __all__ = ["CheckReport", "Problem", "RepairReport", "check_store", "repair_encoder", "repair_store"]

@@ -12,6 +12,7 @@ from pathlib import Path
 from . import _consolidation
 from ._engine import Engine
 from ._errors import InvalidInputError
+from ._export import export_records
 from ._partition import Partition
 from ._types import ConsolidationReport, Namespace
 from ._validation import TimeLike, to_epoch, validate_namespace
@@ -115,7 +116,7 @@ class Maintenance(Engine):
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 for part in self._each_partition(prefix):
-                    for record in _consolidation.export_records(part, prefix, include_superseded):
+                    for record in export_records(part, prefix, include_superseded):
                         handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                         written += 1
                 handle.flush()

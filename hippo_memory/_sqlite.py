@@ -50,8 +50,9 @@ from ._errors import (
     StoreLockedError,
     StoreVersionError,
 )
-from ._sqlite_partition import CHECKSUM_ROWS, SQLitePartition, chunks, damaged_blocks, mapped_errors, stored_checksums
+from ._sqlite_checksums import CHECKSUM_ROWS, damaged_blocks, stored_checksums
 from ._sqlite_partition import DIRECTORY as _DIR
+from ._sqlite_partition import SQLitePartition, chunks, mapped_errors
 from ._sqlite_partition import marks as _marks
 from ._types import Namespace
 from ._validation import dumps
