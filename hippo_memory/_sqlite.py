@@ -159,6 +159,7 @@ class SQLiteStorage:
     def __init__(self, path: str | os.PathLike[str] | None, *, durable: bool = True) -> None:
         self.path = Path(path) if path is not None else None
         self.persistent = self.path is not None
+        self.shared = False  # one process holds the directory's lock
         self.durable = durable
         self._lock_fd: int | None = None
         self._closed = False

@@ -155,6 +155,15 @@ class SQLitePartition:
         row = self.db.execute("SELECT seq FROM partitions WHERE id = ?", (self.pid,)).fetchone()
         return int(row[0]) if row else -1
 
+    def refresh(self) -> None:
+        row = self.db.execute("SELECT n_rows, vectors_file FROM partitions WHERE id = ?", (self.pid,)).fetchone()
+        if row is not None and (int(row[0]), str(row[1])) != (self.n_rows, self.vectors_name):
+            self.close()
+            self.n_rows, self.vectors_name = int(row[0]), str(row[1])
+
+    def lock_for_write(self) -> None:
+        """Nothing to do: the directory's one writer process holds the store's lock."""
+
     def iter_memories(self) -> Iterator[MemoryRecord]:
         for row in self.db.execute(
             f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE partition = ? ORDER BY slot", (self.pid,)

@@ -122,6 +122,18 @@ class PartitionStorage(Protocol):
         """The partition's committed change sequence."""
         ...
 
+    def refresh(self) -> None:
+        """Re-read the committed row count and live vector file (another process may have written)."""
+        ...
+
+    def lock_for_write(self) -> None:
+        """Serialise this partition's writers across processes until the transaction ends.
+
+        Called first in every write transaction of the partition; a single-writer
+        backend (the SQLite directory, locked by one process) does nothing.
+        """
+        ...
+
     def iter_memories(self) -> Iterator[MemoryRecord]:
         """Every memory of the partition, by slot."""
         ...
@@ -295,6 +307,8 @@ class Storage(Protocol):
 
     path: Path | None
     persistent: bool
+    shared: bool
+    """Whether other processes may write concurrently (the engine then catches up before each use)."""
 
     def read_meta(self) -> dict[str, str]:
         """Store-wide settings (format version, encoder, structural config); empty when new."""
