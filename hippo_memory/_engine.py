@@ -16,8 +16,8 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -33,18 +33,22 @@ from ._errors import (
     MemoryNotFoundError,
     NamespaceNotFoundError,
     StoreClosedError,
+    StoreError,
 )
 from ._filters import matches_filter
 from ._items import Prepared
-from ._partition import Partition
+from ._partition import Partition, StalePartition
 from ._recall import recall_partition
-from ._sqlite import SQLiteStorage
+from ._sqlite import open_storage
+from ._storage import Storage
 from ._types import Memory, Namespace, RecallHit, RecallResult
 from ._validation import check_string
 
 __all__ = ["Engine"]
 
 _STRUCTURAL = ("code_dim", "code_k", "seed")
+_RETRIES = 5
+T = TypeVar("T")
 # The encoder's fingerprint: its vectors of these texts, projected on 16 fixed random
 # directions. Compared with a tolerance of 1% of their scale, so float noise across
 # devices passes and other weights (the same name and dimension) do not.
@@ -70,7 +74,7 @@ class Engine:
         self._registry = threading.RLock()
         self._loaded: OrderedDict[Namespace, Partition] = OrderedDict()
         self._sizes: dict[Namespace, int] = {}  # bytes of each loaded partition at its last use
-        self.storage = SQLiteStorage(path, durable=config.durable)
+        self.storage: Storage = open_storage(path, durable=config.durable)
         try:
             self._fingerprint_missing = False
             self.config = self._reconcile_config(config)
@@ -147,13 +151,20 @@ class Engine:
             raise StoreClosedError("this HippoMemory has been closed")
 
     def _partition(self, key: Namespace, *, create: bool = False) -> Partition | None:
-        """The loaded partition ``key`` (loading it on first use); ``None`` if it does not exist."""
+        """The loaded partition ``key`` (loading it on first use); ``None`` if it does not exist.
+
+        On a shared backend a loaded partition is first checked against its change
+        sequence (one small query) and reloaded when another process committed to it,
+        so a memory written by process A is recalled by process B on its next call.
+        """
         self._check_open()
         with self._registry:
             part = self._loaded.get(key)
             if part is not None:
-                self._loaded.move_to_end(key)
-                return part
+                if not self.storage.shared or part.store.seq() == part.seq:
+                    self._loaded.move_to_end(key)
+                    return part
+                self._unload(key)
             store = self.storage.partition(key, create=create)
             if store is None:
                 return None
@@ -165,12 +176,34 @@ class Engine:
                 clock=lambda: self.clock(),
                 decisions=self._decisions,
                 transaction=self.storage.transaction,
+                shared=self.storage.shared,
             )
             part.load()
             self._loaded[key] = part
             self._sizes[key] = part.nbytes()
         self._evict()
         return part
+
+    def _unload(self, key: Namespace) -> None:
+        """Drop a loaded partition (its holders reload it through :meth:`_locked`)."""
+        with self._registry:
+            part = self._loaded.pop(key, None)
+            self._sizes.pop(key, None)
+            if part is not None:
+                with part.lock:
+                    with contextlib.suppress(Exception):  # access counts are advisory
+                        part.flush_access()
+                    part.closed = True
+            self.storage.forget_partition(key)
+
+    def _retry(self, call: Callable[[], T]) -> T:
+        """Run a write, reloading and retrying when another process changed a partition it wrote."""
+        for _ in range(_RETRIES):
+            try:
+                return call()
+            except StalePartition as stale:
+                self._unload(stale.key)
+        raise StoreError(f"other processes kept writing the same partition; gave up after {_RETRIES} tries")
 
     @contextlib.contextmanager
     def _locked(self, part: Partition) -> Iterator[Partition]:
@@ -237,7 +270,8 @@ class Engine:
             with self.storage.transaction():
                 for key, slots in groups.items():
                     part = locked[key]
-                    part.store.delete_memories(slots, [part.slot_id[s] or "" for s in slots])
+                    with part.transaction():
+                        part.store.delete_memories(slots, [part.slot_id[s] or "" for s in slots])
             for key, slots in groups.items():
                 locked[key].drop_slots(slots)
         for part in locked.values():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from . import _consolidation
 from ._engine import Engine
-from ._errors import InvalidInputError
+from ._errors import InvalidInputError, StoreError
 from ._export import export_records
 from ._partition import Partition
 from ._types import ConsolidationReport, Namespace
@@ -54,17 +54,19 @@ class Maintenance(Engine):
         """
         when = to_epoch(now, "now")
         reports = [
-            _consolidation.consolidate(
-                part,
-                now=when,
-                replay=replay,
-                replay_budget=replay_budget,
-                decay=decay,
-                merge=merge,
-                compact_files=compact,
-                full=full,
+            self._retry(
+                lambda key=key: _consolidation.consolidate(  # type: ignore[misc]
+                    self._required(key),
+                    now=when,
+                    replay=replay,
+                    replay_budget=replay_budget,
+                    decay=decay,
+                    merge=merge,
+                    compact_files=compact,
+                    full=full,
+                )
             )
-            for part in self._each_partition(None)
+            for key in self.storage.partition_keys(None)
         ]
         return _consolidation.merge_reports(reports, self.clock() if when is None else when)
 
@@ -76,11 +78,15 @@ class Maintenance(Engine):
             InvalidInputError: ``old == new``, a circular supersession, or two namespaces.
         """
         self._check_open()
-        part, old_slot = self._locate_one(old)
-        other, new_slot = self._locate_one(new)
-        if other is not part or part.slot_ns[old_slot] != part.slot_ns[new_slot]:
-            raise InvalidInputError("a memory can only supersede one of its own namespace")
-        _consolidation.supersede(part, old, new)
+
+        def record() -> None:
+            part, old_slot = self._locate_one(old)
+            other, new_slot = self._locate_one(new)
+            if other is not part or part.slot_ns[old_slot] != part.slot_ns[new_slot]:
+                raise InvalidInputError("a memory can only supersede one of its own namespace")
+            _consolidation.supersede(part, old, new)
+
+        self._retry(record)
 
     def forget_before(self, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int:
         """Forget every memory dated before ``before`` (its ``timestamp``, else when it was stored).
@@ -92,7 +98,10 @@ class Maintenance(Engine):
         if cut is None:
             raise InvalidInputError("before must be a date")
         prefix = None if namespace is None else validate_namespace(namespace)
-        return sum(_consolidation.forget_before(part, cut, prefix) for part in self._each_partition(prefix))
+        return sum(
+            self._retry(lambda key=key: _consolidation.forget_before(self._required(key), cut, prefix))  # type: ignore[misc]
+            for key in self.storage.partition_keys(prefix)
+        )
 
     def export_jsonl(
         self,
@@ -127,6 +136,12 @@ class Maintenance(Engine):
                 os.unlink(temp)
             raise
         return written
+
+    def _required(self, key: Namespace) -> Partition:
+        part = self._partition(key)
+        if part is None:
+            raise StoreError(f"partition {key!r} disappeared")
+        return part
 
     def _each_partition(self, prefix: Namespace | None) -> Iterator[Partition]:
         for key in self.storage.partition_keys(prefix):

@@ -175,7 +175,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         prepared = prepare(items, self.config, namespace, session, metadata, timestamp)
         if not prepared:
             return []
-        return self._write_batch(prepared)
+        return self._retry(lambda: self._write_batch(prepared))
 
     def associate(self, source: str, target: str, *, strength: float = 1.0, bidirectional: bool = False) -> None:
         """Strengthen the association ``source -> target`` (a Hebbian increment).
@@ -194,6 +194,9 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         if isinstance(strength, bool) or not isinstance(strength, int | float) or not math.isfinite(strength):
             raise InvalidInputError("strength must be a finite number")
         self._check_open()
+        self._retry(lambda: self._associate(source, target, float(strength), bidirectional))
+
+    def _associate(self, source: str, target: str, strength: float, bidirectional: bool) -> None:
         part, _ = self._locate_one(source)
         other, _ = self._locate_one(target)
         with self._locked(part):
@@ -230,7 +233,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
                 Bad input raises as in :meth:`remember`.
         """
         self._check_open()
-        return self._update(id, text=text, metadata=metadata, timestamp=timestamp, cues=cues)
+        return self._retry(lambda: self._update(id, text=text, metadata=metadata, timestamp=timestamp, cues=cues))
 
     def forget(self, ids: str | Sequence[str]) -> int:
         """Delete memories and their associations (all or none).
@@ -243,23 +246,31 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         """
         self._check_open()
         id_list = check_ids(ids)
-        groups: dict[Namespace, set[int]] = {}
-        for memory_id in id_list:
-            part, slot = self._locate_one(memory_id)
-            groups.setdefault(part.key, set()).add(slot)
-        return self._delete({key: sorted(slots) for key, slots in groups.items()}, ids=id_list)
+
+        def delete() -> int:
+            groups: dict[Namespace, set[int]] = {}
+            for memory_id in id_list:
+                part, slot = self._locate_one(memory_id)
+                groups.setdefault(part.key, set()).add(slot)
+            return self._delete({key: sorted(slots) for key, slots in groups.items()}, ids=id_list)
+
+        return self._retry(delete)
 
     def forget_namespace(self, namespace: Sequence[str]) -> int:
         """Delete every memory in a namespace and below it (0 for an unknown namespace)."""
         prefix = validate_namespace(namespace)
         self._check_open()
-        groups = {}
-        for key in self.storage.partition_keys(prefix):
-            part = self._partition(key)
-            if part is not None:
-                with self._locked(part):
-                    groups[key] = part.namespace_slots(prefix).tolist()
-        return self._delete(groups)
+
+        def delete() -> int:
+            groups = {}
+            for key in self.storage.partition_keys(prefix):
+                part = self._partition(key)
+                if part is not None:
+                    with self._locked(part):
+                        groups[key] = part.namespace_slots(prefix).tolist()
+            return self._delete(groups)
+
+        return self._retry(delete)
 
     # ------------------------------------------------------------------ reading
     def get(self, id: str) -> Memory:

@@ -13,10 +13,11 @@ recall, consolidation, the write policy); the facade
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +37,16 @@ from ._storage import CueRecord, MemoryRecord, PartitionStorage
 from ._types import Cue, Memory, Namespace
 from ._validation import from_epoch
 
-__all__ = ["Partition"]
+__all__ = ["Partition", "StalePartition"]
+
+
+class StalePartition(Exception):
+    """Another process committed to this partition since it was loaded: reload and retry."""
+
+    def __init__(self, key: Namespace) -> None:
+        super().__init__(f"partition {key!r} changed in another process")
+        self.key = key
+
 
 IntArray = npt.NDArray[np.int64]
 
@@ -52,6 +62,7 @@ class Partition:
         clock: Epoch-seconds clock of the lifecycle.
         decisions: Write-policy counters shared by the memory's partitions.
         transaction: The storage's transaction context (writes of every partition share it).
+        shared: Whether other processes may write this partition (a shared backend).
 
     Attributes:
         lock: Serialises changes to this partition (recall of other partitions never waits).
@@ -68,9 +79,11 @@ class Partition:
         clock: Callable[[], float],
         decisions: dict[str, int],
         transaction: Callable[[], AbstractContextManager[None]],
+        shared: bool = False,
     ) -> None:
         self.store = store
-        self.transaction = transaction
+        self._storage_transaction = transaction
+        self.shared = shared
         self.key: Namespace = store.key
         self.config = config
         self.dim = dim
@@ -276,6 +289,28 @@ class Partition:
         return np.asarray(sorted(found), dtype=np.int32)
 
     # ------------------------------------------------------------------ lookups
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction of this partition (joining an open one of the storage).
+
+        On a shared backend it first takes the partition's cross-process write lock and
+        checks that no other process committed since this state was loaded: slots and
+        vector rows are allocated from the in-RAM state, so writing from a stale one
+        would collide. Then it raises :class:`StalePartition` (the engine reloads the
+        partition and retries the call); otherwise, once the transaction is done, the
+        state reflects the partition's next change sequence.
+        """
+        with self._storage_transaction():
+            if not self.shared:
+                yield
+                return
+            self.store.lock_for_write()
+            before = self.store.seq()
+            if before != self.seq:
+                raise StalePartition(self.key)
+            yield
+            self.seq = before + 1  # this transaction's own bump (a rollback only forces a reload)
+
     def check_open(self) -> None:
         """Raise :class:`StoreClosedError` once the memory was closed or this partition evicted."""
         if self.closed:

@@ -45,6 +45,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ._errors import (
+    MissingDependencyError,
     StoreClosedError,
     StoreCorruptedError,
     StoreLockedError,
@@ -54,10 +55,11 @@ from ._sqlite_checksums import CHECKSUM_ROWS, damaged_blocks, stored_checksums
 from ._sqlite_partition import DIRECTORY as _DIR
 from ._sqlite_partition import SQLitePartition, chunks, mapped_errors
 from ._sqlite_partition import marks as _marks
+from ._storage import Storage
 from ._types import Namespace
 from ._validation import dumps
 
-__all__ = ["FORMAT_VERSION", "SQLiteStorage"]
+__all__ = ["FORMAT_VERSION", "SQLiteStorage", "open_storage"]
 
 FORMAT_VERSION = 2
 _APPLICATION = "hippo-memory"
@@ -470,3 +472,21 @@ class SQLiteStorage:
         with contextlib.suppress(sqlite3.Error, AttributeError):
             self.db.close()
         self._release()
+
+
+def open_storage(location: str | os.PathLike[str] | None, *, durable: bool = True) -> Storage:
+    """The storage a location names: a ``postgresql://`` URL, a directory, or ``None`` for RAM.
+
+    Raises:
+        MissingDependencyError: a PostgreSQL URL without the ``postgres`` extra installed.
+    """
+    if isinstance(location, str) and location.startswith(("postgresql://", "postgres://")):
+        try:
+            from ._postgres import PostgresStorage
+        except ImportError as exc:
+            raise MissingDependencyError(
+                "a postgresql:// store needs psycopg: pip install 'hippo-memory[postgres]'"
+            ) from exc
+        storage: Storage = PostgresStorage(location, durable=durable)
+        return storage
+    return SQLiteStorage(location, durable=durable)

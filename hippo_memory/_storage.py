@@ -301,6 +301,10 @@ class PartitionStorage(Protocol):
         """Delete vector files of other generations (leftovers of an interrupted compaction)."""
         ...
 
+    def close(self) -> None:
+        """Release the partition's handles (its data stays)."""
+        ...
+
 
 class Storage(Protocol):
     """A system of record for every partition of one memory."""
@@ -318,6 +322,18 @@ class Storage(Protocol):
         """Write the settings of a brand-new store."""
         ...
 
+    def migrate(self, dim: int, depth: int | None) -> None:
+        """Bring a store of an older format to the current one (a no-op when current)."""
+        ...
+
+    def verify(self, dim: int) -> None:
+        """Check every partition's records against its vectors before anything is modified.
+
+        Raises:
+            StoreCorruptedError: records refer to rows never committed, or vectors are missing.
+        """
+        ...
+
     def write_meta(self, items: Mapping[str, str]) -> None:
         """Set store-wide settings of an existing store."""
         ...
@@ -332,6 +348,10 @@ class Storage(Protocol):
 
     def partition(self, key: Namespace, *, create: bool = False) -> PartitionStorage | None:
         """The storage of partition ``key``; ``None`` when it does not exist and not ``create``."""
+        ...
+
+    def forget_partition(self, key: Namespace) -> None:
+        """Drop the handle of a partition (its data stays); the next :meth:`partition` reopens it."""
         ...
 
     def partition_keys(self, prefix: Namespace | None = None) -> list[Namespace]:
