@@ -34,7 +34,6 @@ from ._filters import validate_filter
 from ._items import MemoryInput
 from ._maintenance import Maintenance
 from ._recall import follow_chain
-from ._storage import LinkRecord
 from ._types import Chain, ChainHop, Memory, Namespace, RecallResult
 from ._validation import (
     DEFAULT_NAMESPACE,
@@ -195,25 +194,6 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             raise InvalidInputError("strength must be a finite number")
         self._check_open()
         self._retry(lambda: self._associate(source, target, float(strength), bidirectional))
-
-    def _associate(self, source: str, target: str, strength: float, bidirectional: bool) -> None:
-        part, _ = self._locate_one(source)
-        other, _ = self._locate_one(target)
-        with self._locked(part):
-            a, b = part.slot(source), part.slot(target) if other is part else -1
-            if b < 0 or part.slot_ns[a] != part.slot_ns[b]:
-                raise InvalidInputError("associations join memories of one namespace only")
-            if a == b:
-                raise InvalidInputError("a memory cannot be associated with itself")
-            pairs = [(a, b), (b, a)] if bidirectional else [(a, b)]
-            updates = [LinkRecord(s, d, part.assoc.links.get(s, {}).get(d, 0.0) + float(strength)) for s, d in pairs]
-            with part.transaction():
-                part.store.set_links(updates)
-            for link in updates:
-                if link.strength > 0:
-                    part.assoc.set_link(link.src, link.dst, link.strength)
-                else:
-                    part.assoc.links.get(link.src, {}).pop(link.dst, None)
 
     def update(
         self,

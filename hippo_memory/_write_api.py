@@ -16,6 +16,7 @@ from ._encoder import encode_checked
 from ._engine import Engine
 from ._errors import InvalidInputError, MemoryNotFoundError
 from ._items import Prepared
+from ._storage import LinkRecord
 from ._types import Cue, Memory, Namespace
 from ._validation import TimeLike, check_cues, check_metadata, check_text, dumps, to_epoch
 from ._write import build_item_cues, reencode, write
@@ -118,3 +119,23 @@ class Writer(Engine):
             updated = part.memories([slot])[slot]
         maybe_reclaim(part)  # the old cue rows are dead now
         return updated
+
+    def _associate(self, source: str, target: str, strength: float, bidirectional: bool) -> None:
+        """See :meth:`HippoMemory.associate` (arguments validated)."""
+        part, _ = self._locate_one(source)
+        other, _ = self._locate_one(target)
+        with self._locked(part):
+            a, b = part.slot(source), part.slot(target) if other is part else -1
+            if b < 0 or part.slot_ns[a] != part.slot_ns[b]:
+                raise InvalidInputError("associations join memories of one namespace only")
+            if a == b:
+                raise InvalidInputError("a memory cannot be associated with itself")
+            pairs = [(a, b), (b, a)] if bidirectional else [(a, b)]
+            updates = [LinkRecord(s, d, part.assoc.links.get(s, {}).get(d, 0.0) + float(strength)) for s, d in pairs]
+            with part.transaction():
+                part.store.set_links(updates)
+            for link in updates:
+                if link.strength > 0:
+                    part.assoc.set_link(link.src, link.dst, link.strength)
+                else:
+                    part.assoc.links.get(link.src, {}).pop(link.dst, None)
