@@ -1,0 +1,748 @@
+"""One partition's rows in PostgreSQL, and its vectors as checksummed ``bytea`` blocks (see :mod:`._postgres`).
+
+Every statement here is built by a pure helper or is a constant, and runs through
+the owning storage's :meth:`~hippo_memory._postgres.PostgresStorage.fetch` /
+``execute`` / ``execute_many`` / ``copy``: the one place where psycopg is called
+and its errors are mapped (:func:`mapped_errors`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from ._errors import InvalidInputError, StoreCorruptedError, StoreError, StoreLockedError
+from ._storage import CueRecord, LifecycleRecord, LinkRecord, MemoryRecord
+from ._types import Namespace
+
+__all__ = ["BLOCK_ROWS", "LOCK_CLASS", "PostgresPartition", "mapped_errors", "vector_blocks"]
+
+BLOCK_ROWS = 256
+"""Rows per ``hippo_vectors`` row: one ``bytea`` block with its CRC-32 (see docs/postgres.md for why)."""
+LOCK_CLASS = 0x68697070
+"""First key of hippo-memory's two-key advisory locks ('hipp'); the second is the partition id."""
+
+_MEMORY_COLUMNS = (
+    "slot, id, namespace, text, metadata, timestamp, created_at, updated_at, session, code, row_start, row_count"
+)
+_LIFECYCLE_COLUMNS = (
+    "slot, salience, novelty, learned_at, reinforced_at, stability, access_count, last_access, "
+    "replay_count, expires_at, superseded_by, merged_from"
+)
+_LIFECYCLE_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in _LIFECYCLE_COLUMNS.split(", ")[1:])
+_VECTOR_TYPES = ("int8", "int8", "int4", "int4", "int8", "bytea")
+
+
+@contextlib.contextmanager
+def mapped_errors(what: str) -> Iterator[None]:
+    """Map psycopg and pool errors to the :class:`StoreError` tree (the backend's one boundary).
+
+    A duplicate key becomes :class:`InvalidInputError` (a memory id that exists);
+    lock timeouts, deadlocks and serialisation failures :class:`StoreLockedError`;
+    a table of unexpected shape :class:`StoreCorruptedError`; anything else, a lost
+    connection included, :class:`StoreError`. Errors of the project pass through.
+    """
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        import psycopg
+        from psycopg import errors
+
+        try:
+            from psycopg_pool import PoolTimeout
+        except ImportError:  # pragma: no cover - the extra installs both
+            PoolTimeout = ()  # type: ignore[assignment,misc]
+
+        if isinstance(exc, errors.UniqueViolation):
+            raise InvalidInputError(f"{what}: a record with this key already exists: {exc}") from exc
+        if isinstance(
+            exc,
+            errors.LockNotAvailable | errors.DeadlockDetected | errors.SerializationFailure | errors.QueryCanceled,
+        ):
+            raise StoreLockedError(f"{what}: {exc}") from exc
+        if isinstance(
+            exc, errors.UndefinedTable | errors.UndefinedColumn | errors.DuplicateTable | errors.DatatypeMismatch
+        ):
+            raise StoreCorruptedError(f"{what}: the database does not hold hippo-memory's schema: {exc}") from exc
+        if isinstance(exc, PoolTimeout):
+            raise StoreError(f"{what}: no database connection became available: {exc}") from exc
+        if isinstance(exc, psycopg.Error):
+            raise StoreError(f"{what}: {exc}") from exc
+        raise
+
+
+class _Owner(Protocol):
+    """What a partition needs of the storage that opened it (:class:`~hippo_memory._postgres.PostgresStorage`)."""
+
+    def fetch(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def execute(self, what: str, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def execute_many(self, what: str, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+    def copy(
+        self, what: str, table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def in_transaction(self) -> bool: ...
+    def touch(self, pid: int) -> None: ...
+    def set_policy_counts(self, counts: Mapping[str, int]) -> None: ...
+
+
+class _Pending(NamedTuple):
+    """Vectors appended but not yet committed: rows ``start ..`` of ``generation``."""
+
+    generation: int
+    start: int
+    vectors: npt.NDArray[np.float32]
+
+
+def vector_blocks(
+    vectors: npt.NDArray[np.float32], first_row: int, head: bytes = b""
+) -> list[tuple[int, int, int, bytes]]:
+    """``(block, rows, crc32, data)`` of the blocks holding rows ``first_row ..`` of ``vectors``.
+
+    Args:
+        vectors: float32 rows of shape ``(n, dim)``.
+        first_row: The row number of ``vectors[0]``.
+        head: The bytes of the rows of ``first_row``'s block before it (the block is rewritten whole).
+    """
+    payload = head + np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
+    row_bytes = int(vectors.shape[1]) * 4 if vectors.ndim == 2 and vectors.shape[1] else 1
+    size = BLOCK_ROWS * row_bytes
+    first_block = first_row // BLOCK_ROWS
+    out = []
+    for i, start in enumerate(range(0, len(payload), size)):
+        data = payload[start : start + size]
+        out.append((first_block + i, len(data) // row_bytes, zlib.crc32(data), data))
+    return out
+
+
+def _generation(name: str) -> int:
+    """The generation number of a vector "file" name (``g<n>``)."""
+    if not name.startswith("g") or not name[1:].isdigit():
+        raise InvalidInputError(f"{name!r} is not a vector generation name of this store")
+    return int(name[1:])
+
+
+class PostgresPartition:
+    """One partition's rows and vector blocks in a PostgreSQL database.
+
+    Args:
+        storage: The owning :class:`~hippo_memory._postgres.PostgresStorage`.
+        pid: The partition's ``partition_id``.
+        key: The partition key (a namespace prefix).
+    """
+
+    def __init__(self, storage: _Owner, pid: int, key: Namespace) -> None:
+        self._storage = storage
+        self.pid = pid
+        self.key = key
+        self.n_rows = 0
+        self.generation = 0
+        self.dim = 0
+        self._pending: _Pending | None = None
+        self.refresh()
+
+    # -- helpers ----------------------------------------------------------------------
+    def _fetch(self, what: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        return self._storage.fetch(what, sql, (self.pid, *params))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Join (or open) the storage's transaction and count the partition as changed by it."""
+        with self._storage.transaction():
+            self._storage.touch(self.pid)
+            yield
+
+    def _state(self) -> tuple[int, int]:
+        rows = self._fetch(
+            "cannot read the partition catalogue",
+            "SELECT n_rows, generation FROM hippo_partitions WHERE partition_id = %s",
+        )
+        if not rows:
+            raise StoreCorruptedError(f"partition {self.key!r} is no longer in the catalogue")
+        return int(rows[0][0]), int(rows[0][1])
+
+    def _coverage(self, generation: int) -> int:
+        """Rows the blocks of ``generation`` hold (assuming blocks ``0 ..`` are all present)."""
+        rows = self._fetch(
+            "cannot read the vector blocks",
+            "SELECT block, rows FROM hippo_vectors WHERE partition_id = %s AND generation = %s "
+            "ORDER BY block DESC LIMIT 1",
+            generation,
+        )
+        return int(rows[0][0]) * BLOCK_ROWS + int(rows[0][1]) if rows else 0
+
+    def _write_blocks(self, generation: int, first_row: int, vectors: npt.NDArray[np.float32]) -> None:
+        """Write rows ``first_row ..`` of ``generation`` (rewriting the block ``first_row`` falls in)."""
+        if vectors.shape[0] == 0:
+            return
+        row_bytes = int(vectors.shape[1]) * 4
+        first_block, offset = divmod(first_row, BLOCK_ROWS)
+        with self._storage.transaction():
+            head = self._head(generation, first_block, offset * row_bytes) if offset else b""
+            self._storage.execute(
+                "cannot write vectors",
+                "DELETE FROM hippo_vectors WHERE partition_id = %s AND generation = %s AND block >= %s",
+                (self.pid, generation, first_block),
+            )
+            self._storage.copy(
+                "cannot write vectors",
+                "hippo_vectors",
+                ("partition_id", "generation", "block", "rows", "crc", "data"),
+                _VECTOR_TYPES,
+                [(self.pid, generation, *block) for block in vector_blocks(vectors, first_row, head)],
+            )
+
+    def _head(self, generation: int, block: int, size: int) -> bytes:
+        """The first ``size`` bytes of ``block`` of ``generation`` (the rows before an append)."""
+        found = self._fetch(
+            "cannot read a vector block",
+            "SELECT data FROM hippo_vectors WHERE partition_id = %s AND generation = %s AND block = %s",
+            generation,
+            block,
+        )
+        head = bytes(found[0][0])[:size] if found else b""
+        if len(head) != size:
+            raise StoreCorruptedError(
+                f"partition {self.key!r}: block {block} of vector generation {generation} holds fewer rows "
+                "than the ones before those being written"
+            )
+        return head
+
+    # -- reading ----------------------------------------------------------------------
+    def seq(self) -> int:
+        rows = self._fetch(
+            "cannot read the change sequence", "SELECT seq FROM hippo_partitions WHERE partition_id = %s"
+        )
+        return int(rows[0][0]) if rows else -1
+
+    def refresh(self) -> None:
+        n_rows, generation = self._state()
+        if (n_rows, generation) != (self.n_rows, self.generation):
+            self._pending = None
+        self.n_rows, self.generation = n_rows, generation
+
+    def lock_for_write(self) -> None:
+        """``pg_advisory_xact_lock`` on the partition, held until the transaction ends.
+
+        The transaction then counts as a change of the partition (its sequence is bumped
+        at commit), so a writer's ``seq + 1`` is always the sequence it committed.
+        """
+        self._storage.touch(self.pid)
+        self._storage.execute(
+            "cannot lock the partition", "SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, self.pid)
+        )
+
+    def iter_memories(self) -> Iterator[MemoryRecord]:
+        for row in self._fetch(
+            "cannot read memories",
+            f"SELECT {_MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s ORDER BY slot",
+        ):
+            yield _memory(row)
+
+    def memories_by_slot(self, slots: Sequence[int]) -> dict[int, MemoryRecord]:
+        rows = self._fetch(
+            "cannot read memories",
+            f"SELECT {_MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s AND slot = ANY(%s::bigint[])",
+            [int(s) for s in slots],
+        )
+        return {int(row[0]): _memory(row) for row in rows}
+
+    def metadata_by_slot(self, slots: Sequence[int]) -> Iterator[tuple[int, str]]:
+        for slot, metadata in self._fetch(
+            "cannot read metadata",
+            "SELECT slot, metadata FROM hippo_memories WHERE partition_id = %s AND slot = ANY(%s::bigint[])",
+            [int(s) for s in slots],
+        ):
+            yield int(slot), str(metadata)
+
+    def cues_by_slot(self, slots: Sequence[int]) -> dict[int, list[CueRecord]]:
+        out: dict[int, list[CueRecord]] = {}
+        for row, slot, kind, text in self._fetch(
+            "cannot read cues",
+            "SELECT row_no, slot, kind, text FROM hippo_cues WHERE partition_id = %s AND slot = ANY(%s::bigint[]) "
+            "ORDER BY row_no",
+            [int(s) for s in slots],
+        ):
+            out.setdefault(int(slot), []).append(CueRecord(int(row), int(slot), kind, text))
+        return out
+
+    def cues_by_row(self, rows: Sequence[int]) -> dict[int, CueRecord]:
+        return {
+            int(row): CueRecord(int(row), int(slot), kind, text)
+            for row, slot, kind, text in self._fetch(
+                "cannot read cues",
+                "SELECT row_no, slot, kind, text FROM hippo_cues WHERE partition_id = %s AND row_no = ANY(%s::bigint[])",
+                [int(r) for r in rows],
+            )
+        }
+
+    def links(self) -> Iterator[LinkRecord]:
+        for src, dst, strength in self._fetch(
+            "cannot read links", "SELECT src, dst, strength FROM hippo_links WHERE partition_id = %s"
+        ):
+            yield LinkRecord(int(src), int(dst), float(strength))
+
+    def lifecycle(self) -> Iterator[LifecycleRecord]:
+        for row in self._fetch(
+            "cannot read lifecycle", f"SELECT {_LIFECYCLE_COLUMNS} FROM hippo_lifecycle WHERE partition_id = %s"
+        ):
+            yield LifecycleRecord(
+                int(row[0]),
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                int(row[6]),
+                row[7],
+                int(row[8]),
+                row[9],
+                row[10],
+                row[11],
+            )
+
+    def aliases(self) -> dict[str, str]:
+        return {
+            str(a): str(t)
+            for a, t in self._fetch(
+                "cannot read aliases", "SELECT id, target FROM hippo_aliases WHERE partition_id = %s"
+            )
+        }
+
+    def consolidated_at(self) -> float | None:
+        rows = self._fetch(
+            "cannot read the partition catalogue",
+            "SELECT consolidated_at FROM hippo_partitions WHERE partition_id = %s",
+        )
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    def ivf_generation(self) -> int:
+        rows = self._fetch(
+            "cannot read the partition catalogue", "SELECT ivf_generation FROM hippo_partitions WHERE partition_id = %s"
+        )
+        return int(rows[0][0]) if rows else 0
+
+    def load_vectors(self, dim: int) -> npt.NDArray[np.float32]:
+        """The committed rows of the live generation, each block verified against its CRC-32; modifies nothing.
+
+        Raises:
+            StoreCorruptedError: a block is missing, of the wrong size, or differs from its checksum.
+            StoreLockedError: another process compacted the partition while it was being read (retry).
+        """
+        self.dim = dim
+        n_rows, generation = self.n_rows, self.generation
+        if n_rows == 0:
+            return np.zeros((0, dim), dtype=np.float32)
+        n_blocks = -(-n_rows // BLOCK_ROWS)
+        blocks = self._fetch(
+            "cannot read vectors",
+            "SELECT block, rows, crc, data FROM hippo_vectors WHERE partition_id = %s AND generation = %s "
+            "AND block < %s ORDER BY block",
+            generation,
+            n_blocks,
+        )
+        row_bytes = dim * 4
+        parts: list[bytes] = []
+        problem = None
+        for expected, (block, rows, crc, data) in enumerate(blocks):
+            data = bytes(data)
+            if block != expected:
+                problem = f"block {expected} is missing"
+            elif len(data) != rows * row_bytes or (block < n_blocks - 1 and rows != BLOCK_ROWS):
+                problem = f"block {block} holds {len(data)} bytes for {rows} rows of dim {dim}"
+            elif zlib.crc32(data) != int(crc):
+                problem = f"block {block} (rows {block * BLOCK_ROWS}-{block * BLOCK_ROWS + rows - 1}) does not match its checksum"
+            if problem:
+                break
+            parts.append(data)
+        if problem is None and len(blocks) < n_blocks:
+            problem = f"the blocks hold fewer than the {n_rows} committed rows"
+        buffer = b"".join(parts)
+        if problem is None and len(buffer) < n_rows * row_bytes:
+            problem = f"the blocks hold {len(buffer) // row_bytes} rows but {n_rows} are committed"
+        if problem is not None:
+            if self._state()[1] != generation:
+                raise StoreLockedError(
+                    f"partition {self.key!r} was compacted by another process while it loaded: load it again"
+                )
+            raise StoreCorruptedError(
+                f"partition {self.key!r}: {problem} (vector generation {generation}): the database was damaged or "
+                "edited. Nothing was modified; `hippo-memory repair` rebuilds a store from its texts."
+            )
+        return np.frombuffer(buffer[: n_rows * row_bytes], dtype=np.float32).reshape(n_rows, dim).copy()
+
+    def seal_vectors(self) -> None:
+        """Nothing to do: every block is written with its checksum."""
+
+    def read_tensors(self, name: str) -> dict[str, npt.NDArray[Any]] | None:
+        rows = self._fetch(
+            "cannot read tensors", "SELECT data FROM hippo_tensors WHERE partition_id = %s AND name = %s", name
+        )
+        if not rows:
+            return None
+        from safetensors.numpy import load
+
+        try:
+            return dict(load(bytes(rows[0][0])))
+        except Exception:  # a damaged file of centroids is rebuilt, as with SQLite
+            return None
+
+    # -- writing ----------------------------------------------------------------------
+    def append_vectors(self, vectors: npt.NDArray[np.float32]) -> None:
+        """Hold ``vectors`` (rows from :attr:`n_rows`) until :meth:`commit_rows` writes them in the transaction."""
+        if vectors.shape[0] == 0:
+            self._pending = None
+            return
+        self.dim = int(vectors.shape[1])
+        self._pending = _Pending(self.generation, self.n_rows, np.array(vectors, dtype=np.float32, copy=True))
+
+    def commit_rows(self, n_rows: int) -> None:
+        """Write the appended rows and record the row count (inside the transaction).
+
+        Raises:
+            StoreLockedError: the rows being committed are not the ones appended after the
+                committed rows (another process wrote to the partition in between).
+            StoreCorruptedError: the live generation holds fewer than ``n_rows`` rows.
+        """
+        pending, self._pending = self._pending, None
+        with self._writing():
+            old_rows, generation = self._state()
+            fits = (
+                pending is not None
+                and pending.generation == generation
+                and pending.start == old_rows
+                and pending.start + pending.vectors.shape[0] == n_rows
+            )
+            if pending is not None and fits:
+                self._write_blocks(generation, pending.start, pending.vectors)
+            elif generation == self.generation and (n_rows > old_rows or pending is not None):
+                raise StoreLockedError(
+                    f"partition {self.key!r}: rows {old_rows}-{n_rows - 1} are being committed without the vectors "
+                    "appended for them (another process wrote to the partition): reload it and write again"
+                )
+            if n_rows and self._coverage(generation) < n_rows:
+                raise StoreCorruptedError(
+                    f"partition {self.key!r}: vector generation {generation} holds fewer than the {n_rows} rows "
+                    "being committed (its blocks were deleted by a concurrent compaction?)"
+                )
+            self._storage.execute(
+                "cannot record the row count",
+                "UPDATE hippo_partitions SET n_rows = %s WHERE partition_id = %s",
+                (n_rows, self.pid),
+            )
+
+    def rows_committed(self, n_rows: int) -> None:
+        self.n_rows = n_rows
+
+    def insert_memories(self, records: Sequence[MemoryRecord]) -> None:
+        if not records:
+            return
+        counts: dict[str, int] = {}
+        for record in records:
+            counts[record.namespace] = counts.get(record.namespace, 0) + 1
+        with self._writing():
+            self._storage.execute_many(
+                "cannot insert memories",
+                f"INSERT INTO hippo_memories (partition_id, {_MEMORY_COLUMNS}) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [(self.pid, *record) for record in records],
+            )
+            self._storage.execute_many(
+                "cannot count namespaces",
+                "INSERT INTO hippo_namespaces (partition_id, namespace, count) VALUES (%s, %s, %s) "
+                "ON CONFLICT (partition_id, namespace) DO UPDATE SET count = hippo_namespaces.count + excluded.count",
+                [(self.pid, namespace, n) for namespace, n in sorted(counts.items())],
+            )
+
+    def update_memory(
+        self,
+        slot: int,
+        *,
+        metadata: str,
+        timestamp: float | None,
+        updated_at: float,
+        text: str | None = None,
+        code: bytes | None = None,
+    ) -> None:
+        with self._writing():
+            self._storage.execute(
+                "cannot update a memory",
+                "UPDATE hippo_memories SET metadata = %s, timestamp = %s, updated_at = %s, "
+                "text = COALESCE(%s, text), code = COALESCE(%s, code) WHERE partition_id = %s AND slot = %s",
+                (metadata, timestamp, updated_at, text, code, self.pid, slot),
+            )
+
+    def delete_memories(self, slots: Sequence[int], ids: Sequence[str]) -> None:
+        slot_list, id_list = [int(s) for s in slots], [str(i) for i in ids]
+        with self._writing():
+            run = self._storage.execute
+            if slot_list:
+                args = (self.pid, slot_list)
+                run(
+                    "cannot count namespaces",
+                    "UPDATE hippo_namespaces n SET count = n.count - d.removed FROM ("
+                    "SELECT namespace, COUNT(*) AS removed FROM hippo_memories "
+                    "WHERE partition_id = %s AND slot = ANY(%s::bigint[]) GROUP BY namespace) d "
+                    "WHERE n.partition_id = %s AND n.namespace = d.namespace",
+                    (*args, self.pid),
+                )
+                for table in ("hippo_memories", "hippo_cues", "hippo_lifecycle"):
+                    run(
+                        "cannot delete memories",
+                        f"DELETE FROM {table} WHERE partition_id = %s AND slot = ANY(%s::bigint[])",
+                        args,
+                    )
+                run(
+                    "cannot delete links",
+                    "DELETE FROM hippo_links WHERE partition_id = %s "
+                    "AND (src = ANY(%s::bigint[]) OR dst = ANY(%s::bigint[]))",
+                    (*args, slot_list),
+                )
+                run(
+                    "cannot count namespaces",
+                    "DELETE FROM hippo_namespaces WHERE partition_id = %s AND count <= 0",
+                    (self.pid,),
+                )
+            if id_list:
+                run(
+                    "cannot delete references",
+                    "UPDATE hippo_lifecycle SET superseded_by = NULL "
+                    "WHERE partition_id = %s AND superseded_by = ANY(%s::text[])",
+                    (self.pid, id_list),
+                )
+                run(
+                    "cannot delete aliases",
+                    "DELETE FROM hippo_aliases WHERE partition_id = %s AND target = ANY(%s::text[])",
+                    (self.pid, id_list),
+                )
+
+    def insert_cues(self, cues: Sequence[CueRecord]) -> None:
+        if not cues:
+            return
+        with self._writing():
+            self._storage.execute_many(
+                "cannot insert cues",
+                "INSERT INTO hippo_cues (partition_id, row_no, slot, kind, text) VALUES (%s, %s, %s, %s, %s)",
+                [(self.pid, *cue) for cue in cues],
+            )
+
+    def replace_cues(self, slot: int, cues: Sequence[CueRecord]) -> None:
+        with self._writing():
+            self._storage.execute(
+                "cannot replace cues", "DELETE FROM hippo_cues WHERE partition_id = %s AND slot = %s", (self.pid, slot)
+            )
+            self.insert_cues(cues)
+            self._storage.execute(
+                "cannot replace cues",
+                "UPDATE hippo_memories SET row_start = %s, row_count = %s WHERE partition_id = %s AND slot = %s",
+                (cues[0].row if cues else 0, len(cues), self.pid, slot),
+            )
+
+    def remap_rows(self, pairs: Sequence[tuple[int, int]]) -> None:
+        if not pairs:
+            return
+        old = [int(a) for a, _ in pairs]
+        new = [int(b) for _, b in pairs]
+        remap = "(SELECT unnest(%s::bigint[]) AS old, unnest(%s::bigint[]) AS new) m"
+        with self._writing():
+            # Two passes through negative numbers, so no row collides with one not yet moved.
+            self._storage.execute(
+                "cannot renumber cues",
+                f"UPDATE hippo_cues c SET row_no = -1 - m.new FROM {remap} WHERE c.partition_id = %s AND c.row_no = m.old",
+                (old, new, self.pid),
+            )
+            self._storage.execute(
+                "cannot renumber cues",
+                "UPDATE hippo_cues SET row_no = -1 - row_no WHERE partition_id = %s AND row_no < 0",
+                (self.pid,),
+            )
+            self._storage.execute(
+                "cannot renumber memories",
+                f"UPDATE hippo_memories t SET row_start = m.new FROM {remap} "
+                "WHERE t.partition_id = %s AND t.row_start = m.old",
+                (old, new, self.pid),
+            )
+
+    def add_links(self, links: Sequence[LinkRecord]) -> None:
+        if not links:
+            return
+        with self._writing():
+            self._storage.execute_many(
+                "cannot add links",
+                "INSERT INTO hippo_links (partition_id, src, dst, strength) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (partition_id, src, dst) DO UPDATE SET strength = hippo_links.strength + excluded.strength",
+                [(self.pid, *link) for link in links],
+            )
+
+    def set_links(self, links: Sequence[LinkRecord]) -> None:
+        if not links:
+            return
+        with self._writing():
+            self._storage.execute_many(
+                "cannot set links",
+                "INSERT INTO hippo_links (partition_id, src, dst, strength) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (partition_id, src, dst) DO UPDATE SET strength = excluded.strength",
+                [(self.pid, *link) for link in links if link.strength > 0],
+            )
+            self._storage.execute_many(
+                "cannot delete links",
+                "DELETE FROM hippo_links WHERE partition_id = %s AND src = %s AND dst = %s",
+                [(self.pid, link.src, link.dst) for link in links if link.strength <= 0],
+            )
+
+    def replace_links(self, links: Iterable[LinkRecord]) -> None:
+        with self._writing():
+            self._storage.execute(
+                "cannot replace links", "DELETE FROM hippo_links WHERE partition_id = %s", (self.pid,)
+            )
+            self._storage.copy(
+                "cannot replace links",
+                "hippo_links",
+                ("partition_id", "src", "dst", "strength"),
+                ("int8", "int8", "int8", "float8"),
+                [(self.pid, int(link.src), int(link.dst), float(link.strength)) for link in links],
+            )
+
+    def write_lifecycle(self, records: Sequence[LifecycleRecord], *, keep_existing: bool = False) -> None:
+        if not records:
+            return
+        conflict = "DO NOTHING" if keep_existing else f"DO UPDATE SET {_LIFECYCLE_UPDATE}"
+        with self._writing():
+            self._storage.execute_many(
+                "cannot write lifecycle",
+                f"INSERT INTO hippo_lifecycle (partition_id, {_LIFECYCLE_COLUMNS}) "
+                f"VALUES ({', '.join(['%s'] * 13)}) ON CONFLICT (partition_id, slot) {conflict}",
+                [(self.pid, *record) for record in records],
+            )
+
+    def set_superseded(self, slot: int, newer_id: str | None) -> None:
+        with self._writing():
+            self._storage.execute(
+                "cannot record supersession",
+                "UPDATE hippo_lifecycle SET superseded_by = %s WHERE partition_id = %s AND slot = %s",
+                (newer_id, self.pid, slot),
+            )
+
+    def merge_ids(self, pairs: Sequence[tuple[str, str]]) -> None:
+        if not pairs:
+            return
+        with self._writing():
+            for merged, survivor in pairs:
+                self._storage.execute(
+                    "cannot merge ids",
+                    "UPDATE hippo_aliases SET target = %s WHERE partition_id = %s AND target = %s",
+                    (survivor, self.pid, merged),
+                )
+                self._storage.execute(
+                    "cannot merge ids",
+                    "UPDATE hippo_lifecycle SET superseded_by = %s WHERE partition_id = %s AND superseded_by = %s",
+                    (survivor, self.pid, merged),
+                )
+            self._storage.execute_many(
+                "cannot merge ids",
+                "INSERT INTO hippo_aliases (partition_id, id, target) VALUES (%s, %s, %s) "
+                "ON CONFLICT (partition_id, id) DO UPDATE SET target = excluded.target",
+                [(self.pid, merged, survivor) for merged, survivor in pairs],
+            )
+
+    def set_policy_counts(self, counts: Mapping[str, int]) -> None:
+        with self._writing():
+            self._storage.set_policy_counts(counts)
+
+    def set_consolidated_at(self, when: float) -> None:
+        self._set_column("consolidated_at", when)
+
+    def set_ivf_generation(self, generation: int) -> None:
+        self._set_column("ivf_generation", generation)
+
+    def _set_column(self, column: str, value: Any) -> None:
+        with self._writing():
+            self._storage.execute(
+                f"cannot record {column}",
+                f"UPDATE hippo_partitions SET {column} = %s WHERE partition_id = %s",
+                (value, self.pid),
+            )
+
+    def write_tensors(self, name: str, tensors: dict[str, npt.NDArray[Any]]) -> None:
+        """Store a named set of tensors (safetensors bytes) in ``hippo_tensors``, replacing any of that name."""
+        from safetensors.numpy import save
+
+        self._storage.execute(
+            f"cannot write {name}",
+            "INSERT INTO hippo_tensors (partition_id, name, data) VALUES (%s, %s, %s) "
+            "ON CONFLICT (partition_id, name) DO UPDATE SET data = excluded.data",
+            (self.pid, name, save(tensors)),
+        )
+
+    def remove_file(self, name: str) -> None:
+        self._storage.execute(
+            f"cannot delete {name}",
+            "DELETE FROM hippo_tensors WHERE partition_id = %s AND name = %s",
+            (self.pid, name),
+        )
+
+    # -- compaction -------------------------------------------------------------------
+    def next_vectors_name(self) -> str:
+        """A new generation number, from a sequence: two compactions never write the same one."""
+        rows = self._storage.fetch("cannot allocate a vector generation", "SELECT nextval('hippo_generations')")
+        return f"g{int(rows[0][0])}"
+
+    def write_vector_file(self, name: str, vectors: npt.NDArray[np.float32], *, first_row: int = 0) -> None:
+        """Write rows ``first_row ..`` of the uncommitted generation ``name`` (dropping any after them)."""
+        generation = _generation(name)
+        if vectors.shape[0] == 0:
+            with self._storage.transaction():
+                self._storage.execute(
+                    "cannot write vectors",
+                    "DELETE FROM hippo_vectors WHERE partition_id = %s AND generation = %s AND block >= %s",
+                    (self.pid, generation, -(-first_row // BLOCK_ROWS)),
+                )
+            return
+        self._write_blocks(generation, first_row, vectors)
+
+    def commit_vectors_name(self, name: str) -> None:
+        self._set_column("generation", _generation(name))
+
+    def switch_vectors(self, name: str, n_rows: int) -> None:
+        """Use the committed generation ``name``, then delete the older generations' blocks."""
+        self.n_rows, self.generation, self._pending = n_rows, _generation(name), None
+        with contextlib.suppress(StoreError):  # committed already: leftovers go with the next cleanup
+            self.remove_stale_files()
+
+    def remove_stale_files(self) -> None:
+        """Delete the blocks of generations older than the live one (never a newer one being written)."""
+        self._storage.execute(
+            "cannot delete old vector generations",
+            "DELETE FROM hippo_vectors WHERE partition_id = %s AND generation < ("
+            "SELECT generation FROM hippo_partitions WHERE partition_id = %s)",
+            (self.pid, self.pid),
+        )
+
+    def close(self) -> None:
+        """Drop vectors appended but never committed."""
+        self._pending = None
+
+
+def _memory(row: tuple[Any, ...]) -> MemoryRecord:
+    return MemoryRecord(
+        int(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        bytes(row[9]),
+        int(row[10]),
+        int(row[11]),
+    )
