@@ -40,7 +40,7 @@ from ._items import Prepared
 from ._partition import Partition, StalePartition
 from ._recall import recall_partition
 from ._sqlite import open_storage
-from ._storage import Storage
+from ._storage import PartitionStorage, Storage
 from ._types import Memory, Namespace, RecallHit, RecallResult
 from ._validation import check_string
 
@@ -168,6 +168,21 @@ class Engine:
             store = self.storage.partition(key, create=create)
             if store is None:
                 return None
+            part = self._load(store)
+            self._loaded[key] = part
+            self._sizes[key] = part.nbytes()
+        self._evict()
+        return part
+
+    def _load(self, store: PartitionStorage) -> Partition:
+        """Load a partition; on a shared backend, retry a load that raced another process's commit.
+
+        The load reads the records, links and vectors in several statements: a commit
+        landing between them (a compaction renumbering rows, say) can make them disagree
+        for this one read, which a second read resolves. A store that stays inconsistent
+        is refused as usual.
+        """
+        for attempt in range(_RETRIES):
             part = Partition(
                 store,
                 config=self.config,
@@ -178,11 +193,14 @@ class Engine:
                 transaction=self.storage.transaction,
                 shared=self.storage.shared,
             )
-            part.load()
-            self._loaded[key] = part
-            self._sizes[key] = part.nbytes()
-        self._evict()
-        return part
+            try:
+                part.load()
+                return part
+            except StoreError:
+                if not self.storage.shared or attempt == _RETRIES - 1:
+                    raise
+                store.refresh()
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _unload(self, key: Namespace) -> None:
         """Drop a loaded partition (its holders reload it through :meth:`_locked`)."""
