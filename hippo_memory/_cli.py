@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from ._memory import HippoMemory, MemoryInput
     from ._types import RecallHit
 
-__all__ = ["main", "open_memory", "package_version", "print_json"]
+__all__ = ["is_url", "main", "open_memory", "package_version", "print_json"]
 
 _DEFAULT_STORE = os.environ.get("HIPPO_MEMORY_STORE", ".hippo")
 
@@ -70,8 +70,19 @@ def package_version() -> str:
     return match.group(1) if match else "unknown"
 
 
+def is_url(store: str | os.PathLike[str]) -> bool:
+    """Whether ``--store`` names a database (``postgresql://...``) rather than a directory."""
+    return isinstance(store, str) and store.startswith(("postgresql://", "postgres://"))
+
+
 def _missing_store(path: str | os.PathLike[str]) -> str | None:
-    """Why ``path`` holds no store (it is missing or an empty directory), or ``None``."""
+    """Why ``path`` holds no store (it is missing or an empty directory), or ``None``.
+
+    A database URL is never missing here: opening it connects (a one-line ``StoreError``
+    when it cannot) and creates the schema in an empty database.
+    """
+    if is_url(path):
+        return None
     where = os.path.abspath(path)
     if not os.path.exists(where):
         return f"no store at {where}: the path does not exist (only 'add' and 'ingest' create a store)"
@@ -377,7 +388,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hippo-memory", description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument(
-        "--store", default=_DEFAULT_STORE, help=f"store directory (default {_DEFAULT_STORE!r} or $HIPPO_MEMORY_STORE)"
+        "--store",
+        default=_DEFAULT_STORE,
+        help=f"store directory or postgresql:// URL (default {_DEFAULT_STORE!r} or $HIPPO_MEMORY_STORE)",
     )
     parser.add_argument(
         "--encoder",

@@ -8,14 +8,57 @@ from typing import Any
 __all__ = ["register_commands"]
 
 
+def _check_url(url: str) -> Any:
+    """:class:`~._check.CheckReport` of a ``postgresql://`` store: meta, then every partition's blocks and records.
+
+    Each partition's vector blocks are read and verified against their CRC-32 (as the
+    engine does when it loads them); nothing is written.
+    """
+    from ._check import CheckReport, Problem
+    from ._errors import StoreCorruptedError, StoreVersionError
+    from ._postgres import PostgresStorage, redact
+    from ._postgres_partition import BLOCK_ROWS
+
+    problems: list[Problem] = []
+    counts = {"partitions": 0, "memories": 0, "rows": 0, "blocks_verified": 0}
+    with PostgresStorage.from_conn_string(url) as storage:
+        meta = storage.read_meta()
+        try:
+            storage.check_meta(meta)
+        except (StoreCorruptedError, StoreVersionError) as exc:
+            return CheckReport(redact(url), problems=(Problem("meta", None, str(exc)),))
+        dim = int(meta["dim"])
+        for key in storage.partition_keys():
+            part = storage.partition(key)
+            if part is None:  # pragma: no cover - deleted meanwhile
+                continue
+            counts["partitions"] += 1
+            try:
+                rows = len(part.load_vectors(dim))
+            except StoreCorruptedError as exc:
+                problems.append(Problem("vector-file", "/".join(key), str(exc)))
+                continue
+            counts["rows"] += rows
+            counts["blocks_verified"] += -(-rows // BLOCK_ROWS)
+            counts["memories"] += sum(1 for _ in part.iter_memories())
+    return CheckReport(
+        redact(url),
+        partitions=counts["partitions"],
+        memories=counts["memories"],
+        rows=counts["rows"],
+        blocks_verified=counts["blocks_verified"],
+        problems=tuple(problems),
+    )
+
+
 def _check_command(args: argparse.Namespace) -> int:
     from ._check import check_store
-    from ._cli import _missing_store, print_json
+    from ._cli import _missing_store, is_url, print_json
     from ._errors import StoreError
 
     if reason := _missing_store(args.store):
         raise StoreError(reason)
-    report = check_store(args.store)
+    report = _check_url(args.store) if is_url(args.store) else check_store(args.store)
     if args.json:
         print_json(report.to_dict())
     else:
@@ -34,9 +77,14 @@ def _check_command(args: argparse.Namespace) -> int:
 
 def _repair_command(args: argparse.Namespace) -> int:
     from ._check import repair_encoder, repair_store
-    from ._cli import _missing_store, print_json
-    from ._errors import StoreError
+    from ._cli import _missing_store, is_url, print_json
+    from ._errors import InvalidInputError, StoreError
 
+    if is_url(args.store) or is_url(args.out):
+        raise InvalidInputError(
+            "repair reads and writes store directories; for a postgresql:// store run 'check', and copy it with "
+            "'hippo-memory migrate SRC DST'"
+        )
     if reason := _missing_store(args.store):
         raise StoreError(reason)
     report = repair_store(args.store, args.out, repair_encoder(args.store, args.encoder))

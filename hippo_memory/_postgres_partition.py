@@ -61,22 +61,28 @@ def mapped_errors(what: str) -> Iterator[None]:
         except ImportError:  # pragma: no cover - the extra installs both
             PoolTimeout = ()  # type: ignore[assignment,misc]
 
+        detail = _one_line(exc)
         if isinstance(exc, errors.UniqueViolation):
-            raise InvalidInputError(f"{what}: a record with this key already exists: {exc}") from exc
+            raise InvalidInputError(f"{what}: a record with this key already exists: {detail}") from exc
         if isinstance(
             exc,
             errors.LockNotAvailable | errors.DeadlockDetected | errors.SerializationFailure | errors.QueryCanceled,
         ):
-            raise StoreLockedError(f"{what}: {exc}") from exc
+            raise StoreLockedError(f"{what}: {detail}") from exc
         if isinstance(
             exc, errors.UndefinedTable | errors.UndefinedColumn | errors.DuplicateTable | errors.DatatypeMismatch
         ):
-            raise StoreCorruptedError(f"{what}: the database does not hold hippo-memory's schema: {exc}") from exc
+            raise StoreCorruptedError(f"{what}: the database does not hold hippo-memory's schema: {detail}") from exc
         if isinstance(exc, PoolTimeout):
-            raise StoreError(f"{what}: no database connection became available: {exc}") from exc
+            raise StoreError(f"{what}: no database connection became available: {detail}") from exc
         if isinstance(exc, psycopg.Error):
-            raise StoreError(f"{what}: {exc}") from exc
+            raise StoreError(f"{what}: {detail}") from exc
         raise
+
+
+def _one_line(exc: BaseException) -> str:
+    """The driver's message on one line (libpq adds hints on lines of their own)."""
+    return " ".join(str(exc).split())
 
 
 class _Owner(Protocol):
