@@ -307,7 +307,9 @@ class CueIndex:
         return self._exact(query, k, None)
 
     def _rescore(self, query: FloatArray, rows: IntArray) -> tuple[IntArray, FloatArray]:
-        sims = (torch.from_numpy(self._vectors[rows]) @ torch.from_numpy(query)).numpy()
+        # Tens of rows: numpy. A torch product this small waits for torch's OpenMP pool,
+        # which measured 2.7 ms right after the encoder ran (0.02 ms in numpy).
+        sims = self._vectors[rows] @ query
         order = np.lexsort((rows, -sims))
         return rows[order], sims[order].astype(np.float32)
 

@@ -15,7 +15,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-import torch
 
 from ._partition import Partition
 from ._ranker import apply_priors, fuse, order, settle_candidates, similarity_floor
@@ -82,7 +81,7 @@ def _join(part: Partition, cand: tuple[IntArray, FloatArray, IntArray], slots: l
     cand_rows, sims, _ = cand
     extra_rows = part.rows_of(np.asarray(slots, dtype=np.int64))
     extra_rows = extra_rows[part.index.alive(extra_rows)]
-    extra_sims = torch.mv(torch.from_numpy(part.index.vectors(extra_rows)), torch.from_numpy(q)).numpy()
+    extra_sims = (part.index.vectors(extra_rows) @ q).astype(np.float32)  # tens of rows: numpy, no thread pool wake-up
     cand_rows = np.concatenate([cand_rows, extra_rows])
     return cand_rows, np.concatenate([sims, extra_sims]), part.index.owners(cand_rows)
 
