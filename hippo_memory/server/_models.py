@@ -1,0 +1,319 @@
+"""Request and response bodies of the REST API (pydantic), and the engine records as JSON.
+
+Namespaces are JSON arrays of labels (``["users", "alice"]``), times ISO 8601 strings
+or epoch seconds. Responses nest what the engine nests (a hit holds its memory and its
+diagnostics), so :mod:`hippo_memory.client` rebuilds the very same dataclasses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .._types import Chain, ConsolidationReport, Memory, RecallResult
+
+__all__ = [
+    "MAX_BATCH",
+    "MAX_HOPS",
+    "MAX_K",
+    "MAX_LIST",
+    "AssociateRequest",
+    "ChainOut",
+    "ConsolidateRequest",
+    "ErrorOut",
+    "ForgetOut",
+    "ForgetRequest",
+    "IdOut",
+    "IdsOut",
+    "ListRequest",
+    "MemoryItem",
+    "MemoryOut",
+    "NamespacesOut",
+    "NamespacesRequest",
+    "OkOut",
+    "RecallChainRequest",
+    "RecallOut",
+    "RecallRequest",
+    "RememberManyRequest",
+    "RememberRequest",
+    "UpdateRequest",
+    "chain_out",
+    "memory_out",
+    "recall_out",
+    "report_out",
+]
+
+MAX_BATCH = 1000
+"""Most items one ``remember_many`` request may carry."""
+MAX_K = 1000
+"""Largest ``k`` of a recall."""
+MAX_HOPS = 64
+"""Longest chain one request may ask for."""
+MAX_LIST = 10_000
+"""Most memories one ``list`` request returns; page with ``offset``."""
+
+TimeIn = float | str
+Label = str
+NamespaceIn = list[Label]
+_STRICT = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------------------- requests
+class RememberRequest(BaseModel):
+    model_config = _STRICT
+
+    text: str = Field(description="The content to remember.")
+    namespace: NamespaceIn = Field(default=["default"], description='Where to store it, e.g. ["users", "alice"].')
+    metadata: dict[str, Any] | None = Field(default=None, description="JSON object, returned unchanged and filterable.")
+    timestamp: TimeIn | None = Field(default=None, description="When the event happened: ISO 8601 or epoch seconds.")
+    cues: list[str] = Field(default=[], description="Extra cue texts to recall it by.")
+    session: str | None = Field(default=None, description="Conversation id; consecutive memories are linked.")
+    id: str | None = Field(default=None, description="Your own id (unique across the store).")
+    salience: float | bool | None = Field(default=None, description="Importance from 0 to 1.")
+    ttl: float | None = Field(default=None, description="Seconds until the memory expires.")
+    supersedes: str | None = Field(default=None, description="Id of a memory of the same namespace this one replaces.")
+
+
+class MemoryItem(BaseModel):
+    """One item of a batch; its keys override the batch defaults."""
+
+    model_config = _STRICT
+
+    text: str
+    metadata: dict[str, Any] | None = None
+    timestamp: TimeIn | None = None
+    cues: list[str] | None = None
+    id: str | None = None
+    session: str | None = None
+    namespace: NamespaceIn | None = None
+    salience: float | bool | None = None
+    ttl: float | None = None
+    supersedes: str | None = None
+
+
+class RememberManyRequest(BaseModel):
+    model_config = _STRICT
+
+    items: list[str | MemoryItem] = Field(max_length=MAX_BATCH, description="Texts or item objects.")
+    namespace: NamespaceIn = Field(default=["default"], description="Default namespace of the items.")
+    session: str | None = None
+    metadata: dict[str, Any] | None = None
+    timestamp: TimeIn | None = None
+
+
+class RecallRequest(BaseModel):
+    model_config = _STRICT
+
+    query: str = Field(description="A question or partial cue.")
+    namespace: NamespaceIn | None = Field(default=None, description="Search this namespace and below; null for all.")
+    k: int = Field(default=5, ge=1, le=MAX_K, description="Memories wanted.")
+    filter: dict[str, Any] | None = Field(default=None, description="Metadata conditions (LangGraph's dialect).")
+    since: TimeIn | None = None
+    until: TimeIn | None = None
+    include_superseded: bool = False
+    min_similarity: float | None = None
+
+
+class RecallChainRequest(BaseModel):
+    model_config = _STRICT
+
+    query: str
+    hops: int = Field(default=3, ge=0, le=MAX_HOPS, description="Associations to follow after the first memory.")
+    namespace: NamespaceIn | None = None
+    min_strength: float | None = None
+    filter: dict[str, Any] | None = None
+
+
+class AssociateRequest(BaseModel):
+    model_config = _STRICT
+
+    source: str = Field(description="Id of the cueing memory.")
+    target: str = Field(description="Id of the memory it should bring to mind (same namespace).")
+    strength: float = 1.0
+    bidirectional: bool = False
+
+
+class UpdateRequest(BaseModel):
+    model_config = _STRICT
+
+    text: str | None = None
+    metadata: dict[str, Any] | None = None
+    timestamp: TimeIn | None = None
+    cues: list[str] | None = None
+
+
+class ForgetRequest(BaseModel):
+    model_config = _STRICT
+
+    ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ListRequest(BaseModel):
+    model_config = _STRICT
+
+    namespace: NamespaceIn | None = None
+    filter: dict[str, Any] | None = None
+    limit: int | None = Field(default=None, ge=0, le=MAX_LIST, description=f"At most {MAX_LIST} when omitted.")
+    offset: int = Field(default=0, ge=0)
+    newest_first: bool = False
+
+
+class NamespacesRequest(BaseModel):
+    model_config = _STRICT
+
+    prefix: NamespaceIn | None = None
+    max_depth: int | None = Field(default=None, ge=1, le=1000)
+
+
+class ConsolidateRequest(BaseModel):
+    model_config = _STRICT
+
+    now: TimeIn | None = None
+    replay: bool = True
+    replay_budget: int | None = Field(default=None, ge=0)
+    decay: bool = True
+    merge: bool = True
+    compact: bool | None = None
+    full: bool = False
+
+
+# ---------------------------------------------------------------------------- responses
+class CueOut(BaseModel):
+    text: str
+    kind: str
+
+
+class MemoryOut(BaseModel):
+    id: str
+    text: str
+    namespace: list[str]
+    metadata: dict[str, Any]
+    timestamp: str | None
+    created_at: str
+    updated_at: str
+    session: str | None
+    cues: list[CueOut]
+    salience: float
+    novelty: float | None
+    strength: float
+    access_count: int
+    expires_at: str | None
+    superseded_by: str | None
+    merged_from: list[str]
+
+
+class DiagnosticsOut(BaseModel):
+    similarity: float
+    candidate_rank: int
+    attention: float
+    cues_matched: int
+    best_cue: CueOut
+    lexical_rank: int | None
+
+
+class HitOut(BaseModel):
+    memory: MemoryOut
+    score: float
+    rank: int
+    diagnostics: DiagnosticsOut
+
+
+class RecallOut(BaseModel):
+    query: str
+    namespace: list[str] | None
+    hits: list[HitOut]
+    n_candidates: int
+    backend: str
+    timings_ms: dict[str, float]
+
+
+class HopOut(BaseModel):
+    hop: int
+    memory: MemoryOut
+    score: float
+    overlap: float
+
+
+class ChainOut(BaseModel):
+    query: str
+    hops: list[HopOut]
+    stop_reason: Literal["hops", "faded", "no_link", "no_start"]
+
+
+class IdOut(BaseModel):
+    id: str
+
+
+class IdsOut(BaseModel):
+    ids: list[str]
+
+
+class ForgetOut(BaseModel):
+    forgotten: int
+
+
+class OkOut(BaseModel):
+    ok: bool = True
+
+
+class NamespacesOut(BaseModel):
+    namespaces: list[list[str]]
+
+
+class ErrorOut(BaseModel):
+    """Every error response: the error's class name (a ``HippoMemoryError`` subclass, or
+    ``AuthenticationError``, ``PermissionDeniedError``, ``PayloadTooLargeError``,
+    ``InternalServerError``) and a message."""
+
+    error: str = Field(description="Class name of the error, e.g. MemoryNotFoundError.")
+    message: str
+    details: list[Any] | None = None
+
+
+# ---------------------------------------------------------------------------- engine -> JSON
+def memory_out(memory: Memory) -> dict[str, Any]:
+    return memory.to_dict()
+
+
+def recall_out(result: RecallResult) -> dict[str, Any]:
+    return {
+        "query": result.query,
+        "namespace": None if result.namespace is None else list(result.namespace),
+        "hits": [
+            {
+                "memory": hit.memory.to_dict(),
+                "score": hit.score,
+                "rank": hit.rank,
+                "diagnostics": {
+                    "similarity": hit.diagnostics.similarity,
+                    "candidate_rank": hit.diagnostics.candidate_rank,
+                    "attention": hit.diagnostics.attention,
+                    "cues_matched": hit.diagnostics.cues_matched,
+                    "best_cue": {"text": hit.diagnostics.best_cue.text, "kind": hit.diagnostics.best_cue.kind},
+                    "lexical_rank": hit.diagnostics.lexical_rank,
+                },
+            }
+            for hit in result.hits
+        ],
+        "n_candidates": result.n_candidates,
+        "backend": result.backend,
+        "timings_ms": dict(result.timings_ms),
+    }
+
+
+def chain_out(chain: Chain) -> dict[str, Any]:
+    return {
+        "query": chain.query,
+        "stop_reason": chain.stop_reason,
+        "hops": [
+            {"hop": hop.hop, "memory": hop.memory.to_dict(), "score": hop.score, "overlap": hop.overlap}
+            for hop in chain.hops
+        ],
+    }
+
+
+def report_out(report: ConsolidationReport) -> dict[str, Any]:
+    data = {key: getattr(report, key) for key in report.__dataclass_fields__}
+    data["started_at"] = report.started_at.isoformat()
+    return data
