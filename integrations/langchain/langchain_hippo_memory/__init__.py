@@ -3,6 +3,9 @@
 * :class:`HippoStore`: a LangGraph ``BaseStore`` (get/put/search/list, TTL) whose
   semantic search is Hopfield recall; works with langmem's memory tools.
 * :class:`HippoRetriever`: recall as a LangChain retriever, scores in metadata.
+* :class:`HippoVectorStore`: a LangChain ``VectorStore`` over one namespace (ids,
+  metadata filters, search by vector, MMR); :func:`to_hippo_filter` translates
+  LangChain filters into the engine's dialect.
 * :func:`create_recall_tool`, :func:`create_chain_tool`: ``recall_memory`` and
   ``recall_chain`` (multi-hop) tools for any tool-calling model, named and described
   as in the LlamaIndex adapter.
@@ -31,6 +34,7 @@ from ._tools import (
     create_memory_tools,
     create_recall_tool,
 )
+from ._vectorstore import DEFAULT_VECTORSTORE_NAMESPACE, HippoVectorStore, to_hippo_filter
 
 if TYPE_CHECKING:
     from ._classic import HippoConversationMemory
@@ -42,6 +46,7 @@ __all__ = [
     "AUTO_TEXT_FIELDS",
     "DEFAULT_AUGMENT_PROMPT",
     "DEFAULT_MEMORY_PROMPT",
+    "DEFAULT_VECTORSTORE_NAMESPACE",
     "ChatModelCueAugmenter",
     "EmbeddingsEncoder",
     "HippoConversationMemory",
@@ -49,6 +54,7 @@ __all__ = [
     "HippoMemoryMiddleware",
     "HippoRetriever",
     "HippoStore",
+    "HippoVectorStore",
     "InvalidValueError",
     "RecallAssociationsInput",
     "RecallChainInput",
@@ -59,6 +65,7 @@ __all__ = [
     "create_recall_tool",
     "item_id",
     "parse_paraphrases",
+    "to_hippo_filter",
 ]
 
 _LAZY = {

@@ -8,6 +8,7 @@ EXPECTED = {
     "AUTO_TEXT_FIELDS",
     "DEFAULT_AUGMENT_PROMPT",
     "DEFAULT_MEMORY_PROMPT",
+    "DEFAULT_VECTORSTORE_NAMESPACE",
     "ChatModelCueAugmenter",
     "EmbeddingsEncoder",
     "HippoConversationMemory",
@@ -15,6 +16,7 @@ EXPECTED = {
     "HippoMemoryMiddleware",
     "HippoRetriever",
     "HippoStore",
+    "HippoVectorStore",
     "InvalidValueError",
     "RecallAssociationsInput",
     "RecallChainInput",
@@ -25,6 +27,7 @@ EXPECTED = {
     "create_recall_tool",
     "item_id",
     "parse_paraphrases",
+    "to_hippo_filter",
 }
 
 
