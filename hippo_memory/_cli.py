@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._cli_check import register_commands as _register_check
 from ._cli_consolidate import register_command as _register_consolidate
+from ._cli_migrate import register_command as _register_migrate
 from ._cli_serve import register_commands as _register_serve
 from ._errors import HippoMemoryError, InvalidInputError, MemoryNotFoundError, NotFoundError, StoreError
 
@@ -464,6 +465,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _register_consolidate(sub)
     _register_check(sub)
+    _register_migrate(sub)
     _register_serve(sub)
 
     bench = sub.add_parser("bench", help="benchmarks (print a table, write JSON)").add_subparsers(
