@@ -25,6 +25,7 @@ import os
 import platform
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -303,6 +304,38 @@ def _index_section(
     return rows
 
 
+_RSS_PROBE = """
+import json, resource, sys, time
+import numpy as np
+from hippo_memory import HippoConfig, HippoMemory, load_encoder
+
+def rss_mb():
+    with open("/proc/self/statm") as handle:
+        import os
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+spec = json.loads(sys.argv[1])
+queries = np.load(spec["queries"])
+encoder = load_encoder(spec["encoder"])
+mem = HippoMemory(spec["path"], encoder=encoder, config=HippoConfig(**spec["config"]))
+opened = rss_mb()
+started = time.perf_counter()
+for t in range(spec["tenants"]):
+    mem.recall_vector(queries[t % len(queries)], namespace=("tenants", f"t{t:05d}"), k=5)
+seconds = time.perf_counter() - started
+stats = mem.stats()
+print(json.dumps({
+    "rss_open_mb": opened,
+    "rss_after_mb": rss_mb(),
+    "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "engine_mb": stats["engine_bytes"] / 2**20,
+    "partitions_loaded": stats["partitions_loaded"],
+    "recall_with_loads_ms": seconds * 1e3 / spec["tenants"],
+}))
+"""
+"""Run in a fresh process by the tenants section: one engine using every tenant once, its RSS."""
+
+
 def _tenants(
     encoder: Encoder,
     seed: int,
@@ -390,28 +423,23 @@ def _tenants(
     warm_ms = (time.perf_counter() - started) * 1e3
     mem.close()
 
-    # Every tenant used once, under the budget and without one.
+    # Every tenant used once, under the budget and without one, each in a fresh process:
+    # RSS in this one still holds what the phases above freed.
     rss: dict[str, Any] = {}
+    queries = store_dir / "queries.npy"
+    np.save(queries, np.asarray(vectors, dtype=np.float32))
     for label, budget in (("budget", budget_mb), ("unbounded", None)):
-        gc.collect()
-        before = _rss_mb()
-        mem = HippoMemory(path, encoder=encoder, config=config.model_copy(update={"partition_budget_mb": budget}))
-        started = time.perf_counter()
-        for t in range(other_tenants):
-            mem.recall_vector(
-                vectors[t % len(vectors)], query=questions[t % len(questions)], namespace=("tenants", f"t{t:05d}"), k=5
-            )
-        touch_s = time.perf_counter() - started
-        gc.collect()
-        stats = mem.stats()
-        rss[label] = {
-            "budget_mb": budget,
-            "rss_delta_mb": _rss_mb() - before,
-            "engine_mb": stats["engine_bytes"] / 2**20,
-            "partitions_loaded": stats["partitions_loaded"],
-            "recall_with_loads_ms": touch_s * 1e3 / other_tenants,
+        spec = {
+            "path": str(path),
+            "encoder": encoder.name,
+            "config": config.model_copy(update={"partition_budget_mb": budget}).model_dump(),
+            "queries": str(queries),
+            "tenants": other_tenants,
         }
-        mem.close()
+        done = subprocess.run(
+            [sys.executable, "-c", _RSS_PROBE, json.dumps(spec)], capture_output=True, text=True, check=True
+        )
+        rss[label] = {"budget_mb": budget, **json.loads(done.stdout.strip().splitlines()[-1])}
     return {
         "tenant_memories": tenant_size,
         "other_tenants": other_tenants,
@@ -549,7 +577,8 @@ def format_table(results: dict[str, Any]) -> str:
         for row in t["rss"].values():
             budget = "none" if row["budget_mb"] is None else f"{row['budget_mb']:.0f} MB"
             lines.append(
-                f"  every tenant used once, budget {budget}: RSS +{row['rss_delta_mb']:.0f} MB, engine "
+                f"  every tenant used once in a fresh process, budget {budget}: RSS {row['rss_open_mb']:.0f} MB "
+                f"open -> {row['rss_after_mb']:.0f} MB (peak {row['rss_peak_mb']:.0f}), engine "
                 f"{row['engine_mb']:.0f} MB in {row['partitions_loaded']} partitions, "
                 f"{row['recall_with_loads_ms']:.1f} ms per recall incl. loads"
             )
