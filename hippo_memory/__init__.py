@@ -59,11 +59,13 @@ if TYPE_CHECKING:
         RecallHit,
         RecallResult,
     )
+    from .client import AsyncHippoClient, HippoClient
 
 
 # The engine (torch, faiss, sentence-transformers) loads on first use of a name that
 # needs it, so `hippo-memory --help` and `import hippo_memory` for the errors stay fast.
 _LAZY: dict[str, str] = {
+    "AsyncHippoClient": ".client",
     "Chain": "._types",
     "ChainHop": "._types",
     "ConsolidationReport": "._types",
@@ -77,6 +79,7 @@ _LAZY: dict[str, str] = {
     "EncoderMismatchError": "._errors",
     "FORMAT_VERSION": "._sqlite",
     "HashingEncoder": "._encoder",
+    "HippoClient": ".client",
     "HippoConfig": "._config",
     "HippoMemory": "._memory",
     "HippoMemoryError": "._errors",
@@ -131,6 +134,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_NAMESPACE",
     "FORMAT_VERSION",
+    "AsyncHippoClient",
     "Chain",
     "ChainHop",
     "ConsolidationReport",
@@ -141,6 +145,7 @@ __all__ = [
     "EncoderError",
     "EncoderMismatchError",
     "HashingEncoder",
+    "HippoClient",
     "HippoConfig",
     "HippoMemory",
     "HippoMemoryError",

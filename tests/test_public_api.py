@@ -26,6 +26,8 @@ EXPECTED = sorted(
         "EncoderMismatchError",
         "HashingEncoder",
         "HippoConfig",
+        "AsyncHippoClient",
+        "HippoClient",
         "HippoMemory",
         "HippoMemoryError",
         "HitDiagnostics",
