@@ -59,7 +59,6 @@ if TYPE_CHECKING:
         RecallHit,
         RecallResult,
     )
-    from .client import AsyncHippoClient, HippoClient
 
 
 # The engine (torch, faiss, sentence-transformers) loads on first use of a name that
