@@ -6,8 +6,9 @@
 * :class:`HippoVectorStore`: a LangChain ``VectorStore`` over one namespace (ids,
   metadata filters, search by vector, MMR); :func:`to_hippo_filter` translates
   LangChain filters into the engine's dialect.
-* :func:`create_recall_tool`, :func:`create_chain_tool`: ``recall_memory`` and
-  ``recall_chain`` (multi-hop) tools for any tool-calling model, named and described
+* :func:`create_recall_tool`, :func:`create_chain_tool`, :func:`create_remember_tool`,
+  :func:`create_forget_tool`: ``recall_memory``, ``recall_chain`` (multi-hop),
+  ``remember`` and ``forget`` tools for any tool-calling model, named and described
   as in the LlamaIndex adapter.
 * :class:`HippoMemoryMiddleware`: recall into and store from
   ``langchain.agents.create_agent`` (extra ``agents``).
@@ -27,12 +28,16 @@ from ._errors import InvalidValueError
 from ._retriever import HippoRetriever
 from ._store import AUTO_TEXT_FIELDS, HippoIndexConfig, HippoStore, item_id
 from ._tools import (
+    ForgetInput,
     RecallAssociationsInput,
     RecallChainInput,
     RecallMemoryInput,
+    RememberInput,
     create_chain_tool,
+    create_forget_tool,
     create_memory_tools,
     create_recall_tool,
+    create_remember_tool,
 )
 from ._vectorstore import DEFAULT_VECTORSTORE_NAMESPACE, HippoVectorStore, to_hippo_filter
 
@@ -49,6 +54,7 @@ __all__ = [
     "DEFAULT_VECTORSTORE_NAMESPACE",
     "ChatModelCueAugmenter",
     "EmbeddingsEncoder",
+    "ForgetInput",
     "HippoConversationMemory",
     "HippoIndexConfig",
     "HippoMemoryMiddleware",
@@ -59,10 +65,13 @@ __all__ = [
     "RecallAssociationsInput",
     "RecallChainInput",
     "RecallMemoryInput",
+    "RememberInput",
     "__version__",
     "create_chain_tool",
+    "create_forget_tool",
     "create_memory_tools",
     "create_recall_tool",
+    "create_remember_tool",
     "item_id",
     "parse_paraphrases",
     "to_hippo_filter",

@@ -1,11 +1,13 @@
-"""Tools a tool-calling model can use: ``recall_memory`` (single hop) and ``recall_chain``.
+"""Tools a tool-calling model can use: ``recall_memory`` (single hop), ``recall_chain``,
+``remember`` and ``forget``.
 
-The names, descriptions and arguments are those of the LlamaIndex adapter's tools
-(``llama_index.memory.hippo.HippoToolSpec``), so a model sees the same tools
-whichever framework runs it. ``recall_associations``, this package's former name of
-``recall_chain``, still works: pass ``name="recall_associations"`` (deprecated).
+The names, descriptions, arguments and replies are those of the LlamaIndex adapter's
+tools (``llama_index.memory.hippo.HippoToolSpec``), so a model sees the same tools
+whichever framework runs it (a test compares the two). ``recall_associations``,
+this package's former name of ``recall_chain``, still works: pass
+``name="recall_associations"`` (deprecated).
 
-Both return readable text as the tool message content and JSON-ready records as
+Each returns readable text as the tool message content and JSON-ready records as
 its ``artifact``. Namespaces may contain ``{placeholders}`` filled at call time from
 the runtime context (``agent.invoke(..., context=...)``) or ``config["configurable"]``
 (e.g. ``("users", "{user_id}")``).
@@ -17,7 +19,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hippo_memory import HippoMemory
+from hippo_memory import DEFAULT_NAMESPACE, HippoMemory, Memory, MemoryNotFoundError
 from hippo_memory.integration import (
     NO_MEMORIES,
     arecall_chain_or_empty,
@@ -34,12 +36,16 @@ from pydantic import BaseModel, Field
 from ._namespace import current_context, resolve_namespace
 
 __all__ = [
+    "ForgetInput",
     "RecallAssociationsInput",
     "RecallChainInput",
     "RecallMemoryInput",
+    "RememberInput",
     "create_chain_tool",
+    "create_forget_tool",
     "create_memory_tools",
     "create_recall_tool",
+    "create_remember_tool",
 ]
 
 # The LlamaIndex adapter's docstrings, which are its tools' descriptions.
@@ -49,7 +55,21 @@ _CHAIN_DESCRIPTION = (
     "Follows the associations hop by hop (what came next, what it led to); use it "
     "for questions that need several connected facts."
 )
+_REMEMBER_DESCRIPTION = "Store a fact in long-term memory so that it can be recalled later."
+_FORGET_DESCRIPTION = (
+    "Forget one stored memory, given the id that `remember` replied with.\n\n"
+    "Use it when the user asks to forget something or a remembered fact turned out wrong."
+)
 _DEPRECATED_CHAIN_NAME = "recall_associations"
+_TOOL_SOURCE = "langchain_tool"
+
+
+def _remembered(memory_id: str) -> str:
+    return f"Remembered (id {memory_id})."
+
+
+def _forgotten(memory_id: str, found: bool) -> str:
+    return f"Forgot memory {memory_id}." if found else f"No memory with id {memory_id} to forget."
 
 
 class RecallMemoryInput(BaseModel):
@@ -78,6 +98,18 @@ class RecallChainInput(BaseModel):
 
 RecallAssociationsInput = RecallChainInput
 """Deprecated alias of :class:`RecallChainInput` (the tool's former name)."""
+
+
+class RememberInput(BaseModel):
+    """Arguments of the ``remember`` tool."""
+
+    text: str = Field(description="The fact to remember, as a full sentence.")
+
+
+class ForgetInput(BaseModel):
+    """Arguments of the ``forget`` tool."""
+
+    memory_id: str = Field(description="The id of the memory to forget, as `remember` replied.")
 
 
 def _namespace(template: Sequence[str] | None, config: RunnableConfig) -> tuple[str, ...] | None:
@@ -209,11 +241,128 @@ def create_chain_tool(
     )
 
 
+def create_remember_tool(
+    memory: HippoMemory,
+    *,
+    namespace: Sequence[str] | None = None,
+    session: str | None = None,
+    name: str = "remember",
+    description: str = _REMEMBER_DESCRIPTION,
+) -> StructuredTool:
+    """A tool that stores a fact the model chooses to remember.
+
+    Args:
+        memory: The memory to write to.
+        namespace: Where facts are stored; may contain ``{placeholders}`` filled from
+            the runtime context or ``config["configurable"]``. ``None`` stores under
+            ``hippo_memory.DEFAULT_NAMESPACE``.
+        session: Session id of the stored facts (consecutive ones are linked).
+        name: Tool name shown to the model.
+        description: Tool description shown to the model.
+
+    Returns:
+        A ``StructuredTool`` with ``response_format="content_and_artifact"``: the
+        content is ``"Remembered (id ...)."``, the artifact the new memory's id.
+        Metadata ``{"source": "langchain_tool"}`` marks the stored facts.
+    """
+
+    def target(config: RunnableConfig) -> tuple[str, ...]:
+        return _namespace(namespace, config) or DEFAULT_NAMESPACE
+
+    def remember(text: str, *, config: RunnableConfig) -> tuple[str, str]:
+        memory_id = memory.remember(
+            text, namespace=target(config), session=session, metadata={"source": _TOOL_SOURCE}
+        )
+        return _remembered(memory_id), memory_id
+
+    async def aremember(text: str, *, config: RunnableConfig) -> tuple[str, str]:
+        memory_id = await memory.aremember(
+            text, namespace=target(config), session=session, metadata={"source": _TOOL_SOURCE}
+        )
+        return _remembered(memory_id), memory_id
+
+    return StructuredTool.from_function(
+        func=remember,
+        coroutine=aremember,
+        name=name,
+        description=description,
+        args_schema=RememberInput,
+        response_format="content_and_artifact",
+    )
+
+
+def _within(found: Memory, prefix: tuple[str, ...] | None) -> bool:
+    return prefix is None or found.namespace[: len(prefix)] == prefix
+
+
+def create_forget_tool(
+    memory: HippoMemory,
+    *,
+    namespace: Sequence[str] | None = None,
+    name: str = "forget",
+    description: str = _FORGET_DESCRIPTION,
+) -> StructuredTool:
+    """A tool that forgets one memory by id, only inside its namespace.
+
+    Args:
+        memory: The memory to delete from.
+        namespace: Only memories in this namespace or below it can be forgotten (may
+            contain ``{placeholders}``); ``None`` allows any memory of the engine. A
+            memory elsewhere is answered as missing, so the tool reveals nothing
+            outside its namespace.
+        name: Tool name shown to the model.
+        description: Tool description shown to the model.
+
+    Returns:
+        A ``StructuredTool`` with ``response_format="content_and_artifact"``: the
+        content says whether the memory was forgotten, the artifact is ``True`` or
+        ``False`` accordingly.
+    """
+
+    def forget(memory_id: str, *, config: RunnableConfig) -> tuple[str, bool]:
+        prefix = _namespace(namespace, config)
+        try:
+            found = _within(memory.get(memory_id), prefix) and memory.forget(memory_id) > 0
+        except MemoryNotFoundError:
+            found = False
+        return _forgotten(memory_id, found), found
+
+    async def aforget(memory_id: str, *, config: RunnableConfig) -> tuple[str, bool]:
+        prefix = _namespace(namespace, config)
+        try:
+            found = _within(await memory.aget(memory_id), prefix)
+            found = found and await memory.aforget(memory_id) > 0
+        except MemoryNotFoundError:
+            found = False
+        return _forgotten(memory_id, found), found
+
+    return StructuredTool.from_function(
+        func=forget,
+        coroutine=aforget,
+        name=name,
+        description=description,
+        args_schema=ForgetInput,
+        response_format="content_and_artifact",
+    )
+
+
 def create_memory_tools(
-    memory: HippoMemory, *, namespace: Sequence[str] | None = None, k: int = 5, hops: int = 3
+    memory: HippoMemory,
+    *,
+    namespace: Sequence[str] | None = None,
+    k: int = 5,
+    hops: int = 3,
+    writable: bool = False,
 ) -> list[BaseTool]:
-    """Both tools, ``recall_memory`` and ``recall_chain``, over one namespace."""
-    return [
+    """``recall_memory`` and ``recall_chain`` over one namespace; with ``writable``,
+    also ``remember`` and ``forget`` (the set ``HippoToolSpec.to_tool_list()`` gives)."""
+    tools: list[BaseTool] = [
         create_recall_tool(memory, namespace=namespace, k=k),
         create_chain_tool(memory, namespace=namespace, hops=hops),
     ]
+    if writable:
+        tools += [
+            create_remember_tool(memory, namespace=namespace),
+            create_forget_tool(memory, namespace=namespace),
+        ]
+    return tools

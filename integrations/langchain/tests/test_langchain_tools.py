@@ -1,4 +1,4 @@
-"""recall_memory and recall_chain tools, on their own."""
+"""recall_memory, recall_chain, remember and forget tools, on their own."""
 
 from __future__ import annotations
 
@@ -123,3 +123,41 @@ def test_descriptions_match_the_llama_index_adapter(story: HippoMemory) -> None:
         assert " ".join(theirs[tool.name].description.split()).endswith(
             " ".join(tool.description.split())
         )
+
+
+def test_remember_and_forget_resolve_the_namespace_per_call(memory: HippoMemory) -> None:
+    from langchain_hippo_memory import create_forget_tool, create_remember_tool
+
+    remember = create_remember_tool(memory, namespace=("users", "{user_id}"))
+    forget = create_forget_tool(memory, namespace=("users", "{user_id}"))
+    alice = call(remember, {"text": "Alice likes green tea."}, user_id="alice").artifact
+    bob = call(remember, {"text": "Bob likes coffee."}, user_id="bob").artifact
+    assert memory.get(alice).namespace == ("users", "alice")
+    assert memory.get(alice).metadata == {"source": "langchain_tool"}
+    # Alice's forget tool cannot reach Bob's memory, and says it as for a missing one.
+    refused = call(forget, {"memory_id": bob}, user_id="alice")
+    assert refused.content == f"No memory with id {bob} to forget." and refused.artifact is False
+    assert memory.get(bob).text == "Bob likes coffee."
+    done = call(forget, {"memory_id": alice}, user_id="alice")
+    assert done.content == f"Forgot memory {alice}." and done.artifact is True
+    assert memory.count(("users", "alice")) == 0
+
+
+async def test_remember_and_forget_async(memory: HippoMemory) -> None:
+    from hippo_memory import DEFAULT_NAMESPACE
+
+    from langchain_hippo_memory import create_forget_tool, create_remember_tool
+
+    remember = create_remember_tool(memory)
+    message = await remember.ainvoke(
+        {"type": "tool_call", "name": "remember", "args": {"text": "A fact."}, "id": "1"}
+    )
+    memory_id = message.artifact
+    assert memory.get(memory_id).namespace == DEFAULT_NAMESPACE
+    elsewhere = create_forget_tool(memory, namespace=("elsewhere",))
+    assert await elsewhere.ainvoke({"memory_id": memory_id}) == (
+        f"No memory with id {memory_id} to forget."
+    )
+    anywhere = create_forget_tool(memory)
+    assert await anywhere.ainvoke({"memory_id": memory_id}) == f"Forgot memory {memory_id}."
+    assert memory.count() == 0

@@ -19,6 +19,7 @@ EXPORTED = [
     "HippoToolSpec",
     "LLMCueAugmenter",
     "create_chain_tool",
+    "create_forget_tool",
     "create_recall_tool",
     "create_remember_tool",
 ]

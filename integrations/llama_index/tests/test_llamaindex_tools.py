@@ -54,7 +54,7 @@ def hop_lines(text: str) -> list[str]:
 
 def test_tool_spec_lists_sync_and_async_tools(story: HippoMemory) -> None:
     tools = HippoToolSpec(story, namespace=NAMESPACE).to_tool_list()
-    assert [t.metadata.name for t in tools] == ["recall_memory", "recall_chain", "remember"]
+    assert [t.metadata.name for t in tools] == ["recall_memory", "recall_chain", "remember", "forget"]
     assert all(isinstance(t, FunctionTool) and t.async_fn is not None for t in tools)
     schema = tools[1].metadata.get_parameters_dict()
     assert schema["required"] == ["query"]
@@ -172,3 +172,25 @@ async def test_example_runs_offline(capsys: pytest.CaptureFixture[str]) -> None:
     printed = capsys.readouterr().out
     assert "-> agent calls recall_chain" in printed
     assert json.dumps(QUESTION)[1:-1] in printed
+
+
+def test_forget_tool_stays_in_its_namespace(engine: HippoMemory) -> None:
+    from llama_index.memory.hippo import create_forget_tool
+
+    mine = engine.remember("The spare key is under the mat.", namespace=NAMESPACE)
+    theirs = engine.remember("Bob's key is in the drawer.", namespace=("users", "bob"))
+    forget = create_forget_tool(engine, namespace=NAMESPACE)
+    assert forget.metadata.name == "forget"
+    assert forget.call(memory_id=theirs).content == f"No memory with id {theirs} to forget."
+    assert engine.get(theirs).text == "Bob's key is in the drawer."
+    assert forget.call(memory_id="missing").content == "No memory with id missing to forget."
+    assert forget.call(memory_id=mine).content == f"Forgot memory {mine}."
+    assert engine.count(NAMESPACE) == 0
+
+
+async def test_forget_tool_async(engine: HippoMemory) -> None:
+    spec = HippoToolSpec(engine, namespace=NAMESPACE)
+    reply = await spec.aremember("The spare key is under the mat.")
+    memory_id = reply.removeprefix("Remembered (id ").removesuffix(").")
+    assert await spec.aforget(memory_id) == f"Forgot memory {memory_id}."
+    assert await spec.aforget(memory_id) == f"No memory with id {memory_id} to forget."

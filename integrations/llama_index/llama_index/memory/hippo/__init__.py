@@ -23,6 +23,7 @@ from llama_index.memory.hippo.retriever import HippoRetriever
 from llama_index.memory.hippo.tools import (
     HippoToolSpec,
     create_chain_tool,
+    create_forget_tool,
     create_recall_tool,
     create_remember_tool,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "HippoToolSpec",
     "LLMCueAugmenter",
     "create_chain_tool",
+    "create_forget_tool",
     "create_recall_tool",
     "create_remember_tool",
 ]

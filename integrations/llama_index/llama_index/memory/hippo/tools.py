@@ -1,4 +1,8 @@
-"""Agent tools: recall, multi-hop chain recall and remember, as ``FunctionTool``s.
+"""Agent tools: recall, multi-hop chain recall, remember and forget, as ``FunctionTool``s.
+
+Their names, argument descriptions, docstrings (the tools' descriptions) and replies
+are those of the LangChain adapter's tools (``langchain_hippo_memory``), so a model
+sees the same tools whichever framework runs it; a test compares the two.
 
 No ``from __future__ import annotations`` here: ``FunctionTool`` builds the tool
 schemas from the runtime annotations of these methods.
@@ -12,7 +16,7 @@ from typing import Annotated
 from llama_index.core.tools import FunctionTool
 from llama_index.core.tools.tool_spec.base import BaseToolSpec
 
-from hippo_memory import DEFAULT_NAMESPACE, InvalidInputError, validate_namespace
+from hippo_memory import DEFAULT_NAMESPACE, InvalidInputError, MemoryNotFoundError, validate_namespace
 from hippo_memory import HippoMemory as HippoEngine
 from hippo_memory.integration import (
     NO_MEMORIES,
@@ -22,7 +26,13 @@ from hippo_memory.integration import (
     recall_or_empty,
 )
 
-__all__ = ["HippoToolSpec", "create_chain_tool", "create_recall_tool", "create_remember_tool"]
+__all__ = [
+    "HippoToolSpec",
+    "create_chain_tool",
+    "create_forget_tool",
+    "create_recall_tool",
+    "create_remember_tool",
+]
 
 
 def _positive(value: int, what: str) -> int:
@@ -34,16 +44,19 @@ def _positive(value: int, what: str) -> int:
 class HippoToolSpec(BaseToolSpec):
     """Tools over one hippo-memory engine and namespace.
 
-    ``to_tool_list()`` returns ``recall_memory``, ``recall_chain`` and ``remember``
-    (each with a sync and an async implementation); pass ``spec_functions`` to pick.
+    ``to_tool_list()`` returns ``recall_memory``, ``recall_chain``, ``remember`` and
+    ``forget`` (each with a sync and an async implementation); pass
+    ``spec_functions`` to pick. ``forget`` deletes only memories in ``namespace`` or
+    below it, and answers a memory elsewhere as missing.
     Results are plain text for the LLM; a namespace with nothing stored under it
     answers "No memories found.", bad arguments raise the engine's typed errors,
     which agents report back to the LLM.
 
     Args:
         memory: The engine.
-        namespace: Namespace searched (with its descendants) and written to; ``None``
-            searches everything and writes to ``hippo_memory.DEFAULT_NAMESPACE``.
+        namespace: Namespace searched (with its descendants), written to and
+            forgotten from; ``None`` searches and forgets everywhere and writes to
+            ``hippo_memory.DEFAULT_NAMESPACE``.
         k: Default number of memories ``recall_memory`` returns.
         hops: Default number of associations ``recall_chain`` follows.
         max_k: Upper bound on ``k`` and ``hops`` asked for by the LLM.
@@ -54,6 +67,7 @@ class HippoToolSpec(BaseToolSpec):
         ("recall_memory", "arecall_memory"),
         ("recall_chain", "arecall_chain"),
         ("remember", "aremember"),
+        ("forget", "aforget"),
     ]
 
     def __init__(
@@ -132,6 +146,26 @@ class HippoToolSpec(BaseToolSpec):
         """Store a fact in long-term memory so that it can be recalled later."""
         return await asyncio.to_thread(self.remember, text)
 
+    def forget(self, memory_id: Annotated[str, "The id of the memory to forget, as `remember` replied."]) -> str:
+        """Forget one stored memory, given the id that `remember` replied with.
+
+        Use it when the user asks to forget something or a remembered fact turned out wrong.
+        """
+        try:
+            found = self.memory.get(memory_id)
+            inside = self.namespace is None or found.namespace[: len(self.namespace)] == self.namespace
+            forgotten = inside and self.memory.forget(memory_id) > 0
+        except MemoryNotFoundError:
+            forgotten = False
+        return f"Forgot memory {memory_id}." if forgotten else f"No memory with id {memory_id} to forget."
+
+    async def aforget(self, memory_id: Annotated[str, "The id of the memory to forget, as `remember` replied."]) -> str:
+        """Forget one stored memory, given the id that `remember` replied with.
+
+        Use it when the user asks to forget something or a remembered fact turned out wrong.
+        """
+        return await asyncio.to_thread(self.forget, memory_id)
+
 
 def _tool(spec: HippoToolSpec, method: str, name: str | None, description: str | None) -> FunctionTool:
     sync_fn = getattr(spec, method)
@@ -178,3 +212,14 @@ def create_remember_tool(
 ) -> FunctionTool:
     """A ``remember(text)`` tool storing facts under ``namespace``."""
     return _tool(HippoToolSpec(memory, namespace=namespace, session=session), "remember", name, description)
+
+
+def create_forget_tool(
+    memory: HippoEngine,
+    *,
+    namespace: Sequence[str] | None = None,
+    name: str | None = None,
+    description: str | None = None,
+) -> FunctionTool:
+    """A ``forget(memory_id)`` tool that deletes memories of ``namespace`` (and below) only."""
+    return _tool(HippoToolSpec(memory, namespace=namespace), "forget", name, description)
