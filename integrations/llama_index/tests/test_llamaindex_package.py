@@ -17,6 +17,7 @@ EXPORTED = [
     "HippoMemoryBlock",
     "HippoRetriever",
     "HippoToolSpec",
+    "HippoVectorStore",
     "LLMCueAugmenter",
     "create_chain_tool",
     "create_forget_tool",

@@ -1,4 +1,4 @@
-"""LlamaIndex integration for hippo-memory: memory block, chat memory, retriever, tools.
+"""LlamaIndex integration for hippo-memory: memory block, chat memory, retriever, tools, vector store.
 
 ``HippoMemory`` (the chat memory's old name, which clashed with the engine's
 ``hippo_memory.HippoMemory``) is still importable as a deprecated alias of
@@ -27,12 +27,14 @@ from llama_index.memory.hippo.tools import (
     create_recall_tool,
     create_remember_tool,
 )
+from llama_index.memory.hippo.vector_store import HippoVectorStore
 
 __all__ = [
     "HippoChatMemory",
     "HippoMemoryBlock",
     "HippoRetriever",
     "HippoToolSpec",
+    "HippoVectorStore",
     "LLMCueAugmenter",
     "create_chain_tool",
     "create_forget_tool",
