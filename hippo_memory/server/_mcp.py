@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .. import __version__
 from .._errors import HippoMemoryError, MissingDependencyError
 from ._keys import OPEN, KeyStore, Principal
 from ._models import (
@@ -73,7 +74,7 @@ def build_mcp(service: Service) -> MCPServer:
     root, placeholder = logging.getLogger(), logging.NullHandler()
     root.addHandler(placeholder)
     try:
-        server: MCPServer = MCPServer(name="hippo-memory", instructions=INSTRUCTIONS)
+        server: MCPServer = MCPServer(name="hippo-memory", instructions=INSTRUCTIONS, version=__version__)
     finally:
         root.removeHandler(placeholder)
 
