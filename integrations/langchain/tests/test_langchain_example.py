@@ -16,7 +16,8 @@ def test_example_runs_offline_with_a_fake_model(
     main = runpy.run_path(str(EXAMPLE), run_name="langchain_agent_example")["main"]
     main(["--offline-encoder", "--path", str(tmp_path / "memory")])
     out = capsys.readouterr().out
-    assert "[tool call] recall_chain" in out  # the chain tool (recall_associations is its deprecated alias)
+    # the chain tool (recall_associations is its deprecated alias)
+    assert "[tool call] recall_chain" in out
     assert "hop 1 (associated with the previous hop" in out
     assert "The Porto shop belongs to Rui, the uncle of my friend Dana." in out
     assert "10 memories stored for 'caroline'." in out  # 6 seeded, 2 exchanges of 2

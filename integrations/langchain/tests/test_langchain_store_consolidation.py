@@ -7,7 +7,9 @@ from hippo_memory import HippoMemory
 from langchain_hippo_memory import HippoStore
 
 
-def test_consolidation_keeps_two_keys_with_the_same_text(memory: HippoMemory, store: HippoStore) -> None:
+def test_consolidation_keeps_two_keys_with_the_same_text(
+    memory: HippoMemory, store: HippoStore
+) -> None:
     store.put(("users", "alice"), "first", {"text": "likes green tea"})
     store.put(("users", "alice"), "second", {"text": "likes green tea"})
     report = memory.consolidate(full=True)
