@@ -234,6 +234,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.ready = True
         try:
             if mcp_app is not None:
                 async with mcp_app.router.lifespan_context(mcp_app):
