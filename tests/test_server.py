@@ -184,15 +184,20 @@ def test_store_locked_is_409(client: TestClient, memory: HippoMemory, monkeypatc
 
 
 def test_unexpected_errors_are_a_bare_500(
-    client: TestClient, memory: HippoMemory, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, memory: HippoMemory, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(memory, "get", broken)
-    with TestClient(client.app, raise_server_exceptions=False) as quiet:
+    with (
+        caplog.at_level(logging.INFO, logger="hippo_memory.server"),
+        TestClient(client.app, raise_server_exceptions=False) as quiet,
+    ):
         response = quiet.get("/v1/memories/x")
     assert response.status_code == 500
+    access = [json.loads(r.getMessage()) for r in caplog.records if r.name == "hippo_memory.server.access"]
+    assert [line["status"] for line in access] == [500]
     assert response.json() == {"error": "InternalServerError", "message": "internal server error"}
 
 

@@ -118,7 +118,6 @@ class _Boundary:
         headers = dict(scope.get("headers") or [])
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64] or uuid.uuid4().hex[:16]
         status = 500
-        limit = self.max_body_bytes
 
         async def send_logged(message: Any) -> None:
             nonlocal status
@@ -129,44 +128,59 @@ class _Boundary:
             await send(message)
 
         try:
+            await self._serve(scope, receive, send_logged)
+        finally:  # also when the app raised: the line then says 500
+            self._log(scope, request_id, status, started)
+
+    async def _serve(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        limit = self.max_body_bytes
+        headers = dict(scope.get("headers") or [])
+        try:
             declared = int(headers.get(b"content-length", b"0") or 0)
         except ValueError:
             declared = 0
         if declared > limit:
-            response = JSONResponse(
-                _error_body("PayloadTooLargeError", f"request body over {limit} bytes"), status_code=413
-            )
-            await response(scope, receive, send_logged)
-        else:
-            seen = 0
+            body = _error_body("PayloadTooLargeError", f"request body over {limit} bytes")
+            await JSONResponse(body, status_code=413)(scope, receive, send)
+            return
+        seen = 0
 
-            async def receive_limited() -> Any:
-                nonlocal seen
-                message = await receive()
-                if message["type"] == "http.request":
-                    seen += len(message.get("body", b""))
-                    if seen > limit:
-                        raise PayloadTooLargeError(f"request body over {limit} bytes")
-                return message
+        async def receive_limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise PayloadTooLargeError(f"request body over {limit} bytes")
+            return message
 
-            await self.app(scope, receive_limited, send_logged)
-        if access_log.isEnabledFor(logging.INFO):
-            state = scope.get("state") or {}
-            client = scope.get("client")
-            access_log.info(
-                json.dumps(
-                    {
-                        "ts": round(time.time(), 3),
-                        "request_id": request_id,
-                        "method": scope.get("method"),
-                        "path": scope.get("path"),
-                        "status": status,
-                        "ms": round((time.perf_counter() - started) * 1e3, 2),
-                        "key_id": state.get("key_id"),
-                        "client": f"{client[0]}:{client[1]}" if client else None,
-                    }
-                )
+        await self.app(scope, receive_limited, send)
+
+    @staticmethod
+    def _log(scope: MutableMapping[str, Any], request_id: str, status: int, started: float) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        state = scope.get("state") or {}
+        client = scope.get("client")
+        access_log.info(
+            json.dumps(
+                {
+                    "ts": round(time.time(), 3),
+                    "request_id": request_id,
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "ms": round((time.perf_counter() - started) * 1e3, 2),
+                    "key_id": state.get("key_id"),
+                    "client": f"{client[0]}:{client[1]}" if client else None,
+                }
             )
+        )
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key made by `hippo-memory keys create`.")
