@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -186,7 +186,7 @@ class _Boundary:
 _bearer = HTTPBearer(auto_error=False, description="An API key made by `hippo-memory keys create`.")
 
 
-def _principal(
+async def _principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     """The caller, from ``Authorization: Bearer <key>`` (or ``X-API-Key``); everyone when no keys are configured."""
@@ -294,62 +294,78 @@ def create_app(
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse(_error_body("InternalServerError", "internal server error"), status_code=500)
 
-    api = APIRouter(prefix="/v1", tags=["memory"])
+    # Routes are registered on the app itself: FastAPI rebuilds an included router's
+    # route state (pydantic adapters) on the event loop for every request it matches.
+    api = app
 
-    @api.post("/memories", response_model=IdOut, status_code=201, summary="Remember one text")
+    @api.post("/v1/memories", tags=["memory"], response_model=IdOut, status_code=201, summary="Remember one text")
     def remember(body: RememberRequest, who: Who) -> dict[str, Any]:
         return {"id": service.remember(who, body)}
 
-    @api.post("/memories/batch", response_model=IdsOut, status_code=201, summary="Remember many texts at once")
+    @api.post(
+        "/v1/memories/batch",
+        tags=["memory"],
+        response_model=IdsOut,
+        status_code=201,
+        summary="Remember many texts at once",
+    )
     def remember_many(body: RememberManyRequest, who: Who) -> dict[str, Any]:
         return {"ids": service.remember_many(who, body)}
 
-    @api.post("/recall", response_model=RecallOut, summary="Single-hop recall")
+    @api.post("/v1/recall", tags=["memory"], response_model=RecallOut, summary="Single-hop recall")
     def recall(body: RecallRequest, who: Who) -> dict[str, Any]:
         return recall_out(service.recall(who, body))
 
-    @api.post("/recall_chain", response_model=ChainOut, summary="Multi-hop recall along associations")
+    @api.post(
+        "/v1/recall_chain", tags=["memory"], response_model=ChainOut, summary="Multi-hop recall along associations"
+    )
     def recall_chain(body: RecallChainRequest, who: Who) -> dict[str, Any]:
         return chain_out(service.recall_chain(who, body))
 
-    @api.post("/associate", response_model=OkOut, summary="Strengthen the association source -> target")
+    @api.post(
+        "/v1/associate", tags=["memory"], response_model=OkOut, summary="Strengthen the association source -> target"
+    )
     def associate(body: AssociateRequest, who: Who) -> dict[str, Any]:
         service.associate(who, body)
         return {"ok": True}
 
-    @api.get("/memories/{memory_id:path}", response_model=MemoryOut, summary="One memory by id")
+    @api.get("/v1/memories/{memory_id:path}", tags=["memory"], response_model=MemoryOut, summary="One memory by id")
     def get(memory_id: str, who: Who) -> dict[str, Any]:
         return memory_out(service.get(who, memory_id))
 
-    @api.patch("/memories/{memory_id:path}", response_model=MemoryOut, summary="Change a memory in place")
+    @api.patch(
+        "/v1/memories/{memory_id:path}", tags=["memory"], response_model=MemoryOut, summary="Change a memory in place"
+    )
     def update(memory_id: str, body: UpdateRequest, who: Who) -> dict[str, Any]:
         return memory_out(service.update(who, memory_id, body))
 
-    @api.delete("/memories/{memory_id:path}", response_model=ForgetOut, summary="Forget one memory")
+    @api.delete("/v1/memories/{memory_id:path}", tags=["memory"], response_model=ForgetOut, summary="Forget one memory")
     def forget_one(memory_id: str, who: Who) -> dict[str, Any]:
         return {"forgotten": service.forget(who, [memory_id])}
 
-    @api.post("/forget", response_model=ForgetOut, summary="Forget memories by id (all or none)")
+    @api.post("/v1/forget", tags=["memory"], response_model=ForgetOut, summary="Forget memories by id (all or none)")
     def forget(body: ForgetRequest, who: Who) -> dict[str, Any]:
         return {"forgotten": service.forget(who, body.ids)}
 
-    @api.post("/list", response_model=list[MemoryOut], summary="Memories under a namespace, unranked")
+    @api.post(
+        "/v1/list", tags=["memory"], response_model=list[MemoryOut], summary="Memories under a namespace, unranked"
+    )
     def list_memories(body: ListRequest, who: Who) -> list[dict[str, Any]]:
         return [memory_out(m) for m in service.list(who, body)]
 
-    @api.post("/namespaces", response_model=NamespacesOut, summary="Namespaces holding memories")
+    @api.post("/v1/namespaces", tags=["memory"], response_model=NamespacesOut, summary="Namespaces holding memories")
     def namespaces(body: NamespacesRequest, who: Who) -> dict[str, Any]:
         return {"namespaces": [list(ns) for ns in service.namespaces(who, body)]}
 
-    @api.get("/stats", response_model=dict[str, Any], summary="Counts and sizes")
+    @api.get("/v1/stats", tags=["memory"], response_model=dict[str, Any], summary="Counts and sizes")
     def stats(who: Who) -> dict[str, Any]:
         return service.stats(who)
 
-    @api.post("/consolidate", response_model=dict[str, Any], summary="One consolidation pass (admin)")
+    @api.post(
+        "/v1/consolidate", tags=["memory"], response_model=dict[str, Any], summary="One consolidation pass (admin)"
+    )
     def consolidate(body: ConsolidateRequest, who: Who) -> dict[str, Any]:
         return report_out(service.consolidate(who, body))
-
-    app.include_router(api)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:

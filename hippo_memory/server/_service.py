@@ -15,8 +15,11 @@ engine. Confinement rules:
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
-from typing import Any
+import functools
+import os
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, ParamSpec, TypeVar
 
 from .._errors import MemoryNotFoundError
 from .._memory import HippoMemory, MemoryInput
@@ -40,16 +43,40 @@ from ._models import (
 
 __all__ = ["Service"]
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 def _under(namespace: Namespace, prefix: Namespace) -> bool:
     return namespace[: len(prefix)] == prefix
 
 
-class Service:
-    """Tenant-confined operations over one :class:`HippoMemory`."""
+def _limited(method: Callable[P, R]) -> Callable[P, R]:
+    """Run an engine operation only while holding one of the service's engine slots."""
 
-    def __init__(self, memory: HippoMemory) -> None:
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with args[0]._slots:  # type: ignore[attr-defined]
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
+class Service:
+    """Tenant-confined operations over one :class:`HippoMemory`.
+
+    Args:
+        memory: The engine.
+        max_concurrency: Engine calls running at once (default: the CPU count, at most
+            8). The engine is CPU-bound and uses all cores per call; letting every
+            request thread in at once oversubscribes the cores and multiplies latency,
+            so the others wait their turn here instead.
+    """
+
+    def __init__(self, memory: HippoMemory, *, max_concurrency: int | None = None) -> None:
         self.memory = memory
+        self.max_concurrency = max_concurrency or min(8, os.cpu_count() or 1)
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
 
     # -- confinement --------------------------------------------------------------
     @staticmethod
@@ -85,6 +112,7 @@ class Service:
         return memory
 
     # -- writes -------------------------------------------------------------------
+    @_limited
     def remember(self, who: Principal, req: RememberRequest) -> str:
         self.require(who, "write")
         ns = self.inside(who, req.namespace)
@@ -103,6 +131,7 @@ class Service:
             supersedes=req.supersedes,
         )
 
+    @_limited
     def remember_many(self, who: Principal, req: RememberManyRequest) -> builtins.list[str]:
         self.require(who, "write")
         default_ns = self.inside(who, req.namespace)
@@ -124,17 +153,20 @@ class Service:
             self.owned(who, item.supersedes)
         return spec  # type: ignore[return-value]
 
+    @_limited
     def associate(self, who: Principal, req: AssociateRequest) -> None:
         self.require(who, "write")
         self.owned(who, req.source)
         self.owned(who, req.target)
         self.memory.associate(req.source, req.target, strength=req.strength, bidirectional=req.bidirectional)
 
+    @_limited
     def update(self, who: Principal, id: str, req: UpdateRequest) -> Memory:
         self.require(who, "write")
         self.owned(who, id)
         return self.memory.update(id, text=req.text, metadata=req.metadata, timestamp=req.timestamp, cues=req.cues)
 
+    @_limited
     def forget(self, who: Principal, ids: Sequence[str]) -> int:
         self.require(who, "write")
         for memory_id in ids:
@@ -142,10 +174,12 @@ class Service:
         return self.memory.forget(list(ids))
 
     # -- reads --------------------------------------------------------------------
+    @_limited
     def get(self, who: Principal, id: str) -> Memory:
         self.require(who, "read")
         return self.owned(who, id)
 
+    @_limited
     def recall(self, who: Principal, req: RecallRequest) -> RecallResult:
         self.require(who, "read")
         return self.memory.recall(
@@ -159,6 +193,7 @@ class Service:
             min_similarity=req.min_similarity,
         )
 
+    @_limited
     def recall_chain(self, who: Principal, req: RecallChainRequest) -> Chain:
         self.require(who, "read")
         return self.memory.recall_chain(
@@ -169,6 +204,7 @@ class Service:
             filter=req.filter,
         )
 
+    @_limited
     def list(self, who: Principal, req: ListRequest) -> builtins.list[Memory]:
         self.require(who, "read")
         return self.memory.list(
@@ -179,10 +215,12 @@ class Service:
             newest_first=req.newest_first,
         )
 
+    @_limited
     def namespaces(self, who: Principal, req: NamespacesRequest) -> builtins.list[Namespace]:
         self.require(who, "read")
         return self.memory.namespaces(self.clip(who, req.prefix), max_depth=req.max_depth)
 
+    @_limited
     def stats(self, who: Principal) -> dict[str, Any]:
         """The engine's stats for an admin key on the whole store; a tenant sees only its own counts."""
         self.require(who, "read")
@@ -195,6 +233,7 @@ class Service:
             "prefix": list(who.prefix),
         }
 
+    @_limited
     def consolidate(self, who: Principal, req: ConsolidateRequest) -> ConsolidationReport:
         """Store-wide maintenance: only an admin key for the whole store."""
         self.require(who, "admin")
