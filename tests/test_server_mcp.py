@@ -116,6 +116,8 @@ def test_mcp_over_http_applies_the_keys(memory: HippoMemory, tmp_path: Path) -> 
         assert [h["namespace"] for h in hits] == [["users", "alice"]]
         outside = call("recall", {"query": "vault", "namespace": ["users", "bob"]}, alice)
         assert outside["isError"] and "PermissionDeniedError" in outside["content"][0]["text"]
+        homed = call("remember", {"text": "no namespace given"}, alice)["structuredContent"]["id"]
+        assert memory.get(homed).namespace == ("users", "alice")
         denied = call("remember", {"text": "x", "namespace": ["users", "alice"]}, reader)
         assert denied["isError"] and "PermissionDeniedError" in denied["content"][0]["text"]
 

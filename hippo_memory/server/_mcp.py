@@ -91,6 +91,10 @@ def build_mcp(service: Service) -> MCPServer:
             raise ToolError("AuthenticationError: no API key")
         return principal
 
+    def home(ctx: Context) -> list[str]:
+        """Where a write without a namespace goes: the key's own prefix, else ``["default"]``."""
+        return list(who(ctx).prefix) or ["default"]
+
     def call(fn: Callable[[], T]) -> T:
         """The one boundary where engine errors become tool errors."""
         try:
@@ -154,11 +158,11 @@ def build_mcp(service: Service) -> MCPServer:
         (names, preferences, decisions, commitments, events with their dates), written
         as a self-contained sentence ("Alice's dog is a greyhound named Pixel"), not
         small talk or things already stored. Use the user's namespace, e.g.
-        ["users", "alice"]; `session` links consecutive memories of one conversation so
+        ["users", "alice"] (omitted: the namespace your access is bound to); `session` links consecutive memories of one conversation so
         that `recall_chain` can follow them. Returns the new memory's `id`.
         """
         req = RememberRequest(
-            text=text, namespace=namespace or ["default"], metadata=metadata, session=session, timestamp=timestamp
+            text=text, namespace=namespace or home(ctx), metadata=metadata, session=session, timestamp=timestamp
         )
         return {"id": call(lambda: service.remember(who(ctx), req))}
 
@@ -171,7 +175,7 @@ def build_mcp(service: Service) -> MCPServer:
         Use it for the turns of a conversation in order, with one `session`, so that
         each is linked to the next. Returns the ids in input order.
         """
-        req = RememberManyRequest(items=list(texts), namespace=namespace or ["default"], session=session)
+        req = RememberManyRequest(items=list(texts), namespace=namespace or home(ctx), session=session)
         return {"ids": call(lambda: service.remember_many(who(ctx), req))}
 
     @tool
