@@ -106,8 +106,6 @@ class _Call(Generic[T]):
 def _time(value: TimeLike | None) -> float | str | None:
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, bool):  # the engine rejects it; let the server say so
-        return float(value)
     return value
 
 

@@ -224,7 +224,9 @@ def create_app(
             ``postgresql://`` URL (``None``: in memory) opened here with ``encoder``
             and ``config``, so a bad store fails before the server binds.
         keys: A :class:`KeyStore` or its file. ``None``: no authentication, every
-            request may do everything (the CLI then binds to loopback only).
+            request may do everything (the CLI then binds to loopback only). A keys
+            file that does not exist yet fails closed: every request is a 401 until
+            ``hippo-memory keys create`` writes a key.
         max_body_bytes: Larger request bodies are answered 413.
         close_on_shutdown: Close the memory when the app shuts down (default: when it
             was opened here). In-flight requests finish first.
