@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from .._types import Chain, ConsolidationReport, Memory, RecallResult
 
@@ -53,7 +53,9 @@ MAX_HOPS = 64
 MAX_LIST = 10_000
 """Most memories one ``list`` request returns; page with ``offset``."""
 
-TimeIn = float | str
+Number = StrictFloat | StrictInt
+"""A JSON number; ``true``/``false`` are refused as the engine refuses bools (lax pydantic would make them 1.0/0.0)."""
+TimeIn = Number | str
 Label = str
 NamespaceIn = list[Label]
 _STRICT = ConfigDict(extra="forbid")
@@ -71,7 +73,7 @@ class RememberRequest(BaseModel):
     session: str | None = Field(default=None, description="Conversation id; consecutive memories are linked.")
     id: str | None = Field(default=None, description="Your own id (unique across the store).")
     salience: float | bool | None = Field(default=None, description="Importance from 0 to 1.")
-    ttl: float | None = Field(default=None, description="Seconds until the memory expires.")
+    ttl: Number | None = Field(default=None, description="Seconds until the memory expires.")
     supersedes: str | None = Field(default=None, description="Id of a memory of the same namespace this one replaces.")
 
 
@@ -88,7 +90,7 @@ class MemoryItem(BaseModel):
     session: str | None = None
     namespace: NamespaceIn | None = None
     salience: float | bool | None = None
-    ttl: float | None = None
+    ttl: Number | None = None
     supersedes: str | None = None
 
 
@@ -112,7 +114,7 @@ class RecallRequest(BaseModel):
     since: TimeIn | None = None
     until: TimeIn | None = None
     include_superseded: bool = False
-    min_similarity: float | None = None
+    min_similarity: Number | None = None
 
 
 class RecallChainRequest(BaseModel):
@@ -121,7 +123,7 @@ class RecallChainRequest(BaseModel):
     query: str
     hops: int = Field(default=3, ge=0, le=MAX_HOPS, description="Associations to follow after the first memory.")
     namespace: NamespaceIn | None = None
-    min_strength: float | None = None
+    min_strength: Number | None = None
     filter: dict[str, Any] | None = None
 
 
@@ -130,7 +132,7 @@ class AssociateRequest(BaseModel):
 
     source: str = Field(description="Id of the cueing memory.")
     target: str = Field(description="Id of the memory it should bring to mind (same namespace).")
-    strength: float = 1.0
+    strength: Number = 1.0
     bidirectional: bool = False
 
 
