@@ -477,6 +477,7 @@ def _parser() -> argparse.ArgumentParser:
     synthetic.register_command(bench)
     _register_optional(bench, "hippo_memory.bench._conversations", "register_commands")
     _register_optional(bench, "hippo_memory.bench._nightly", "register_command")
+    _register_optional(bench, "hippo_memory.bench._shared", "register_command")
     _register_optional(bench, "hippo_memory.server._bench", "register_command")
     return parser
 

@@ -1,0 +1,352 @@
+"""``hippo-memory bench shared``: one memory shared by processes on PostgreSQL, beside the SQLite directory store.
+
+On a throwaway local server (:mod:`._pg_server`, or ``--url``) and on a SQLite store
+directory, in the same run:
+
+* write throughput with 1 and 4 writer processes (each into a tenant of its own;
+  a SQLite directory admits one process, so it has the 1-writer figure only);
+* recall p50/p95 in a warm partition (each memory's own text as the query);
+* catch-up latency (PostgreSQL): from a write returning in one engine to its first
+  recall by another engine that held the partition warm (two engines, two
+  connection pools, one process);
+* cold load: the first recall of a 10,000-memory partition in a fresh engine;
+* a scale point (PostgreSQL): ``--memories`` across ``--tenants``, then a fresh
+  engine process with a 500 MB partition budget recalls in every tenant and
+  reports recall p50 in a warm tenant and its RSS.
+
+Everything uses :class:`~hippo_memory.HashingEncoder` (fast, deterministic; the
+table says so), ``cue_variants=False`` and non-durable commits on both backends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ._args import positive_int
+
+__all__ = ["register_command", "run"]
+
+ENCODER_DIM = 256
+_CONFIG = {"cue_variants": False, "durable": False}
+
+# A writer process: writes `count` memories per tenant in batches, prints its loop's wall times.
+_WRITER = """
+import json, sys, time
+from hippo_memory import HashingEncoder, HippoConfig, HippoMemory
+spec = json.loads(sys.argv[1])
+config = HippoConfig(**spec["config"])
+with HippoMemory(spec["store"], encoder=HashingEncoder(spec["dim"]), config=config) as memory:
+    started = time.time()
+    for tenant in spec["tenants"]:
+        for start in range(0, spec["count"], spec["batch"]):
+            memory.remember_many(
+                [f"tenant {tenant} note {j}: token t{tenant}n{j} {WORDS[j % len(WORDS)]}"
+                 for j in range(start, min(start + spec["batch"], spec["count"]))],
+                namespace=("tenants", str(tenant)),
+            )
+    print(json.dumps({"started": started, "ended": time.time()}))
+""".replace("WORDS", repr(["cello", "garden", "lisbon", "bees", "weather", "chess", "bread", "river"]))
+
+# A fresh engine process with a partition budget: touch every tenant, then time recalls in a warm one.
+_SCALE_PROBE = """
+import json, resource, sys, time
+from hippo_memory import HashingEncoder, HippoConfig, HippoMemory
+spec = json.loads(sys.argv[1])
+config = HippoConfig(**spec["config"], partition_budget_mb=spec["budget_mb"])
+with HippoMemory(spec["store"], encoder=HashingEncoder(spec["dim"]), config=config) as memory:
+    started = time.perf_counter()
+    for tenant in range(spec["tenants"]):
+        memory.recall("note token", namespace=("tenants", str(tenant)), k=5)
+    touched = time.perf_counter() - started
+    warm, times = ("tenants", "0"), []
+    for j in range(spec["recalls"]):
+        t0 = time.perf_counter()
+        memory.recall(f"tenant 0 note {j % spec['per_tenant']}: token t0n{j % spec['per_tenant']}", namespace=warm, k=5)
+        times.append((time.perf_counter() - t0) * 1e3)
+    rss_mb = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 2**20
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times.sort()
+    print(json.dumps({"touch_all_s": touched, "recall_p50_ms": times[len(times) // 2],
+                      "recall_p95_ms": times[int(len(times) * 0.95)], "rss_mb": rss_mb, "peak_rss_mb": peak_mb}))
+"""
+
+
+def _config(**extra: Any) -> Any:
+    from .._config import HippoConfig
+
+    return HippoConfig(**_CONFIG, **extra)
+
+
+def _percentiles(times_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(times_ms)
+    return {"p50_ms": ordered[len(ordered) // 2], "p95_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]}
+
+
+def _writers(store: str, processes: int, count: int, batch: int, first_tenant: int) -> dict[str, float]:
+    """``processes`` writer processes, each writing ``count`` memories into a tenant of its own."""
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _WRITER,
+                json.dumps(
+                    {
+                        "store": store,
+                        "dim": ENCODER_DIM,
+                        "config": _CONFIG,
+                        "tenants": [first_tenant + p],
+                        "count": count,
+                        "batch": batch,
+                    }
+                ),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p in range(processes)
+    ]
+    spans = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"a writer process failed: {err[-2000:]}")
+        spans.append(json.loads(out.strip().splitlines()[-1]))
+    seconds = max(s["ended"] for s in spans) - min(s["started"] for s in spans)
+    return {
+        "processes": processes,
+        "memories": processes * count,
+        "seconds": seconds,
+        "per_s": processes * count / seconds,
+    }
+
+
+def _text(tenant: int, j: int) -> str:
+    words = ["cello", "garden", "lisbon", "bees", "weather", "chess", "bread", "river"]
+    return f"tenant {tenant} note {j}: token t{tenant}n{j} {words[j % len(words)]}"
+
+
+def _recall_times(memory: Any, tenant: int, count: int, recalls: int) -> list[float]:
+    namespace = ("tenants", str(tenant))
+    for j in range(min(20, count)):  # warm: loaded, caches filled
+        memory.recall(_text(tenant, j), namespace=namespace, k=5)
+    times = []
+    for i in range(recalls):
+        j = (i * 7919) % count
+        started = time.perf_counter()
+        memory.recall(_text(tenant, j), namespace=namespace, k=5)
+        times.append((time.perf_counter() - started) * 1e3)
+    return times
+
+
+def _cold_load(store: str, cold: int) -> dict[str, float]:
+    """Write ``cold`` memories into one tenant, reopen, and time its first recall (the load) and a warm one."""
+    from .. import HashingEncoder, HippoMemory
+
+    tenant = 900_000
+    with HippoMemory(store, encoder=HashingEncoder(ENCODER_DIM), config=_config()) as memory:
+        for start in range(0, cold, 500):
+            memory.remember_many(
+                [_text(tenant, j) for j in range(start, min(start + 500, cold))], namespace=("tenants", str(tenant))
+            )
+    with HippoMemory(store, encoder=HashingEncoder(ENCODER_DIM), config=_config()) as memory:
+        started = time.perf_counter()
+        memory.recall(_text(tenant, 1), namespace=("tenants", str(tenant)), k=5)
+        first = time.perf_counter() - started
+        warm = statistics.median(_recall_times(memory, tenant, cold, 20)) / 1e3
+    return {"memories": cold, "first_recall_s": first, "load_s": first - warm}
+
+
+def _catch_up(url: str, rounds: int) -> dict[str, float]:
+    """Two engines on one database: B holds the tenant warm; A writes; time until B recalls A's memory."""
+    from .. import HashingEncoder, HippoMemory
+
+    tenant, namespace = 800_000, ("tenants", "800000")
+    with (
+        HippoMemory(url, encoder=HashingEncoder(ENCODER_DIM), config=_config()) as writer,
+        HippoMemory(url, encoder=HashingEncoder(ENCODER_DIM), config=_config()) as reader,
+    ):
+        writer.remember_many([_text(tenant, j) for j in range(1000)], namespace=namespace)
+        _recall_times(reader, tenant, 1000, 5)
+        latencies, calls = [], []
+        for r in range(rounds):
+            text = f"catch-up round {r} token c{r}x"
+            written = writer.remember(text, namespace=namespace)
+            started, tries = time.perf_counter(), 0
+            while True:
+                tries += 1
+                hits = reader.recall(text, namespace=namespace, k=1)
+                if hits and hits[0].memory.id == written:
+                    break
+            latencies.append((time.perf_counter() - started) * 1e3)
+            calls.append(tries)
+    return {**_percentiles(latencies), "rounds": rounds, "max_recall_calls": max(calls)}
+
+
+def _scale(url: str, memories: int, tenants: int, budget_mb: float, recalls: int) -> dict[str, Any]:
+    per_tenant = max(1, memories // tenants)
+    writers = 4
+    started = time.perf_counter()
+    procs = []
+    for w in range(writers):
+        spec = {
+            "store": url,
+            "dim": ENCODER_DIM,
+            "config": _CONFIG,
+            "tenants": list(range(w, tenants, writers)),
+            "count": per_tenant,
+            "batch": min(per_tenant, 500),
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _WRITER, json.dumps(spec)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for proc in procs:
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"a writer process failed: {err[-2000:]}")
+    written_s = time.perf_counter() - started
+    spec = {
+        "store": url,
+        "dim": ENCODER_DIM,
+        "config": _CONFIG,
+        "budget_mb": budget_mb,
+        "tenants": tenants,
+        "per_tenant": per_tenant,
+        "recalls": recalls,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _SCALE_PROBE, json.dumps(spec)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the scale probe failed: {done.stderr[-2000:]}")
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "memories": per_tenant * tenants,
+        "tenants": tenants,
+        "write_s": written_s,
+        "write_per_s": per_tenant * tenants / written_s,
+        "budget_mb": budget_mb,
+        **probe,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run every measurement; returns the results (also printed as a table and written as JSON)."""
+    from ._pg_server import start_server, stop_server
+
+    server = None
+    url = args.url
+    if url is None:
+        server = start_server()
+        url = server.create_database()
+    workdir = Path(tempfile.mkdtemp(prefix="hippo-bench-shared-"))
+    results: dict[str, Any] = {
+        "encoder": f"HashingEncoder({ENCODER_DIM})",
+        "config": _CONFIG,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "postgres": "throwaway local server (fsync=off)" if server else "given --url",
+        "backends": {},
+    }
+    try:
+        from .. import HashingEncoder, HippoMemory
+
+        for backend, store in (("sqlite", str(workdir / "store")), ("postgres", url)):
+            row: dict[str, Any] = {}
+            row["write_1"] = _writers(store, 1, args.writes, args.batch, first_tenant=0)
+            if backend == "postgres":
+                row["write_4"] = _writers(store, 4, args.writes, args.batch, first_tenant=10)
+            with HippoMemory(store, encoder=HashingEncoder(ENCODER_DIM), config=_config()) as memory:
+                row["recall_warm"] = _percentiles(_recall_times(memory, 0, args.writes, args.recalls))
+            row["cold_load"] = _cold_load(store, args.cold)
+            if backend == "postgres":
+                row["catch_up"] = _catch_up(store, args.rounds)
+            results["backends"][backend] = row
+        if args.memories:
+            results["scale"] = _scale(url, args.memories, args.tenants, args.budget_mb, args.recalls)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if server is not None:
+            stop_server(server)
+    return results
+
+
+def _table(results: dict[str, Any]) -> str:
+    sq, pg = results["backends"]["sqlite"], results["backends"]["postgres"]
+    ratio = pg["recall_warm"]["p50_ms"] / sq["recall_warm"]["p50_ms"]
+    lines = [
+        f"encoder {results['encoder']}, {results['config']}; {results['machine']}; PostgreSQL: {results['postgres']}",
+        "",
+        "| measure | SQLite directory | PostgreSQL |",
+        "|---|---:|---:|",
+        f"| write, 1 process ({sq['write_1']['memories']} memories) | {sq['write_1']['per_s']:.0f}/s "
+        f"| {pg['write_1']['per_s']:.0f}/s |",
+        f"| write, 4 processes ({pg['write_4']['memories']} memories, a tenant each) | one process per directory "
+        f"| {pg['write_4']['per_s']:.0f}/s |",
+        f"| recall p50 / p95, warm partition of {sq['write_1']['memories']} | {sq['recall_warm']['p50_ms']:.2f} / "
+        f"{sq['recall_warm']['p95_ms']:.2f} ms | {pg['recall_warm']['p50_ms']:.2f} / {pg['recall_warm']['p95_ms']:.2f} ms"
+        f" ({ratio:.2f}x) |",
+        f"| catch-up, write in A to recall in B (p50 / p95) | - | {pg['catch_up']['p50_ms']:.2f} / "
+        f"{pg['catch_up']['p95_ms']:.2f} ms |",
+        f"| cold load of a {sq['cold_load']['memories']}-memory partition | {sq['cold_load']['load_s']:.3f} s "
+        f"| {pg['cold_load']['load_s']:.3f} s |",
+    ]
+    if "scale" in results:
+        sc = results["scale"]
+        lines += [
+            "",
+            f"Scale point (PostgreSQL): {sc['memories']} memories across {sc['tenants']} tenants, written by 4 processes "
+            f"in {sc['write_s']:.0f} s ({sc['write_per_s']:.0f}/s); one engine process, partition budget "
+            f"{sc['budget_mb']:.0f} MB, after a recall in every tenant ({sc['touch_all_s']:.1f} s): recall p50 "
+            f"{sc['recall_p50_ms']:.2f} ms (p95 {sc['recall_p95_ms']:.2f} ms) in a warm tenant, RSS "
+            f"{sc['rss_mb']:.0f} MB (peak {sc['peak_rss_mb']:.0f} MB)",
+        ]
+    return "\n".join(lines)
+
+
+def _command(args: argparse.Namespace) -> int:
+    results = run(args)
+    print(_table(results))
+    out = Path(args.json_out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+    return 0
+
+
+def register_command(bench: Any) -> None:
+    """Add ``shared`` to the ``hippo-memory bench`` subcommands."""
+    parser = bench.add_parser(
+        "shared",
+        help="PostgreSQL shared by processes beside the SQLite directory: writes, recall, catch-up, cold load, scale",
+        description=(__doc__ or "").split("\n\n")[1] if __doc__ else None,
+    )
+    parser.add_argument("--url", help="an existing empty postgresql:// database (default: start a throwaway server)")
+    parser.add_argument("--writes", type=positive_int, default=2000, help="memories per writer process")
+    parser.add_argument("--batch", type=positive_int, default=50, help="memories per remember_many")
+    parser.add_argument("--recalls", type=positive_int, default=200, help="timed recalls")
+    parser.add_argument("--cold", type=positive_int, default=10_000, help="memories of the cold-loaded partition")
+    parser.add_argument("--rounds", type=positive_int, default=30, help="catch-up measurements")
+    parser.add_argument(
+        "--memories", type=int, default=1_000_000, help="memories of the scale point (0 skips it; default 1,000,000)"
+    )
+    parser.add_argument("--tenants", type=positive_int, default=1000, help="tenants of the scale point")
+    parser.add_argument("--budget-mb", type=float, default=500.0, help="partition budget of the scale probe")
+    parser.add_argument("--json", dest="json_out", default="bench_results/shared.json")
+    parser.set_defaults(func=_command)
