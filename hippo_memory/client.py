@@ -27,25 +27,34 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
-from urllib.parse import quote
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from . import _errors
+from ._client_calls import (
+    _associate,
+    _Call,
+    _consolidate,
+    _delay,
+    _forget,
+    _get,
+    _headers,
+    _list,
+    _namespaces,
+    _recall,
+    _recall_chain,
+    _remember,
+    _remember_many,
+    _stats,
+    _update,
+)
 from ._errors import HippoMemoryError, MissingDependencyError, StoreError
 from ._types import (
     Chain,
-    ChainHop,
     ConsolidationReport,
-    Cue,
-    HitDiagnostics,
     Memory,
     Namespace,
-    RecallHit,
     RecallResult,
 )
 from ._validation import DEFAULT_NAMESPACE, TimeLike
@@ -91,263 +100,6 @@ def _raise_for(response: httpx.Response) -> None:
     if cls is None:
         raise ServerError(f"HTTP {response.status_code} {name}: {message}".replace("  ", " "))
     raise cls(message)
-
-
-# ---------------------------------------------------------------------------- requests (shared by both clients)
-@dataclass(frozen=True, slots=True)
-class _Call(Generic[T]):
-    method: str
-    path: str
-    body: Any
-    parse: Callable[[Any], T]
-    idempotent: bool = False
-
-
-def _time(value: TimeLike | None) -> float | str | None:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
-
-
-def _ns(namespace: Sequence[str] | None) -> list[str] | None:
-    return None if namespace is None else list(namespace)
-
-
-def _opt_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def _memory(d: Mapping[str, Any]) -> Memory:
-    return Memory(
-        id=d["id"],
-        text=d["text"],
-        namespace=tuple(d["namespace"]),
-        metadata=d["metadata"],
-        timestamp=_opt_time(d["timestamp"]),
-        created_at=datetime.fromisoformat(d["created_at"]),
-        updated_at=datetime.fromisoformat(d["updated_at"]),
-        session=d["session"],
-        cues=tuple(Cue(c["text"], c["kind"]) for c in d["cues"]),
-        salience=d["salience"],
-        novelty=d["novelty"],
-        strength=d["strength"],
-        access_count=d["access_count"],
-        expires_at=_opt_time(d["expires_at"]),
-        superseded_by=d["superseded_by"],
-        merged_from=tuple(d["merged_from"]),
-    )
-
-
-def _recall_result(d: Mapping[str, Any]) -> RecallResult:
-    hits = []
-    for h in d["hits"]:
-        g = h["diagnostics"]
-        diagnostics = HitDiagnostics(
-            similarity=g["similarity"],
-            candidate_rank=g["candidate_rank"],
-            attention=g["attention"],
-            cues_matched=g["cues_matched"],
-            best_cue=Cue(g["best_cue"]["text"], g["best_cue"]["kind"]),
-            lexical_rank=g["lexical_rank"],
-        )
-        hits.append(RecallHit(_memory(h["memory"]), h["score"], h["rank"], diagnostics))
-    namespace = None if d["namespace"] is None else tuple(d["namespace"])
-    return RecallResult(d["query"], namespace, tuple(hits), d["n_candidates"], d["backend"], dict(d["timings_ms"]))
-
-
-def _chain(d: Mapping[str, Any]) -> Chain:
-    hops = tuple(ChainHop(h["hop"], _memory(h["memory"]), h["score"], h["overlap"]) for h in d["hops"])
-    return Chain(d["query"], hops, d["stop_reason"])
-
-
-def _report(d: Mapping[str, Any]) -> ConsolidationReport:
-    return ConsolidationReport(**{**d, "started_at": datetime.fromisoformat(d["started_at"])})
-
-
-def _item(item: Any) -> Any:
-    if isinstance(item, str) or not isinstance(item, Mapping):
-        return item
-    out = dict(item)
-    if "timestamp" in out:
-        out["timestamp"] = _time(out["timestamp"])
-    for key in ("namespace", "cues"):
-        if out.get(key) is not None and not isinstance(out[key], str):
-            out[key] = list(out[key])
-    return out
-
-
-def _remember(
-    text: str,
-    namespace: Sequence[str],
-    metadata: Mapping[str, Any] | None,
-    timestamp: TimeLike | None,
-    cues: Sequence[str],
-    session: str | None,
-    id: str | None,
-    salience: float | bool | None,
-    ttl: float | None,
-    supersedes: str | None,
-) -> _Call[str]:
-    body = {
-        "text": text,
-        "namespace": _ns(namespace),
-        "metadata": None if metadata is None else dict(metadata),
-        "timestamp": _time(timestamp),
-        "cues": list(cues),
-        "session": session,
-        "id": id,
-        "salience": salience,
-        "ttl": ttl,
-        "supersedes": supersedes,
-    }
-    return _Call("POST", "/v1/memories", body, lambda d: str(d["id"]))
-
-
-def _remember_many(
-    items: Iterable[Any],
-    namespace: Sequence[str],
-    session: str | None,
-    metadata: Mapping[str, Any] | None,
-    timestamp: TimeLike | None,
-) -> _Call[builtins.list[str]]:
-    body = {
-        "items": [_item(i) for i in items],
-        "namespace": _ns(namespace),
-        "session": session,
-        "metadata": None if metadata is None else dict(metadata),
-        "timestamp": _time(timestamp),
-    }
-    return _Call("POST", "/v1/memories/batch", body, lambda d: [str(i) for i in d["ids"]])
-
-
-def _recall(
-    query: str,
-    namespace: Sequence[str] | None,
-    k: int,
-    filter: Mapping[str, Any] | None,
-    since: TimeLike | None,
-    until: TimeLike | None,
-    include_superseded: bool,
-    min_similarity: float | None,
-) -> _Call[RecallResult]:
-    body = {
-        "query": query,
-        "namespace": _ns(namespace),
-        "k": k,
-        "filter": None if filter is None else dict(filter),
-        "since": _time(since),
-        "until": _time(until),
-        "include_superseded": include_superseded,
-        "min_similarity": min_similarity,
-    }
-    return _Call("POST", "/v1/recall", body, _recall_result, idempotent=True)
-
-
-def _recall_chain(
-    query: str, hops: int, namespace: Sequence[str] | None, min_strength: float | None, filter: Mapping[str, Any] | None
-) -> _Call[Chain]:
-    body = {
-        "query": query,
-        "hops": hops,
-        "namespace": _ns(namespace),
-        "min_strength": min_strength,
-        "filter": None if filter is None else dict(filter),
-    }
-    return _Call("POST", "/v1/recall_chain", body, _chain, idempotent=True)
-
-
-def _associate(source: str, target: str, strength: float, bidirectional: bool) -> _Call[None]:
-    body = {"source": source, "target": target, "strength": strength, "bidirectional": bidirectional}
-    return _Call("POST", "/v1/associate", body, lambda d: None)
-
-
-def _path_id(id: str) -> str:
-    if not isinstance(id, str) or not id:
-        raise _errors.MemoryNotFoundError(f"no memory with id {id!r}")
-    return "/v1/memories/" + quote(id, safe="")
-
-
-def _get(id: str) -> _Call[Memory]:
-    return _Call("GET", _path_id(id), None, _memory, idempotent=True)
-
-
-def _update(
-    id: str,
-    text: str | None,
-    metadata: Mapping[str, Any] | None,
-    timestamp: TimeLike | None,
-    cues: Sequence[str] | None,
-) -> _Call[Memory]:
-    body = {
-        "text": text,
-        "metadata": None if metadata is None else dict(metadata),
-        "timestamp": _time(timestamp),
-        "cues": None if cues is None else list(cues),
-    }
-    return _Call("PATCH", _path_id(id), body, _memory)
-
-
-def _forget(ids: str | Sequence[str]) -> _Call[int]:
-    id_list = [ids] if isinstance(ids, str) else list(ids)
-    return _Call("POST", "/v1/forget", {"ids": id_list}, lambda d: int(d["forgotten"]))
-
-
-def _list(
-    namespace: Sequence[str] | None,
-    filter: Mapping[str, Any] | None,
-    limit: int | None,
-    offset: int,
-    newest_first: bool,
-) -> _Call[builtins.list[Memory]]:
-    body = {
-        "namespace": _ns(namespace),
-        "filter": None if filter is None else dict(filter),
-        "limit": limit,
-        "offset": offset,
-        "newest_first": newest_first,
-    }
-    return _Call("POST", "/v1/list", body, lambda d: [_memory(m) for m in d], idempotent=True)
-
-
-def _namespaces(prefix: Sequence[str] | None, max_depth: int | None) -> _Call[builtins.list[Namespace]]:
-    body = {"prefix": _ns(prefix), "max_depth": max_depth}
-    return _Call("POST", "/v1/namespaces", body, lambda d: [tuple(ns) for ns in d["namespaces"]], idempotent=True)
-
-
-def _stats() -> _Call[dict[str, Any]]:
-    return _Call("GET", "/v1/stats", None, lambda d: cast(dict[str, Any], d), idempotent=True)
-
-
-def _consolidate(
-    now: TimeLike | None,
-    replay: bool,
-    replay_budget: int | None,
-    decay: bool,
-    merge: bool,
-    compact: bool | None,
-    full: bool,
-) -> _Call[ConsolidationReport]:
-    body = {
-        "now": _time(now),
-        "replay": replay,
-        "replay_budget": replay_budget,
-        "decay": decay,
-        "merge": merge,
-        "compact": compact,
-        "full": full,
-    }
-    return _Call("POST", "/v1/consolidate", body, _report)
-
-
-def _headers(api_key: str | None, headers: Mapping[str, str] | None) -> dict[str, str]:
-    out = {"user-agent": "hippo-memory-client", **(headers or {})}
-    if api_key:
-        out["authorization"] = f"Bearer {api_key}"
-    return out
-
-
-def _delay(attempt: int, backoff: float) -> float:
-    return float(min(backoff * (2**attempt), 5.0) * (0.5 + random.random() / 2))
 
 
 # ---------------------------------------------------------------------------- clients
