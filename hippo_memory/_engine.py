@@ -65,7 +65,9 @@ class Engine:
         device: Torch device of the indexes.
     """
 
-    def __init__(self, path: Any, *, encoder: Encoder, config: HippoConfig, device: torch.device) -> None:
+    def __init__(
+        self, path: Any, *, encoder: Encoder, config: HippoConfig, device: torch.device, read_only: bool = False
+    ) -> None:
         self.encoder = encoder
         self.device = device
         self.dim = int(encoder.dim)
@@ -74,7 +76,7 @@ class Engine:
         self._registry = threading.RLock()
         self._loaded: OrderedDict[Namespace, Partition] = OrderedDict()
         self._sizes: dict[Namespace, int] = {}  # bytes of each loaded partition at its last use
-        self.storage: Storage = open_storage(path, durable=config.durable)
+        self.storage: Storage = open_storage(path, durable=config.durable, read_only=read_only)
         try:
             self._fingerprint_missing = False
             self.config = self._reconcile_config(config)
@@ -210,7 +212,8 @@ class Engine:
             if part is not None:
                 with part.lock:
                     with contextlib.suppress(Exception):  # access counts are advisory
-                        part.flush_access()
+                        if not self.storage.read_only:
+                            part.flush_access()
                     part.closed = True
             self.storage.forget_partition(key)
 
@@ -270,7 +273,8 @@ class Engine:
                 if not part.lock.acquire(blocking=False):
                     continue
                 try:
-                    part.flush_access()
+                    if not self.storage.read_only:
+                        part.flush_access()
                     part.closed = True
                     total -= self._sizes.pop(key, 0)
                     del self._loaded[key]
@@ -493,7 +497,8 @@ class Engine:
             for part in self._loaded.values():
                 with part.lock:
                     with contextlib.suppress(Exception):  # keep access counts; never fail a close
-                        part.flush_access()
+                        if not self.storage.read_only:
+                            part.flush_access()
                     part.closed = True
             self._loaded.clear()
             self._closed = True

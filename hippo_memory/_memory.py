@@ -63,6 +63,9 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         augmenter: Optional :class:`~hippo_memory.CueAugmenter` (e.g. an LLM writing
             paraphrases) called once per write batch.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
+        read_only: Open an existing store directory beside the process that writes it:
+            no lock is taken and nothing is written (writes raise ``StoreError``);
+            partitions catch up with the writer's commits before each use.
 
     Attributes:
         clock: Epoch-seconds clock of the memory lifecycle (strength, access, ttl,
@@ -90,6 +93,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         config: HippoConfig | None = None,
         augmenter: CueAugmenter | None = None,
         device: str = "auto",
+        read_only: bool = False,
     ) -> None:
         if not isinstance(device, str) or (device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:")):
             raise InvalidConfigError(f"device must be 'auto', 'cpu' or 'cuda', not {device!r}")
@@ -98,7 +102,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         torch_device = torch.device(device)
         loaded = load_encoder(encoder, device=torch_device.type if encoder is None else None)
         self.augmenter = augmenter
-        super().__init__(path, encoder=loaded, config=config or HippoConfig(), device=torch_device)
+        super().__init__(path, encoder=loaded, config=config or HippoConfig(), device=torch_device, read_only=read_only)
         self.codes = CodeMaker(self.dim, self.config.code_dim, self.config.code_k, self.config.seed, torch_device)
 
     # ------------------------------------------------------------------ helpers

@@ -265,6 +265,7 @@ class PostgresStorage:
         self.path: Path | None = None
         self.persistent = True
         self.shared = True
+        self.read_only = False
         self.durable = durable
         self._closed = False
         self._local = _Local()

@@ -45,9 +45,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ._errors import (
+    InvalidConfigError,
     MissingDependencyError,
     StoreClosedError,
     StoreCorruptedError,
+    StoreError,
     StoreLockedError,
     StoreVersionError,
 )
@@ -158,10 +160,13 @@ class SQLiteStorage:
         StoreLockedError: another process has the store open.
     """
 
-    def __init__(self, path: str | os.PathLike[str] | None, *, durable: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None, *, durable: bool = True, read_only: bool = False) -> None:
         self.path = Path(path) if path is not None else None
         self.persistent = self.path is not None
-        self.shared = False  # one process holds the directory's lock
+        self.read_only = read_only
+        # One process holds the directory's lock; a read-only reader beside it catches up
+        # from the change sequence as readers of a shared backend do.
+        self.shared = read_only
         self.durable = durable
         self._lock_fd: int | None = None
         self._closed = False
@@ -173,6 +178,8 @@ class SQLiteStorage:
         self._keys: dict[Namespace, int] | None = None
         self._sorted_keys: list[Namespace] = []
         if self.path is None:
+            if read_only:
+                raise InvalidConfigError("read_only needs a store directory")
             self.db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
             self.db.executescript(_SCHEMA)
             return
@@ -180,7 +187,25 @@ class SQLiteStorage:
             self._open_directory(self.path)
 
     # -- opening --------------------------------------------------------------------
+    def _open_reader(self, path: Path) -> None:
+        """Open an existing store read-only, beside its writer: no lock, no change to any file."""
+        if not (path / _DB).is_file():
+            raise StoreError(f"no store at {path} to open read-only")
+        self.db = sqlite3.connect(
+            f"file:{path / _DB}?mode=ro", uri=True, check_same_thread=False, isolation_level=None, timeout=30
+        )
+        meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        if meta.get("application") != _APPLICATION:
+            raise StoreCorruptedError(f"{path / _DB} is not a hippo-memory database")
+        if meta.get("format_version") != str(FORMAT_VERSION):
+            raise StoreVersionError(
+                f"{path} uses store format {meta.get('format_version')}: open it read-write once to migrate it"
+            )
+
     def _open_directory(self, path: Path) -> None:
+        if self.read_only:
+            self._open_reader(path)
+            return
         if path.exists() and not path.is_dir():
             raise StoreCorruptedError(f"{path} exists and is not a hippo-memory store directory")
         existing = path.is_dir() and any(path.iterdir())
@@ -270,7 +295,7 @@ class SQLiteStorage:
                 if size > n_rows * row_bytes:
                     self._check_last_block(pid, key, file, n_rows, row_bytes)
                     tails.append((file, n_rows * row_bytes))
-            for file, size in tails:  # bytes of writes that never committed
+            for file, size in tails if not self.read_only else ():  # bytes of writes that never committed
                 os.truncate(file, size)
 
     def _check_last_block(self, pid: int, key: str, file: Path, n_rows: int, row_bytes: int) -> None:
@@ -304,6 +329,8 @@ class SQLiteStorage:
 
     def write_meta(self, items: Mapping[str, str]) -> None:
         """Set store-wide settings (e.g. a fingerprint a store written by an older version lacks)."""
+        if self.read_only:
+            return  # a reader leaves the store as it is; its writer records them
         with self.transaction(), mapped_errors("cannot write the store's meta"):
             self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(items.items()))
 
@@ -321,6 +348,8 @@ class SQLiteStorage:
     def transaction(self) -> Iterator[None]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (nested calls join the outer one); rolled back on any exception."""
         self._check_open()
+        if self.read_only:
+            raise StoreError(f"{self.path} is open read-only: writes go through the process that has it open")
         with self._mutex:
             if self._depth:
                 self._depth += 1
@@ -474,7 +503,7 @@ class SQLiteStorage:
         self._release()
 
 
-def open_storage(location: str | os.PathLike[str] | None, *, durable: bool = True) -> Storage:
+def open_storage(location: str | os.PathLike[str] | None, *, durable: bool = True, read_only: bool = False) -> Storage:
     """The storage a location names: a ``postgresql://`` URL, a directory, or ``None`` for RAM.
 
     Raises:
@@ -487,6 +516,8 @@ def open_storage(location: str | os.PathLike[str] | None, *, durable: bool = Tru
             raise MissingDependencyError(
                 "a postgresql:// store needs psycopg: pip install 'hippo-memory[postgres]'"
             ) from exc
+        if read_only:
+            raise InvalidConfigError("read_only is for store directories: every process of a database store reads")
         storage: Storage = PostgresStorage(location, durable=durable)
         return storage
-    return SQLiteStorage(location, durable=durable)
+    return SQLiteStorage(location, durable=durable, read_only=read_only)

@@ -26,6 +26,7 @@ class _Owner(Protocol):
     db: sqlite3.Connection
     path: Path | None
     durable: bool
+    read_only: bool
 
     def touch(self, pid: int) -> None: ...
     def transaction(self) -> AbstractContextManager[None]: ...
@@ -138,7 +139,7 @@ class SQLitePartition:
         if self._dir is None:
             return None
         if self._fd is None:
-            flags = os.O_RDWR | (os.O_CREAT if create else 0)
+            flags = os.O_RDONLY if self._storage.read_only else os.O_RDWR | (os.O_CREAT if create else 0)
             try:
                 self._fd = os.open(self._dir / self.vectors_name, flags, 0o644)
             except FileNotFoundError:
@@ -281,7 +282,7 @@ class SQLitePartition:
 
     def seal_vectors(self) -> None:
         """Record the checksums of the blocks :meth:`load_vectors` found without one."""
-        if not self._unsealed or self._dir is None:
+        if not self._unsealed or self._dir is None or self._storage.read_only:
             return
         self._storage._check_open()
         with mapped_errors("cannot record vector checksums"), self._storage.transaction():
@@ -306,6 +307,8 @@ class SQLitePartition:
     # -- writing ----------------------------------------------------------------------
     def append_vectors(self, vectors: npt.NDArray[np.float32]) -> None:
         self._storage._check_open()
+        if self._storage.read_only:
+            raise StoreError(f"{self.vectors_name}: the store is open read-only")
         if self._dir is None or vectors.shape[0] == 0:
             return
         self.dim = int(vectors.shape[1])
@@ -564,7 +567,7 @@ class SQLitePartition:
                 (self._dir / old_name).unlink()
 
     def remove_stale_files(self) -> None:
-        if self._dir is None:
+        if self._dir is None or self._storage.read_only:
             return
         for entry in self._dir.iterdir():
             match = VECTOR_FILE.fullmatch(entry.name)

@@ -311,6 +311,8 @@ class Storage(Protocol):
 
     path: Path | None
     persistent: bool
+    read_only: bool
+    """Whether this process only reads (every write raises :class:`StoreError`)."""
     shared: bool
     """Whether other processes may write concurrently (the engine then catches up before each use)."""
 

@@ -14,6 +14,7 @@ from hippo_memory import (
     HippoMemory,
     InvalidInputError,
     StoreCorruptedError,
+    StoreError,
     StoreLockedError,
 )
 
@@ -145,3 +146,24 @@ def test_dead_vector_rows_are_reclaimed_without_consolidation(tmp_path: Path) ->
     with HippoMemory(store, encoder=HashingEncoder(64), config=config) as memory:
         assert memory.count() == 500
         assert memory.get(ids[-1]).text == "the last fact, revised"
+
+
+def test_a_read_only_reader_runs_beside_the_writer_and_catches_up(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    writer = HippoMemory(store, encoder=HashingEncoder(64), config=CONFIG)
+    first = writer.remember("Alice lives in Lisbon", namespace=("users", "alice"))
+    before = _files(store)
+    with HippoMemory(store, encoder=HashingEncoder(64), config=CONFIG, read_only=True) as reader:
+        assert reader.recall("Lisbon", namespace=("users", "alice"), k=1)[0].memory.id == first
+        second = writer.remember("Alice plays the cello", namespace=("users", "alice"))
+        assert reader.recall("cello", namespace=("users", "alice"), k=1)[0].memory.id == second  # caught up
+        with pytest.raises(StoreError):
+            reader.remember("a reader cannot write", namespace=("users", "alice"))
+        with pytest.raises(StoreError):
+            reader.forget(first)
+        assert reader.count() == 2
+    writer.remember("the writer was never blocked", namespace=("users", "bob"))
+    writer.close()
+    assert before.keys() <= _files(store).keys()
+    with pytest.raises(StoreError):
+        HippoMemory(tmp_path / "nothing-here", encoder=HashingEncoder(64), read_only=True)
