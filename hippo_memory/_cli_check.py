@@ -53,10 +53,10 @@ def _check_url(url: str) -> Any:
 
 def _check_command(args: argparse.Namespace) -> int:
     from ._check import check_store
-    from ._cli import _missing_store, is_url, print_json
+    from ._cli_common import is_url, missing_store, print_json
     from ._errors import StoreError
 
-    if reason := _missing_store(args.store):
+    if reason := missing_store(args.store):
         raise StoreError(reason)
     report = _check_url(args.store) if is_url(args.store) else check_store(args.store)
     if args.json:
@@ -77,7 +77,7 @@ def _check_command(args: argparse.Namespace) -> int:
 
 def _repair_command(args: argparse.Namespace) -> int:
     from ._check import repair_encoder, repair_store
-    from ._cli import _missing_store, is_url, print_json
+    from ._cli_common import is_url, missing_store, print_json
     from ._errors import InvalidInputError, StoreError
 
     if is_url(args.store) or is_url(args.out):
@@ -85,7 +85,7 @@ def _repair_command(args: argparse.Namespace) -> int:
             "repair reads and writes store directories; for a postgresql:// store run 'check', and copy it with "
             "'hippo-memory migrate SRC DST'"
         )
-    if reason := _missing_store(args.store):
+    if reason := missing_store(args.store):
         raise StoreError(reason)
     report = repair_store(args.store, args.out, repair_encoder(args.store, args.encoder))
     if args.json:

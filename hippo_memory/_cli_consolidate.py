@@ -9,7 +9,7 @@ __all__ = ["register_command"]
 
 
 def _command(args: argparse.Namespace) -> int:
-    from ._cli import open_memory, print_json
+    from ._cli_common import open_memory, print_json
 
     with open_memory(args) as memory:
         report = memory.consolidate(

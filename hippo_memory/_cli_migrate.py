@@ -10,7 +10,7 @@ __all__ = ["register_command"]
 
 
 def _command(args: argparse.Namespace) -> int:
-    from ._cli import print_json
+    from ._cli_common import print_json
     from ._migrate_store import migrate_store
 
     report = migrate_store(

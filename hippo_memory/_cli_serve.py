@@ -34,7 +34,7 @@ def _keys_path(args: argparse.Namespace) -> str:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
-    from ._cli import open_memory
+    from ._cli_common import open_memory
     from ._errors import InvalidInputError
     from .server._keys import KeyStore, default_keys_path
 
@@ -80,7 +80,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_mcp(args: argparse.Namespace) -> int:
-    from ._cli import open_memory
+    from ._cli_common import open_memory
     from .server._mcp import run_stdio
     from .server._service import Service
 
@@ -90,7 +90,7 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_create(args: argparse.Namespace) -> int:
-    from ._cli import print_json
+    from ._cli_common import print_json
     from .server._keys import KeyStore
 
     store = KeyStore(_keys_path(args))
@@ -108,7 +108,7 @@ def _cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_keys_list(args: argparse.Namespace) -> int:
-    from ._cli import print_json
+    from ._cli_common import print_json
     from .server._keys import KeyStore
 
     records = [{k: v for k, v in r.to_dict().items() if k != "hash"} for r in KeyStore(_keys_path(args)).list()]
