@@ -289,9 +289,12 @@ class Engine:
             if ids is not None:  # re-check under the locks: a racing call may have taken some
                 for id_ in ids:
                     locked[self._owner_key(id_, locked)].slot(id_)
-            with self.storage.transaction():
+            with self.storage.transaction(), contextlib.ExitStack() as writing:
                 for key, slots in groups.items():
                     part = locked[key]
+                    writing.enter_context(part.writing())  # caught up: what another process forgot is gone
+                    if any(s >= len(part.slot_id) or part.slot_id[s] is None for s in slots):
+                        raise MemoryNotFoundError("a memory to forget was forgotten meanwhile")
                     with part.transaction():
                         part.store.delete_memories(slots, [part.slot_id[s] or "" for s in slots])
             for key, slots in groups.items():

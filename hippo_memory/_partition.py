@@ -91,6 +91,15 @@ class Partition:
         self.clock = clock
         self.lock = threading.RLock()
         self.closed = False
+        self._decisions = decisions
+        self._writing = False
+        self._reset()
+
+    # ------------------------------------------------------------------ loading
+    def _reset(self) -> None:
+        """An empty in-RAM state (filled by :meth:`load`)."""
+        config = self.config
+        decisions = self._decisions
         self.seq = -1
         self.index = self.new_index()
         self.life = LifecycleState(decisions)
@@ -113,7 +122,12 @@ class Partition:
         self.ivf_generation = 0
         self._persisted_centroids: npt.NDArray[np.float32] | None = None
 
-    # ------------------------------------------------------------------ loading
+    def reload(self) -> None:
+        """Read the partition again from its storage, in place (the lock stays the same object)."""
+        self.store.refresh()
+        self._reset()
+        self.load()
+
     def load(self) -> None:
         """Read the partition from its storage, verifying the records against the vector file.
 
@@ -301,7 +315,7 @@ class Partition:
         state reflects the partition's next change sequence.
         """
         with self._storage_transaction():
-            if not self.shared:
+            if not self.shared or self._writing:
                 yield
                 return
             self.store.lock_for_write()
@@ -310,6 +324,30 @@ class Partition:
                 raise StalePartition(self.key)
             yield
             self.seq = before + 1  # this transaction's own bump (a rollback only forces a reload)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Inside a write transaction, before slots and rows are allocated: hold the partition's
+        cross-process write lock and catch up with other processes' commits (shared backends).
+
+        Holding the lock until the transaction ends, no other process commits to the
+        partition meanwhile, so the state read here stays current for the whole block;
+        :meth:`transaction` inside it neither locks nor checks again.
+        """
+        if not self.shared:
+            yield
+            return
+        self.store.lock_for_write()
+        seq = self.store.seq()
+        if seq != self.seq:
+            self.reload()
+            seq = self.seq
+        self._writing = True
+        try:
+            yield
+        finally:
+            self._writing = False
+        self.seq = seq + 1  # this transaction's bump (if it rolls back, the next use reloads)
 
     def check_open(self) -> None:
         """Raise :class:`StoreClosedError` once the memory was closed or this partition evicted."""

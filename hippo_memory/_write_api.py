@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -58,7 +59,9 @@ class Writer(Engine):
         ids: list[str] = [""] * len(prepared)
         with self._locked_all(parts) as locked:
             installs = []
-            with self.storage.transaction():
+            with self.storage.transaction(), contextlib.ExitStack() as writing:
+                for key in groups:  # locks first, then catch up: slots are allocated from this state
+                    writing.enter_context(locked[key].writing())
                 for key, members in groups.items():
                     rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in members])
                     batch = [prepared[i] for i in members]
@@ -114,8 +117,8 @@ class Writer(Engine):
             build_item_cues(part, [item], [()])
         vectors = self._encode([c.text for c in item.cues])
         code = self.codes.encode(vectors[:1])[0]
-        with self._locked(part):
-            reencode(part, slot, row.id, item, vectors, code, time.time())
+        with self._locked(part), self.storage.transaction(), part.writing():
+            reencode(part, part.slot(id), row.id, item, vectors, code, time.time())
             updated = part.memories([slot])[slot]
         maybe_reclaim(part)  # the old cue rows are dead now
         return updated

@@ -274,13 +274,6 @@ def test_a_connection_dropped_mid_write_is_a_store_error_and_nothing_is_half_wri
 
 
 # ---------------------------------------------------------------------------- a writer outpaced by others
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine defect (hippo_memory/_engine.py _retry, _partition.py transaction): a write that finds its "
-    "partition stale releases the advisory lock, reloads without it and tries again; when another process commits "
-    "during every reload the writer gives up after _RETRIES (5) tries with StoreError, although it could reload "
-    "while holding the lock and then write. Four processes writing 25-item batches into one namespace hit it.",
-)
 def test_a_writer_outpaced_by_other_processes_retries_until_it_writes(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
