@@ -261,6 +261,9 @@ class OkOut(BaseModel):
 
 class NamespacesOut(BaseModel):
     namespaces: list[list[str]]
+    counts: list[int] | None = Field(
+        default=None, description="Memories under each namespace (it and below), in the order of `namespaces`."
+    )
 
 
 class ErrorOut(BaseModel):
