@@ -349,7 +349,8 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
 
         Raises:
             NamespaceNotFoundError: nothing is stored under ``namespace``.
-            EmptyTextError, TextTooLongError, InvalidFilterError, InvalidInputError.
+            EmptyTextError, TextTooLongError, InvalidFilterError, InvalidInputError: the
+                query, the filter or another argument is rejected.
         """
         self._check_open()
         started = time.perf_counter()
