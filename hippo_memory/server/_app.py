@@ -57,6 +57,7 @@ from ._models import (
     report_out,
 )
 from ._service import Service
+from ._ui import mount_inspector
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -216,6 +217,7 @@ def create_app(
     close_on_shutdown: bool | None = None,
     mcp: bool = True,
     host: str = "127.0.0.1",
+    ui: bool = True,
 ) -> FastAPI:
     """The REST (and, with ``mcp``, MCP over streamable HTTP at ``/mcp``) application.
 
@@ -233,6 +235,8 @@ def create_app(
         mcp: Serve MCP over streamable HTTP at ``/mcp`` (needs the ``mcp`` package).
         host: The host the server binds; on loopback the MCP endpoint also checks
             ``Host``/``Origin`` headers against DNS rebinding.
+        ui: Serve the memory inspector page at ``/ui`` (it calls ``/v1`` with the
+            key the user types, so it can do only what that key may).
     """
     if isinstance(memory_or_path, HippoMemory):
         memory = memory_or_path
@@ -357,7 +361,8 @@ def create_app(
 
     @api.post("/v1/namespaces", tags=["memory"], response_model=NamespacesOut, summary="Namespaces holding memories")
     def namespaces(body: NamespacesRequest, who: Who) -> dict[str, Any]:
-        return {"namespaces": [list(ns) for ns in service.namespaces(who, body)]}
+        found = service.namespaces(who, body)  # already confined to the key's prefix
+        return {"namespaces": [list(ns) for ns in found], "counts": [service.memory.count(ns) for ns in found]}
 
     @api.get("/v1/stats", tags=["memory"], response_model=dict[str, Any], summary="Counts and sizes")
     def stats(who: Who) -> dict[str, Any]:
@@ -385,6 +390,8 @@ def create_app(
         from ._mcp import guard_mcp
 
         app.router.routes.append(Route("/mcp", endpoint=guard_mcp(mcp_app, key_store), include_in_schema=False))
+    if ui:
+        mount_inspector(app)
 
     app.add_middleware(_Boundary, max_body_bytes=max_body_bytes)
     return app
