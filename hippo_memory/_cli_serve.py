@@ -66,8 +66,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     server_log.propagate = False
 
     memory = open_memory(args, create=args.create)
-    app = create_app(memory, keys=keys, close_on_shutdown=True, mcp=not args.no_mcp, host=args.host)
+    app = create_app(memory, keys=keys, close_on_shutdown=True, mcp=not args.no_mcp, host=args.host, ui=not args.no_ui)
     print(f"hippo-memory: serving {args.store} on http://{args.host}:{args.port} (REST /v1, MCP /mcp)", file=sys.stderr)
+    if not args.no_ui:
+        print(f"hippo-memory: memory inspector at http://{args.host}:{args.port}/ui", file=sys.stderr)
     uvicorn.run(
         app,
         host=args.host,
@@ -149,6 +151,7 @@ def register_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--create", action="store_true", help="create the store if it does not exist")
     p.add_argument("--no-mcp", action="store_true", help="do not serve MCP at /mcp")
+    p.add_argument("--no-ui", action="store_true", help="do not serve the memory inspector page at /ui")
     p.add_argument(
         "--graceful-timeout", type=float, default=30.0, help="seconds in-flight requests get to finish on shutdown"
     )
