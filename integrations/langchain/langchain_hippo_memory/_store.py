@@ -17,14 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
-import math
 import os
 import threading
 import time
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, TypedDict, cast
 
 from hippo_memory import CueAugmenter as _CueAugmenter
@@ -33,7 +29,6 @@ from hippo_memory import (
     HippoConfig,
     HippoMemory,
     InvalidConfigError,
-    InvalidInputError,
     Memory,
     MemoryInput,
     MemoryNotFoundError,
@@ -43,10 +38,8 @@ from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
     BaseStore,
     GetOp,
-    InvalidNamespaceError,
     Item,
     ListNamespacesOp,
-    MatchCondition,
     Op,
     PutOp,
     Result,
@@ -55,18 +48,28 @@ from langgraph.store.base import (
     TTLConfig,
     ensure_embeddings,
     get_text_at_path,
-    tokenize_path,
 )
 from langgraph.store.base.embed import AEmbeddingsFunc, EmbeddingsFunc
 
 from ._encoder import EmbeddingsEncoder
-from ._errors import InvalidValueError
+from ._store_ops import (
+    AUTO_TEXT_FIELDS,
+    POLICY_PROBLEM,
+    alive,
+    as_json,
+    engine_filter,
+    engine_problem,
+    epoch,
+    explicit_cues,
+    is_item,
+    item_id,
+    matches,
+    tokenized,
+    validate_op,
+)
 
 __all__ = ["AUTO_TEXT_FIELDS", "HippoIndexConfig", "HippoStore", "item_id"]
 
-ID_PREFIX = "langgraph-store:"
-_ID_NAMESPACE = uuid.UUID("0f6f0a3e-7c55-5d2c-9a53-1b1b6c1d3e21")
-AUTO_TEXT_FIELDS = ("text", "content", "memory")
 """Fields searched by default, in this order: the first that holds a non-empty string."""
 
 
@@ -98,95 +101,6 @@ class HippoIndexConfig(TypedDict, total=False):
 def _now() -> float:
     """Wall-clock epoch seconds (a seam for tests of TTL)."""
     return time.time()
-
-
-def item_id(namespace: Sequence[str], key: str) -> str:
-    """The engine memory id of the store item ``(namespace, key)``."""
-    name = json.dumps([list(namespace), key], ensure_ascii=False)
-    return f"{ID_PREFIX}{uuid.uuid5(_ID_NAMESPACE, name)}"
-
-
-def _is_item(memory: Memory) -> bool:
-    meta = memory.metadata
-    return (
-        memory.id.startswith(ID_PREFIX)
-        and isinstance(meta.get("key"), str)
-        and isinstance(meta.get("value"), dict)
-    )
-
-
-def _alive(memory: Memory, now: float) -> bool:
-    expires = memory.metadata.get("expires_at")
-    return expires is None or float(expires) > now
-
-
-def _json_object(value: Any) -> dict[str, Any]:
-    """Validate a store value and return a deep copy that JSON round-trips exactly."""
-    if not isinstance(value, Mapping):
-        raise InvalidValueError(
-            f"store values must be dicts (JSON objects), not {type(value).__name__}"
-        )
-    try:
-        copy = json.loads(json.dumps(dict(value), ensure_ascii=False, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise InvalidValueError(f"store value is not JSON-serialisable: {exc}") from exc
-    if copy != dict(value) or not _same_types(copy, value):
-        raise InvalidValueError(
-            "store value does not survive JSON unchanged (non-string keys, tuples or "
-            "other non-JSON types); use dicts with string keys, lists, str, int, "
-            "finite float, bool and None"
-        )
-    return dict(copy)
-
-
-def _same_types(plain: Any, original: Any) -> bool:
-    if isinstance(original, Mapping):
-        return isinstance(plain, dict) and all(
-            isinstance(k, str) and _same_types(plain[k], v) for k, v in original.items()
-        )
-    if isinstance(original, list):
-        return isinstance(plain, list) and all(
-            _same_types(p, o) for p, o in zip(plain, original, strict=True)
-        )
-    return original is None or isinstance(original, str | int | float | bool)
-
-
-def _engine_filter(filter: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Rewrite a LangGraph filter on value fields into an engine metadata filter."""
-    if not filter:
-        return None
-    if not isinstance(filter, Mapping):
-        raise InvalidInputError(f"filter must be a dict, not {type(filter).__name__}")
-    out: dict[str, Any] = {}
-
-    def walk(prefix: str, condition: Mapping[str, Any]) -> None:
-        for key, wanted in condition.items():
-            path = f"{prefix}.{key}"
-            is_nested = isinstance(wanted, Mapping) and wanted
-            if is_nested and not any(str(op).startswith("$") for op in wanted):
-                walk(path, wanted)  # {"a": {"b": 1}} matches a.b == 1 (partial match)
-            else:
-                out[path] = wanted
-
-    walk("value", filter)
-    return out
-
-
-def _match(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
-    path = tuple(condition.path)
-    if len(namespace) < len(path):
-        return False
-    if condition.match_type == "prefix":
-        pairs = zip(namespace, path, strict=False)
-    else:
-        pairs = zip(reversed(namespace), reversed(path), strict=False)
-    return all(want == "*" or have == want for have, want in pairs)
-
-
-def _epoch(value: Any, fallback: datetime) -> datetime:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(float(value), tz=UTC)
-    return fallback
 
 
 class HippoStore(BaseStore):
@@ -286,7 +200,7 @@ class HippoStore(BaseStore):
                 )
             self.memory = HippoMemory(path, encoder=encoder, config=config, augmenter=augmenter)
             self._owns_memory = True
-        problem = _engine_problem(self.memory, settings.get("dims"))
+        problem = engine_problem(self.memory, settings.get("dims"))
         if problem is not None:
             if self._owns_memory:
                 self.memory.close()
@@ -302,7 +216,7 @@ class HippoStore(BaseStore):
             if isinstance(self.memory.encoder, EmbeddingsEncoder)
             else None
         )
-        self._fields = _tokenized(fields or ())
+        self._fields = tokenized(fields or ())
         self.ttl_config = cast(TTLConfig, dict(ttl)) if ttl else None
         self._lock = threading.RLock()
         self._sweeper: threading.Thread | None = None
@@ -333,7 +247,7 @@ class HippoStore(BaseStore):
         ops = list(ops)
         puts: dict[tuple[tuple[str, ...], str], tuple[PutOp, dict[str, Any] | None]] = {}
         for op in ops:
-            value = self._validate(op)
+            value = validate_op(op)
             if isinstance(op, PutOp):
                 puts[(tuple(op.namespace), op.key)] = (op, value)
         results: list[Result] = []
@@ -360,64 +274,11 @@ class HippoStore(BaseStore):
         return await asyncio.to_thread(self.batch, list(ops))
 
     # ------------------------------------------------------------------ validation
-    def _validate(self, op: Op) -> dict[str, Any] | None:
-        if not isinstance(op, GetOp | SearchOp | ListNamespacesOp | PutOp):
-            raise InvalidInputError(f"unknown store operation {type(op).__name__}")
-        if isinstance(op, GetOp | PutOp):
-            _check_labels(op.namespace)
-        elif isinstance(op, SearchOp):
-            _check_labels(op.namespace_prefix)
-        else:
-            for condition in op.match_conditions or ():
-                _check_labels(condition.path)
-        if isinstance(op, GetOp | PutOp) and not isinstance(op.key, str):
-            raise InvalidInputError(f"store keys must be strings, not {type(op.key).__name__}")
-        if isinstance(op, SearchOp):
-            _check_count("limit", op.limit)
-            _check_count("offset", op.offset)
-            if op.query is not None and not isinstance(op.query, str):
-                raise InvalidInputError("query must be a string")
-            _engine_filter(op.filter)
-        elif isinstance(op, ListNamespacesOp):
-            _check_count("limit", op.limit)
-            _check_count("offset", op.offset)
-            if op.max_depth is not None:
-                _check_count("max_depth", op.max_depth, minimum=1)
-            for condition in op.match_conditions or ():
-                if condition.match_type not in ("prefix", "suffix"):
-                    raise InvalidInputError(f"unknown match type {condition.match_type!r}")
-        elif isinstance(op, PutOp):
-            # The reserved root "langgraph" is refused by ``put`` only (as in LangGraph):
-            # LangGraph itself writes there through ``batch``. The engine has no empty
-            # namespace, so an empty one is refused here too.
-            if not op.namespace:
-                raise InvalidNamespaceError("Namespace cannot be empty.")
-            if (
-                op.index is not None
-                and op.index is not False
-                and (
-                    isinstance(op.index, str)
-                    or not isinstance(op.index, list | tuple)
-                    or not all(isinstance(p, str) for p in op.index)
-                )
-            ):
-                raise InvalidInputError(
-                    f"index must be False, None or a list of paths: {op.index!r}"
-                )
-            if op.ttl is not None and (
-                isinstance(op.ttl, bool)
-                or not isinstance(op.ttl, int | float)
-                or not math.isfinite(op.ttl)
-                or op.ttl <= 0
-            ):
-                raise InvalidInputError(f"ttl must be a positive number of minutes, not {op.ttl!r}")
-            return None if op.value is None else _json_object(op.value)
-        return None
 
     # ------------------------------------------------------------------ reads
     def _item(self, memory: Memory, score: float | None = None, *, search: bool = False) -> Item:
         meta = memory.metadata
-        updated = max(_epoch(meta.get("updated_at"), memory.updated_at), memory.created_at)
+        updated = max(epoch(meta.get("updated_at"), memory.updated_at), memory.created_at)
         common: dict[str, Any] = {
             "namespace": memory.namespace,
             "key": meta["key"],
@@ -434,7 +295,7 @@ class HippoStore(BaseStore):
             memory = self.memory.get(item_id(op.namespace, op.key))
         except MemoryNotFoundError:
             return None
-        if not _is_item(memory) or not _alive(memory, now):
+        if not is_item(memory) or not alive(memory, now):
             return None
         if op.refresh_ttl and memory.metadata.get("ttl"):
             refresh[memory.id] = memory
@@ -444,18 +305,18 @@ class HippoStore(BaseStore):
         prefix = tuple(op.namespace_prefix) or None
         if op.limit == 0 or self.memory.count(prefix) == 0:
             return []
-        engine_filter = _engine_filter(op.filter)
+        where = engine_filter(op.filter)
         want = op.offset + op.limit
         found: list[tuple[Memory, float | None]] = []
         query = op.query if op.query and op.query.strip() else None
         if query is not None:
-            found = [(m, s) for m, s in self._ranked(query, prefix, engine_filter, want, now)]
+            found = [(m, s) for m, s in self._ranked(query, prefix, where, want, now)]
             if len(found) < want:  # ranking exhausted: unindexed items follow, unscored
-                unindexed = {**(engine_filter or {}), "indexed": False}
+                unindexed = {**(where or {}), "indexed": False}
                 rest = self._listed(prefix, unindexed, now, want - len(found))
                 found += [(m, None) for m in rest]
         else:
-            found = [(m, None) for m in self._listed(prefix, engine_filter, now, want)]
+            found = [(m, None) for m in self._listed(prefix, where, now, want)]
         page = found[op.offset : want]
         for memory, _ in page:
             if op.refresh_ttl and memory.metadata.get("ttl"):
@@ -477,9 +338,9 @@ class HippoStore(BaseStore):
             hits = [
                 (hit.memory, hit.score)
                 for hit in result
-                if _is_item(hit.memory)
+                if is_item(hit.memory)
                 and hit.memory.metadata.get("indexed")
-                and _alive(hit.memory, now)
+                and alive(hit.memory, now)
             ]
             if len(hits) >= want or len(result) < k or k >= total:
                 return hits
@@ -498,7 +359,7 @@ class HippoStore(BaseStore):
         limit = stop
         while True:
             batch = self.memory.list(prefix, filter=conditions, limit=limit, newest_first=True)
-            items = [m for m in batch if _is_item(m) and _alive(m, now)]
+            items = [m for m in batch if is_item(m) and alive(m, now)]
             if limit is None or len(batch) < limit or len(items) >= limit:
                 return items
             limit = None  # expired items took places on the page: list them all
@@ -515,7 +376,7 @@ class HippoStore(BaseStore):
                 break
         namespaces = self.memory.namespaces(tuple(scope) or None)
         conditions = op.match_conditions or ()
-        matching = [ns for ns in namespaces if all(_match(c, ns) for c in conditions)]
+        matching = [ns for ns in namespaces if all(matches(c, ns) for c in conditions)]
         if op.max_depth is not None:
             matching = sorted({ns[: op.max_depth] for ns in matching})
         return matching[op.offset : op.offset + op.limit]
@@ -536,7 +397,7 @@ class HippoStore(BaseStore):
         """The memory text, extra cues and whether the item is ranked by search."""
         texts: list[str] = []
         if index is not False and (index is not None or self._fields):
-            paths = self._fields if index is None else _tokenized(index)
+            paths = self._fields if index is None else tokenized(index)
             for _, tokens in paths:  # an empty list indexes nothing
                 texts.extend(get_text_at_path(value, tokens))
         elif index is None:
@@ -548,7 +409,7 @@ class HippoStore(BaseStore):
                 ),
                 None,
             )
-            texts = [auto] if auto is not None else [_as_json(value)]
+            texts = [auto] if auto is not None else [as_json(value)]
         limit = self.memory.config.max_text_chars
         clean: list[str] = []
         seen: set[str] = set()
@@ -559,7 +420,7 @@ class HippoStore(BaseStore):
                 clean.append(text)
         indexed = bool(clean)
         if not clean:
-            clean = [_as_json(value)[:limit]]
+            clean = [as_json(value)[:limit]]
         text = "\n".join(clean)[:limit].strip() if len(clean) > 1 else clean[0]
         cues = clean if len(clean) > 1 else []
         return text, cues, indexed
@@ -575,7 +436,7 @@ class HippoStore(BaseStore):
                 existing: Memory | None = self.memory.get(memory_id)
             except MemoryNotFoundError:
                 existing = None
-            if existing is not None and not _alive(existing, now):
+            if existing is not None and not alive(existing, now):
                 stale.append(memory_id)  # an expired item is gone: a put starts afresh
                 existing = None
             if value is None:
@@ -602,7 +463,7 @@ class HippoStore(BaseStore):
                         "namespace": tuple(op.namespace),
                     }
                 )
-            elif existing.text == text and _explicit(existing) == cues:
+            elif existing.text == text and explicit_cues(existing) == cues:
                 updates.append((memory_id, meta, None, None))
             else:
                 updates.append((memory_id, meta, text, cues))
@@ -615,7 +476,7 @@ class HippoStore(BaseStore):
         if new:
             stored = self.memory.remember_many(new)
             if stored != [item["id"] for item in new]:  # the engine folded a put into another
-                raise InvalidConfigError(_POLICY_PROBLEM)
+                raise InvalidConfigError(POLICY_PROBLEM)
 
     # ------------------------------------------------------------------ TTL
     def sweep_ttl(self) -> int:
@@ -629,7 +490,7 @@ class HippoStore(BaseStore):
             expired = [
                 m.id
                 for m in self.memory.list(None, filter={"expires_at": {"$lte": now}})
-                if _is_item(m)
+                if is_item(m)
             ]
             if expired:
                 self.memory.forget(expired)
@@ -697,52 +558,3 @@ class HippoStore(BaseStore):
 
     def __repr__(self) -> str:
         return f"HippoStore({self.memory!r})"
-
-
-_POLICY_PROBLEM = (
-    "HippoStore needs every put stored as its own memory: open the memory with "
-    "HippoConfig(write_policy='store_all', detect_supersession=False)"
-)
-
-
-def _engine_problem(memory: HippoMemory, dims: int | None) -> str | None:
-    """Why this memory cannot back a store, or ``None``."""
-    if dims is not None and dims != memory.encoder.dim:
-        return (
-            f"index['dims']={dims} but the encoder {memory.encoder.name!r} "
-            f"produces {memory.encoder.dim} dimensions"
-        )
-    config = memory.config
-    # Write policies that skip, merge or hide near-duplicates would lose items.
-    if getattr(config, "write_policy", "store_all") != "store_all" or getattr(
-        config, "detect_supersession", False
-    ):
-        return _POLICY_PROBLEM
-    return None
-
-
-def _tokenized(paths: Iterable[str]) -> list[tuple[str, Any]]:
-    return [(p, p if p == "$" else tokenize_path(p)) for p in paths]
-
-
-def _check_labels(namespace: Any) -> None:
-    """LangGraph's label rules: strings, non-empty, no periods, no NUL bytes."""
-    for label in namespace:
-        if not isinstance(label, str) or not label or "." in label or "\x00" in label:
-            raise InvalidNamespaceError(
-                f"Invalid namespace label {label!r} in {namespace!r}: labels must be "
-                "non-empty strings without periods or NUL bytes."
-            )
-
-
-def _as_json(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _explicit(memory: Memory) -> list[str]:
-    return [cue.text for cue in memory.cues if cue.kind == "explicit"]
-
-
-def _check_count(name: str, value: Any, *, minimum: int = 0) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidInputError(f"{name} must be an integer >= {minimum}, not {value!r}")
