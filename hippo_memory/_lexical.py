@@ -275,9 +275,28 @@ class LexicalIndex:
             int64 ``(<= limit,)``: slots matching some term, best BM25 first (ties by
             slot).
         """
+        return self.search_scored(terms, limit, allowed)[0]
+
+    def max_score(self, terms: Sequence[str]) -> float:
+        """The BM25 score a document would reach matching every term of ``terms`` infinitely often.
+
+        Dividing by it puts a memory's score on a per-query absolute scale in ``[0, 1)``.
+        """
+        n = len(self._terms)
+        total = 0.0
+        for term in dict.fromkeys(terms):
+            df = self._df.get(term, 0)
+            if df:
+                total += max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6) * (self.k1 + 1.0)
+        return total
+
+    def search_scored(
+        self, terms: Sequence[str], limit: int, allowed: IntArray | None = None
+    ) -> tuple[IntArray, npt.NDArray[np.float32]]:
+        """:meth:`search`, with the BM25 scores: int64 ``(h,)`` slots and float32 ``(h,)`` scores, best first."""
         n = len(self._terms)
         if not n or limit < 1:
-            return np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         mean_length = max(self._total_length / n, 1e-9)
         k1, b = self.k1, self.b
         found: list[npt.NDArray[np.int32]] = []
@@ -293,7 +312,7 @@ class LexicalIndex:
             weights.append((idf * (k1 + 1.0)) * tf / (tf + norm))
             found.append(slots)
         if not found:
-            return np.zeros(0, dtype=np.int64)
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         if len(found) == 1:
             hits, scores = found[0].astype(np.int64), weights[0]
         else:
@@ -324,7 +343,7 @@ class LexicalIndex:
             top = np.concatenate([above, tied])
             hits, scores = hits[top], scores[top]
         order = np.lexsort((hits, -scores))
-        return hits[order]
+        return hits[order], scores[order].astype(np.float32)
 
     def nbytes(self) -> int:
         """Approximate RAM held: posting arrays, per-memory term tuples, dict entries."""
