@@ -18,10 +18,20 @@ __all__ = [
     "MAX_HOPS",
     "MAX_K",
     "MAX_LIST",
+    "MAX_VECTOR",
     "AssociateRequest",
+    "AssociationOut",
+    "AssociationsOut",
+    "AssociationsRequest",
     "ChainOut",
     "ConsolidateRequest",
+    "CountOut",
+    "CountRequest",
     "ErrorOut",
+    "ExportOut",
+    "ExportRequest",
+    "ForgetBeforeRequest",
+    "ForgetNamespaceRequest",
     "ForgetOut",
     "ForgetRequest",
     "IdOut",
@@ -35,8 +45,10 @@ __all__ = [
     "RecallChainRequest",
     "RecallOut",
     "RecallRequest",
+    "RecallVectorRequest",
     "RememberManyRequest",
     "RememberRequest",
+    "SupersedeRequest",
     "UpdateRequest",
     "chain_out",
     "memory_out",
@@ -52,12 +64,15 @@ MAX_HOPS = 64
 """Longest chain one request may ask for."""
 MAX_LIST = 10_000
 """Most memories one ``list`` request returns; page with ``offset``."""
+MAX_VECTOR = 8192
+"""Most dimensions of a query vector (the encoder's dimension must match anyway)."""
 
 Number = StrictFloat | StrictInt
 """A JSON number; ``true``/``false`` are refused as the engine refuses bools (lax pydantic would make them 1.0/0.0)."""
 TimeIn = Number | str
 Label = str
 NamespaceIn = list[Label]
+VectorIn = list[Number]
 _STRICT = ConfigDict(extra="forbid")
 
 
@@ -125,6 +140,25 @@ class RecallChainRequest(BaseModel):
     namespace: NamespaceIn | None = None
     min_strength: Number | None = None
     filter: dict[str, Any] | None = None
+    vector: VectorIn | None = Field(
+        default=None,
+        max_length=MAX_VECTOR,
+        description="The query already encoded (float32 values), else the server encodes `query`.",
+    )
+
+
+class RecallVectorRequest(BaseModel):
+    model_config = _STRICT
+
+    vector: VectorIn = Field(min_length=1, max_length=MAX_VECTOR, description="The query, encoded by the caller.")
+    query: str = Field(default="", description="The query text, for the lexical channel and the result.")
+    namespace: NamespaceIn | None = None
+    k: int = Field(default=5, ge=1, le=MAX_K)
+    filter: dict[str, Any] | None = None
+    since: TimeIn | None = None
+    until: TimeIn | None = None
+    include_superseded: bool = False
+    min_similarity: Number | None = None
 
 
 class AssociateRequest(BaseModel):
@@ -149,6 +183,47 @@ class ForgetRequest(BaseModel):
     model_config = _STRICT
 
     ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ForgetNamespaceRequest(BaseModel):
+    model_config = _STRICT
+
+    namespace: NamespaceIn = Field(description="Forget every memory in this namespace and below it.")
+
+
+class ForgetBeforeRequest(BaseModel):
+    model_config = _STRICT
+
+    before: TimeIn = Field(description="Forget memories dated before this time (their timestamp, else when stored).")
+    namespace: NamespaceIn | None = Field(
+        default=None, description="Only under this namespace; null: all the key may write."
+    )
+
+
+class SupersedeRequest(BaseModel):
+    model_config = _STRICT
+
+    old: str = Field(description="Id of the memory that is replaced (hidden from recall).")
+    new: str = Field(description="Id of the memory that replaces it (same namespace).")
+
+
+class AssociationsRequest(BaseModel):
+    model_config = _STRICT
+
+    id: str = Field(description="Id of the memory whose outgoing associations are wanted.")
+
+
+class CountRequest(BaseModel):
+    model_config = _STRICT
+
+    namespace: NamespaceIn | None = None
+
+
+class ExportRequest(BaseModel):
+    model_config = _STRICT
+
+    namespace: NamespaceIn | None = None
+    include_superseded: bool = False
 
 
 class ListRequest(BaseModel):
@@ -257,6 +332,25 @@ class ForgetOut(BaseModel):
 
 class OkOut(BaseModel):
     ok: bool = True
+
+
+class CountOut(BaseModel):
+    count: int
+
+
+class AssociationOut(BaseModel):
+    id: str
+    strength: float
+
+
+class AssociationsOut(BaseModel):
+    associations: list[AssociationOut]
+
+
+class ExportOut(BaseModel):
+    """The records ``export_jsonl`` writes, one object per memory."""
+
+    records: list[dict[str, Any]]
 
 
 class NamespacesOut(BaseModel):

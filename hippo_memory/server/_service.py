@@ -7,37 +7,54 @@ engine. Confinement rules:
   :class:`PermissionDeniedError` (403), and the engine is never asked;
 * a namespace given for a read (recall, chain, list, namespaces) that is shorter than
   the prefix, or none, is clipped to the prefix; one beside it is a 403;
-* an id (get, update, forget, associate, supersedes) is looked up and answered
-  ``MemoryNotFoundError`` (404) when its memory lies outside the prefix, exactly as if
-  it did not exist.
+* an id (get, update, forget, associate, supersede, associations) is looked up and
+  answered ``MemoryNotFoundError`` (404) when its memory lies outside the prefix,
+  exactly as if it did not exist;
+* ids live in the key's own id space (:class:`~hippo_memory.server._ids.IdScope`): an
+  id a tenant chooses cannot collide with another tenant's, so "already exists" never
+  tells of a memory outside the prefix, and every id in an answer or an error message
+  is shown as the key sees it.
 """
 
 from __future__ import annotations
 
 import builtins
 import functools
+import json
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, ParamSpec, TypeVar
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from .._errors import MemoryNotFoundError
+import numpy as np
+
+from .._errors import HippoMemoryError, MemoryNotFoundError
 from .._memory import HippoMemory, MemoryInput
 from .._types import Chain, ConsolidationReport, Memory, Namespace, RecallResult
 from .._validation import validate_namespace
 from ._errors import PermissionDeniedError
+from ._ids import IdScope
 from ._keys import Principal, Scope
 from ._models import (
     MAX_LIST,
     AssociateRequest,
+    AssociationsRequest,
     ConsolidateRequest,
+    CountRequest,
+    ExportRequest,
+    ForgetBeforeRequest,
+    ForgetNamespaceRequest,
     ListRequest,
     MemoryItem,
     NamespacesRequest,
     RecallChainRequest,
     RecallRequest,
+    RecallVectorRequest,
     RememberManyRequest,
     RememberRequest,
+    SupersedeRequest,
     UpdateRequest,
 )
 
@@ -51,13 +68,18 @@ def _under(namespace: Namespace, prefix: Namespace) -> bool:
     return namespace[: len(prefix)] == prefix
 
 
-def _limited(method: Callable[P, R]) -> Callable[P, R]:
-    """Run an engine operation only while holding one of the service's engine slots."""
+def _served(method: Callable[Concatenate[Service, Principal, P], R]) -> Callable[Concatenate[Service, Principal, P], R]:
+    """Run an engine operation holding one of the service's engine slots; error messages show ids as the key sees them."""
 
     @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with args[0]._slots:  # type: ignore[attr-defined]
-            return method(*args, **kwargs)
+    def wrapper(self: Service, who: Principal, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._slots:
+            try:
+                return method(self, who, *args, **kwargs)
+            except HippoMemoryError as exc:
+                if who.prefix and exc.args:
+                    exc.args = (IdScope(who.prefix).message(str(exc.args[0])), *exc.args[1:])
+                raise
 
     return wrapper
 
@@ -105,33 +127,44 @@ class Service:
         raise PermissionDeniedError(f"namespace {'/'.join(ns)!r} is outside this API key's prefix")
 
     def owned(self, who: Principal, id: str) -> Memory:
-        """The memory ``id`` if it lies under the prefix; otherwise not found, as if absent."""
-        memory = self.memory.get(id)
-        if not _under(memory.namespace, who.prefix):
-            raise MemoryNotFoundError(f"no memory with id {id!r}")
-        return memory
+        """The memory ``id`` names for this key, as stored (its stored id); not found when outside the prefix.
+
+        The message is the one an id nobody holds gets: nothing tells a memory of
+        another tenant from a missing one.
+        """
+        if isinstance(id, str):
+            for stored in IdScope(who.prefix).candidates(id):
+                try:
+                    memory = self.memory.get(stored)
+                except MemoryNotFoundError:
+                    continue
+                if _under(memory.namespace, who.prefix):
+                    return memory
+        raise MemoryNotFoundError(f"no memory with id {id!r}")
 
     # -- writes -------------------------------------------------------------------
-    @_limited
+    @_served
     def remember(self, who: Principal, req: RememberRequest) -> str:
         self.require(who, "write")
         ns = self.inside(who, req.namespace)
-        if req.supersedes is not None:
-            self.owned(who, req.supersedes)
-        return self.memory.remember(
-            req.text,
-            namespace=ns,
-            metadata=req.metadata,
-            timestamp=req.timestamp,
-            cues=req.cues,
-            session=req.session,
-            id=req.id,
-            salience=req.salience,
-            ttl=req.ttl,
-            supersedes=req.supersedes,
+        ids = IdScope(who.prefix)
+        supersedes = None if req.supersedes is None else self.owned(who, req.supersedes).id
+        return ids.shown(
+            self.memory.remember(
+                req.text,
+                namespace=ns,
+                metadata=req.metadata,
+                timestamp=req.timestamp,
+                cues=req.cues,
+                session=req.session,
+                id=None if req.id is None else ids.stored(req.id),
+                salience=req.salience,
+                ttl=req.ttl,
+                supersedes=supersedes,
+            )
         )
 
-    @_limited
+    @_served
     def remember_many(self, who: Principal, req: RememberManyRequest) -> builtins.list[str]:
         self.require(who, "write")
         default_ns = self.inside(who, req.namespace)
@@ -141,48 +174,86 @@ class Service:
                 items.append(item)
                 continue
             items.append(self._item(who, item))
-        return self.memory.remember_many(
+        stored = self.memory.remember_many(
             items, namespace=default_ns, session=req.session, metadata=req.metadata, timestamp=req.timestamp
         )
+        return IdScope(who.prefix).shown_ids(stored)
 
     def _item(self, who: Principal, item: MemoryItem) -> MemoryInput:
         spec: dict[str, Any] = item.model_dump(exclude_none=True)
         if item.namespace is not None:
             spec["namespace"] = self.inside(who, item.namespace)
+        if item.id is not None:
+            spec["id"] = IdScope(who.prefix).stored(item.id)
         if item.supersedes is not None:
-            self.owned(who, item.supersedes)
+            spec["supersedes"] = self.owned(who, item.supersedes).id
         return spec  # type: ignore[return-value]
 
-    @_limited
+    @_served
     def associate(self, who: Principal, req: AssociateRequest) -> None:
         self.require(who, "write")
-        self.owned(who, req.source)
-        self.owned(who, req.target)
-        self.memory.associate(req.source, req.target, strength=req.strength, bidirectional=req.bidirectional)
+        source, target = self.owned(who, req.source).id, self.owned(who, req.target).id
+        self.memory.associate(source, target, strength=req.strength, bidirectional=req.bidirectional)
 
-    @_limited
+    @_served
+    def supersede(self, who: Principal, req: SupersedeRequest) -> None:
+        self.require(who, "write")
+        self.memory.supersede(self.owned(who, req.old).id, self.owned(who, req.new).id)
+
+    @_served
     def update(self, who: Principal, id: str, req: UpdateRequest) -> Memory:
         self.require(who, "write")
-        self.owned(who, id)
-        return self.memory.update(id, text=req.text, metadata=req.metadata, timestamp=req.timestamp, cues=req.cues)
+        stored = self.owned(who, id).id
+        updated = self.memory.update(
+            stored, text=req.text, metadata=req.metadata, timestamp=req.timestamp, cues=req.cues
+        )
+        return IdScope(who.prefix).memory(updated)
 
-    @_limited
+    @_served
     def forget(self, who: Principal, ids: Sequence[str]) -> int:
         self.require(who, "write")
-        for memory_id in ids:
-            self.owned(who, memory_id)
-        return self.memory.forget(list(ids))
+        return self.memory.forget([self.owned(who, memory_id).id for memory_id in ids])
+
+    @_served
+    def forget_namespace(self, who: Principal, req: ForgetNamespaceRequest) -> int:
+        self.require(who, "write")
+        return self.memory.forget_namespace(self.inside(who, req.namespace))
+
+    @_served
+    def forget_before(self, who: Principal, req: ForgetBeforeRequest) -> int:
+        """Without a namespace: everything the key may write (its prefix, or the whole store)."""
+        self.require(who, "write")
+        namespace = (who.prefix or None) if req.namespace is None else self.inside(who, req.namespace)
+        return self.memory.forget_before(req.before, namespace=namespace)
 
     # -- reads --------------------------------------------------------------------
-    @_limited
+    @_served
     def get(self, who: Principal, id: str) -> Memory:
         self.require(who, "read")
-        return self.owned(who, id)
+        return IdScope(who.prefix).memory(self.owned(who, id))
 
-    @_limited
+    @_served
+    def associations(self, who: Principal, req: AssociationsRequest) -> builtins.list[tuple[str, float]]:
+        """Outgoing links of a memory; targets outside the prefix (links learnt by a wider key) are left out."""
+        self.require(who, "read")
+        links = self.memory.associations(self.owned(who, req.id).id)
+        ids = IdScope(who.prefix)
+        if not who.prefix:
+            return links
+        out = []
+        for target, strength in links:
+            try:
+                visible = _under(self.memory.get(target).namespace, who.prefix)
+            except MemoryNotFoundError:
+                visible = False
+            if visible:
+                out.append((ids.shown(target), strength))
+        return out
+
+    @_served
     def recall(self, who: Principal, req: RecallRequest) -> RecallResult:
         self.require(who, "read")
-        return self.memory.recall(
+        result = self.memory.recall(
             req.query,
             namespace=self.clip(who, req.namespace),
             k=req.k,
@@ -192,35 +263,73 @@ class Service:
             include_superseded=req.include_superseded,
             min_similarity=req.min_similarity,
         )
+        return IdScope(who.prefix).result(result)
 
-    @_limited
+    @_served
+    def recall_vector(self, who: Principal, req: RecallVectorRequest) -> RecallResult:
+        self.require(who, "read")
+        result = self.memory.recall_vector(
+            np.asarray(req.vector, dtype=np.float32),
+            query=req.query,
+            namespace=self.clip(who, req.namespace),
+            k=req.k,
+            filter=req.filter,
+            since=req.since,
+            until=req.until,
+            include_superseded=req.include_superseded,
+            min_similarity=req.min_similarity,
+        )
+        return IdScope(who.prefix).result(result)
+
+    @_served
     def recall_chain(self, who: Principal, req: RecallChainRequest) -> Chain:
         self.require(who, "read")
-        return self.memory.recall_chain(
+        chain = self.memory.recall_chain(
             req.query,
             hops=req.hops,
             namespace=self.clip(who, req.namespace),
             min_strength=req.min_strength,
             filter=req.filter,
+            vector=None if req.vector is None else np.asarray(req.vector, dtype=np.float32),
         )
+        return IdScope(who.prefix).chain(chain)
 
-    @_limited
+    @_served
     def list(self, who: Principal, req: ListRequest) -> builtins.list[Memory]:
         self.require(who, "read")
-        return self.memory.list(
+        found = self.memory.list(
             self.clip(who, req.namespace),
             filter=req.filter,
             limit=MAX_LIST if req.limit is None else req.limit,
             offset=req.offset,
             newest_first=req.newest_first,
         )
+        ids = IdScope(who.prefix)
+        return [ids.memory(m) for m in found]
 
-    @_limited
+    @_served
+    def count(self, who: Principal, req: CountRequest) -> int:
+        self.require(who, "read")
+        return self.memory.count(self.clip(who, req.namespace))
+
+    @_served
+    def export(self, who: Principal, req: ExportRequest) -> builtins.list[dict[str, Any]]:
+        """The records :meth:`HippoMemory.export_jsonl` writes, for the client to write where it likes."""
+        self.require(who, "read")
+        namespace = self.clip(who, req.namespace)
+        ids = IdScope(who.prefix)
+        with tempfile.TemporaryDirectory(prefix="hippo-export-") as tmp:
+            path = Path(tmp) / "export.jsonl"
+            self.memory.export_jsonl(path, namespace, include_superseded=req.include_superseded)
+            with path.open(encoding="utf-8") as lines:
+                return [ids.record(json.loads(line)) for line in lines if line.strip()]
+
+    @_served
     def namespaces(self, who: Principal, req: NamespacesRequest) -> builtins.list[Namespace]:
         self.require(who, "read")
         return self.memory.namespaces(self.clip(who, req.prefix), max_depth=req.max_depth)
 
-    @_limited
+    @_served
     def stats(self, who: Principal) -> dict[str, Any]:
         """The engine's stats for an admin key on the whole store; a tenant sees only its own counts."""
         self.require(who, "read")
@@ -233,7 +342,7 @@ class Service:
             "prefix": list(who.prefix),
         }
 
-    @_limited
+    @_served
     def consolidate(self, who: Principal, req: ConsolidateRequest) -> ConsolidationReport:
         """Store-wide maintenance: only an admin key for the whole store."""
         self.require(who, "admin")
