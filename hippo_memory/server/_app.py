@@ -33,9 +33,17 @@ from ._errors import AuthenticationError, PayloadTooLargeError, status_for
 from ._keys import OPEN, KeyStore, Principal
 from ._models import (
     AssociateRequest,
+    AssociationsOut,
+    AssociationsRequest,
     ChainOut,
     ConsolidateRequest,
+    CountOut,
+    CountRequest,
     ErrorOut,
+    ExportOut,
+    ExportRequest,
+    ForgetBeforeRequest,
+    ForgetNamespaceRequest,
     ForgetOut,
     ForgetRequest,
     IdOut,
@@ -48,8 +56,10 @@ from ._models import (
     RecallChainRequest,
     RecallOut,
     RecallRequest,
+    RecallVectorRequest,
     RememberManyRequest,
     RememberRequest,
+    SupersedeRequest,
     UpdateRequest,
     chain_out,
     memory_out,
@@ -352,6 +362,37 @@ def create_app(
     @api.post("/v1/forget", tags=["memory"], response_model=ForgetOut, summary="Forget memories by id (all or none)")
     def forget(body: ForgetRequest, who: Who) -> dict[str, Any]:
         return {"forgotten": service.forget(who, body.ids)}
+
+    @api.post("/v1/recall_vector", tags=["memory"], response_model=RecallOut, summary="Recall by a query vector")
+    def recall_vector(body: RecallVectorRequest, who: Who) -> dict[str, Any]:
+        return recall_out(service.recall_vector(who, body))
+
+    @api.post(
+        "/v1/supersede", tags=["memory"], response_model=OkOut, summary="Record that memory new replaces memory old"
+    )
+    def supersede(body: SupersedeRequest, who: Who) -> dict[str, Any]:
+        service.supersede(who, body)
+        return {"ok": True}
+
+    @api.post("/v1/associations", tags=["memory"], response_model=AssociationsOut, summary="Outgoing links of a memory")
+    def associations(body: AssociationsRequest, who: Who) -> dict[str, Any]:
+        return {"associations": [{"id": i, "strength": s} for i, s in service.associations(who, body)]}
+
+    @api.post("/v1/forget_namespace", tags=["memory"], response_model=ForgetOut, summary="Forget a namespace and below")
+    def forget_namespace(body: ForgetNamespaceRequest, who: Who) -> dict[str, Any]:
+        return {"forgotten": service.forget_namespace(who, body)}
+
+    @api.post("/v1/forget_before", tags=["memory"], response_model=ForgetOut, summary="Forget memories older than")
+    def forget_before(body: ForgetBeforeRequest, who: Who) -> dict[str, Any]:
+        return {"forgotten": service.forget_before(who, body)}
+
+    @api.post("/v1/count", tags=["memory"], response_model=CountOut, summary="Number of memories under a namespace")
+    def count(body: CountRequest, who: Who) -> dict[str, Any]:
+        return {"count": service.count(who, body)}
+
+    @api.post("/v1/export", tags=["memory"], response_model=ExportOut, summary="Memories as export_jsonl records")
+    def export(body: ExportRequest, who: Who) -> dict[str, Any]:
+        return {"records": service.export(who, body)}
 
     @api.post(
         "/v1/list", tags=["memory"], response_model=list[MemoryOut], summary="Memories under a namespace, unranked"
