@@ -1,139 +1,36 @@
-"""One partition's rows in PostgreSQL, and its vectors as checksummed ``bytea`` blocks (see :mod:`._postgres`).
+"""One partition's rows in PostgreSQL (see :mod:`._postgres`); its vectors are :mod:`._postgres_vectors`' blocks.
 
 Every statement here is built by a pure helper or is a constant, and runs through
 the owning storage's :meth:`~hippo_memory._postgres.PostgresStorage.fetch` /
 ``execute`` / ``execute_many`` / ``copy``: the one place where psycopg is called
-and its errors are mapped (:func:`mapped_errors`).
+and its errors are mapped (:func:`~hippo_memory._postgres_io.mapped_errors`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ._errors import InvalidInputError, StoreCorruptedError, StoreError, StoreLockedError
+from ._errors import StoreCorruptedError, StoreError, StoreLockedError
+from ._postgres_io import (
+    LIFECYCLE_COLUMNS,
+    LOCK_CLASS,
+    MEMORY_COLUMNS,
+    Owner,
+    lifecycle_record,
+    memory_record,
+)
+from ._postgres_vectors import BLOCK_ROWS, Pending, VectorBlocks, generation_number
 from ._storage import CueRecord, LifecycleRecord, LinkRecord, MemoryRecord
 from ._types import Namespace
 
-__all__ = ["BLOCK_ROWS", "LOCK_CLASS", "PostgresPartition", "mapped_errors", "vector_blocks"]
+__all__ = ["BLOCK_ROWS", "PostgresPartition"]  # BLOCK_ROWS: also read here by `hippo-memory check`
 
-BLOCK_ROWS = 256
-"""Rows per ``hippo_vectors`` row: one ``bytea`` block with its CRC-32 (see docs/postgres.md for why)."""
-LOCK_CLASS = 0x68697070
-"""First key of hippo-memory's two-key advisory locks ('hipp'); the second is the partition id."""
-
-_MEMORY_COLUMNS = (
-    "slot, id, namespace, text, metadata, timestamp, created_at, updated_at, session, code, row_start, row_count"
-)
-_LIFECYCLE_COLUMNS = (
-    "slot, salience, novelty, learned_at, reinforced_at, stability, access_count, last_access, "
-    "replay_count, expires_at, superseded_by, merged_from"
-)
-_LIFECYCLE_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in _LIFECYCLE_COLUMNS.split(", ")[1:])
-_VECTOR_TYPES = ("int8", "int8", "int4", "int4", "int8", "bytea")
-
-
-@contextlib.contextmanager
-def mapped_errors(what: str) -> Iterator[None]:
-    """Map psycopg and pool errors to the :class:`StoreError` tree (the backend's one boundary).
-
-    A duplicate key becomes :class:`InvalidInputError` (a memory id that exists);
-    lock timeouts, deadlocks and serialisation failures :class:`StoreLockedError`;
-    a table of unexpected shape :class:`StoreCorruptedError`; anything else, a lost
-    connection included, :class:`StoreError`. Errors of the project pass through.
-    """
-    try:
-        yield
-    except StoreError:
-        raise
-    except Exception as exc:
-        import psycopg
-        from psycopg import errors
-
-        try:
-            from psycopg_pool import PoolTimeout
-        except ImportError:  # pragma: no cover - the extra installs both
-            PoolTimeout = ()  # type: ignore[assignment,misc]
-
-        detail = _one_line(exc)
-        if isinstance(exc, errors.UniqueViolation):
-            raise InvalidInputError(f"{what}: a record with this key already exists: {detail}") from exc
-        if isinstance(
-            exc,
-            errors.LockNotAvailable | errors.DeadlockDetected | errors.SerializationFailure | errors.QueryCanceled,
-        ):
-            raise StoreLockedError(f"{what}: {detail}") from exc
-        if isinstance(
-            exc, errors.UndefinedTable | errors.UndefinedColumn | errors.DuplicateTable | errors.DatatypeMismatch
-        ):
-            raise StoreCorruptedError(f"{what}: the database does not hold hippo-memory's schema: {detail}") from exc
-        if isinstance(exc, PoolTimeout):
-            raise StoreError(f"{what}: no database connection became available: {detail}") from exc
-        if isinstance(exc, psycopg.Error):
-            raise StoreError(f"{what}: {detail}") from exc
-        raise
-
-
-def _one_line(exc: BaseException) -> str:
-    """The driver's message on one line (libpq adds hints on lines of their own)."""
-    return " ".join(str(exc).split())
-
-
-class _Owner(Protocol):
-    """What a partition needs of the storage that opened it (:class:`~hippo_memory._postgres.PostgresStorage`)."""
-
-    def fetch(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-    def execute(self, what: str, sql: str, params: Sequence[Any] = ()) -> None: ...
-    def execute_many(self, what: str, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
-    def copy(
-        self, what: str, table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence[Any]]
-    ) -> None: ...
-    def transaction(self) -> AbstractContextManager[None]: ...
-    def in_transaction(self) -> bool: ...
-    def touch(self, pid: int) -> None: ...
-    def set_policy_counts(self, counts: Mapping[str, int]) -> None: ...
-
-
-class _Pending(NamedTuple):
-    """Vectors appended but not yet committed: rows ``start ..`` of ``generation``."""
-
-    generation: int
-    start: int
-    vectors: npt.NDArray[np.float32]
-
-
-def vector_blocks(
-    vectors: npt.NDArray[np.float32], first_row: int, head: bytes = b""
-) -> list[tuple[int, int, int, bytes]]:
-    """``(block, rows, crc32, data)`` of the blocks holding rows ``first_row ..`` of ``vectors``.
-
-    Args:
-        vectors: float32 rows of shape ``(n, dim)``.
-        first_row: The row number of ``vectors[0]``.
-        head: The bytes of the rows of ``first_row``'s block before it (the block is rewritten whole).
-    """
-    payload = head + np.ascontiguousarray(vectors, dtype=np.float32).tobytes()
-    row_bytes = int(vectors.shape[1]) * 4 if vectors.ndim == 2 and vectors.shape[1] else 1
-    size = BLOCK_ROWS * row_bytes
-    first_block = first_row // BLOCK_ROWS
-    out = []
-    for i, start in enumerate(range(0, len(payload), size)):
-        data = payload[start : start + size]
-        out.append((first_block + i, len(data) // row_bytes, zlib.crc32(data), data))
-    return out
-
-
-def _generation(name: str) -> int:
-    """The generation number of a vector "file" name (``g<n>``)."""
-    if not name.startswith("g") or not name[1:].isdigit():
-        raise InvalidInputError(f"{name!r} is not a vector generation name of this store")
-    return int(name[1:])
+_LIFECYCLE_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in LIFECYCLE_COLUMNS.split(", ")[1:])
 
 
 class PostgresPartition:
@@ -145,14 +42,15 @@ class PostgresPartition:
         key: The partition key (a namespace prefix).
     """
 
-    def __init__(self, storage: _Owner, pid: int, key: Namespace) -> None:
+    def __init__(self, storage: Owner, pid: int, key: Namespace) -> None:
         self._storage = storage
         self.pid = pid
         self.key = key
         self.n_rows = 0
         self.generation = 0
         self.dim = 0
-        self._pending: _Pending | None = None
+        self._pending: Pending | None = None
+        self._vectors = VectorBlocks(storage, pid, key)
         self.refresh()
 
     # -- helpers ----------------------------------------------------------------------
@@ -174,53 +72,6 @@ class PostgresPartition:
         if not rows:
             raise StoreCorruptedError(f"partition {self.key!r} is no longer in the catalogue")
         return int(rows[0][0]), int(rows[0][1])
-
-    def _coverage(self, generation: int) -> int:
-        """Rows the blocks of ``generation`` hold (assuming blocks ``0 ..`` are all present)."""
-        rows = self._fetch(
-            "cannot read the vector blocks",
-            "SELECT block, rows FROM hippo_vectors WHERE partition_id = %s AND generation = %s "
-            "ORDER BY block DESC LIMIT 1",
-            generation,
-        )
-        return int(rows[0][0]) * BLOCK_ROWS + int(rows[0][1]) if rows else 0
-
-    def _write_blocks(self, generation: int, first_row: int, vectors: npt.NDArray[np.float32]) -> None:
-        """Write rows ``first_row ..`` of ``generation`` (rewriting the block ``first_row`` falls in)."""
-        if vectors.shape[0] == 0:
-            return
-        row_bytes = int(vectors.shape[1]) * 4
-        first_block, offset = divmod(first_row, BLOCK_ROWS)
-        with self._storage.transaction():
-            head = self._head(generation, first_block, offset * row_bytes) if offset else b""
-            self._storage.execute(
-                "cannot write vectors",
-                "DELETE FROM hippo_vectors WHERE partition_id = %s AND generation = %s AND block >= %s",
-                (self.pid, generation, first_block),
-            )
-            self._storage.copy(
-                "cannot write vectors",
-                "hippo_vectors",
-                ("partition_id", "generation", "block", "rows", "crc", "data"),
-                _VECTOR_TYPES,
-                [(self.pid, generation, *block) for block in vector_blocks(vectors, first_row, head)],
-            )
-
-    def _head(self, generation: int, block: int, size: int) -> bytes:
-        """The first ``size`` bytes of ``block`` of ``generation`` (the rows before an append)."""
-        found = self._fetch(
-            "cannot read a vector block",
-            "SELECT data FROM hippo_vectors WHERE partition_id = %s AND generation = %s AND block = %s",
-            generation,
-            block,
-        )
-        head = bytes(found[0][0])[:size] if found else b""
-        if len(head) != size:
-            raise StoreCorruptedError(
-                f"partition {self.key!r}: block {block} of vector generation {generation} holds fewer rows "
-                "than the ones before those being written"
-            )
-        return head
 
     # -- reading ----------------------------------------------------------------------
     def seq(self) -> int:
@@ -249,17 +100,17 @@ class PostgresPartition:
     def iter_memories(self) -> Iterator[MemoryRecord]:
         for row in self._fetch(
             "cannot read memories",
-            f"SELECT {_MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s ORDER BY slot",
+            f"SELECT {MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s ORDER BY slot",
         ):
-            yield _memory(row)
+            yield memory_record(row)
 
     def memories_by_slot(self, slots: Sequence[int]) -> dict[int, MemoryRecord]:
         rows = self._fetch(
             "cannot read memories",
-            f"SELECT {_MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s AND slot = ANY(%s::bigint[])",
+            f"SELECT {MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s AND slot = ANY(%s::bigint[])",
             [int(s) for s in slots],
         )
-        return {int(row[0]): _memory(row) for row in rows}
+        return {int(row[0]): memory_record(row) for row in rows}
 
     def metadata_by_slot(self, slots: Sequence[int]) -> Iterator[tuple[int, str]]:
         for slot, metadata in self._fetch(
@@ -298,22 +149,9 @@ class PostgresPartition:
 
     def lifecycle(self) -> Iterator[LifecycleRecord]:
         for row in self._fetch(
-            "cannot read lifecycle", f"SELECT {_LIFECYCLE_COLUMNS} FROM hippo_lifecycle WHERE partition_id = %s"
+            "cannot read lifecycle", f"SELECT {LIFECYCLE_COLUMNS} FROM hippo_lifecycle WHERE partition_id = %s"
         ):
-            yield LifecycleRecord(
-                int(row[0]),
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                row[5],
-                int(row[6]),
-                row[7],
-                int(row[8]),
-                row[9],
-                row[10],
-                row[11],
-            )
+            yield lifecycle_record(row)
 
     def aliases(self) -> dict[str, str]:
         return {
@@ -344,46 +182,7 @@ class PostgresPartition:
             StoreLockedError: another process compacted the partition while it was being read (retry).
         """
         self.dim = dim
-        n_rows, generation = self.n_rows, self.generation
-        if n_rows == 0:
-            return np.zeros((0, dim), dtype=np.float32)
-        n_blocks = -(-n_rows // BLOCK_ROWS)
-        blocks = self._fetch(
-            "cannot read vectors",
-            "SELECT block, rows, crc, data FROM hippo_vectors WHERE partition_id = %s AND generation = %s "
-            "AND block < %s ORDER BY block",
-            generation,
-            n_blocks,
-        )
-        row_bytes = dim * 4
-        parts: list[bytes] = []
-        problem = None
-        for expected, (block, rows, crc, data) in enumerate(blocks):
-            data = bytes(data)
-            if block != expected:
-                problem = f"block {expected} is missing"
-            elif len(data) != rows * row_bytes or (block < n_blocks - 1 and rows != BLOCK_ROWS):
-                problem = f"block {block} holds {len(data)} bytes for {rows} rows of dim {dim}"
-            elif zlib.crc32(data) != int(crc):
-                problem = f"block {block} (rows {block * BLOCK_ROWS}-{block * BLOCK_ROWS + rows - 1}) does not match its checksum"
-            if problem:
-                break
-            parts.append(data)
-        if problem is None and len(blocks) < n_blocks:
-            problem = f"the blocks hold fewer than the {n_rows} committed rows"
-        buffer = b"".join(parts)
-        if problem is None and len(buffer) < n_rows * row_bytes:
-            problem = f"the blocks hold {len(buffer) // row_bytes} rows but {n_rows} are committed"
-        if problem is not None:
-            if self._state()[1] != generation:
-                raise StoreLockedError(
-                    f"partition {self.key!r} was compacted by another process while it loaded: load it again"
-                )
-            raise StoreCorruptedError(
-                f"partition {self.key!r}: {problem} (vector generation {generation}): the database was damaged or "
-                "edited. Nothing was modified; `hippo-memory repair` rebuilds a store from its texts."
-            )
-        return np.frombuffer(buffer[: n_rows * row_bytes], dtype=np.float32).reshape(n_rows, dim).copy()
+        return self._vectors.load(self.generation, self.n_rows, dim)
 
     def seal_vectors(self) -> None:
         """Nothing to do: every block is written with its checksum."""
@@ -408,7 +207,7 @@ class PostgresPartition:
             self._pending = None
             return
         self.dim = int(vectors.shape[1])
-        self._pending = _Pending(self.generation, self.n_rows, np.array(vectors, dtype=np.float32, copy=True))
+        self._pending = Pending(self.generation, self.n_rows, np.array(vectors, dtype=np.float32, copy=True))
 
     def commit_rows(self, n_rows: int) -> None:
         """Write the appended rows and record the row count (inside the transaction).
@@ -428,13 +227,13 @@ class PostgresPartition:
                 and pending.start + pending.vectors.shape[0] == n_rows
             )
             if pending is not None and fits:
-                self._write_blocks(generation, pending.start, pending.vectors)
+                self._vectors.write(generation, pending.start, pending.vectors)
             elif generation == self.generation and (n_rows > old_rows or pending is not None):
                 raise StoreLockedError(
                     f"partition {self.key!r}: rows {old_rows}-{n_rows - 1} are being committed without the vectors "
                     "appended for them (another process wrote to the partition): reload it and write again"
                 )
-            if n_rows and self._coverage(generation) < n_rows:
+            if n_rows and self._vectors.coverage(generation) < n_rows:
                 raise StoreCorruptedError(
                     f"partition {self.key!r}: vector generation {generation} holds fewer than the {n_rows} rows "
                     "being committed (its blocks were deleted by a concurrent compaction?)"
@@ -457,7 +256,7 @@ class PostgresPartition:
         with self._writing():
             self._storage.execute_many(
                 "cannot insert memories",
-                f"INSERT INTO hippo_memories (partition_id, {_MEMORY_COLUMNS}) "
+                f"INSERT INTO hippo_memories (partition_id, {MEMORY_COLUMNS}) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [(self.pid, *record) for record in records],
             )
@@ -624,7 +423,7 @@ class PostgresPartition:
         with self._writing():
             self._storage.execute_many(
                 "cannot write lifecycle",
-                f"INSERT INTO hippo_lifecycle (partition_id, {_LIFECYCLE_COLUMNS}) "
+                f"INSERT INTO hippo_lifecycle (partition_id, {LIFECYCLE_COLUMNS}) "
                 f"VALUES ({', '.join(['%s'] * 13)}) ON CONFLICT (partition_id, slot) {conflict}",
                 [(self.pid, *record) for record in records],
             )
@@ -703,52 +502,21 @@ class PostgresPartition:
 
     def write_vector_file(self, name: str, vectors: npt.NDArray[np.float32], *, first_row: int = 0) -> None:
         """Write rows ``first_row ..`` of the uncommitted generation ``name`` (dropping any after them)."""
-        generation = _generation(name)
-        if vectors.shape[0] == 0:
-            with self._storage.transaction():
-                self._storage.execute(
-                    "cannot write vectors",
-                    "DELETE FROM hippo_vectors WHERE partition_id = %s AND generation = %s AND block >= %s",
-                    (self.pid, generation, -(-first_row // BLOCK_ROWS)),
-                )
-            return
-        self._write_blocks(generation, first_row, vectors)
+        self._vectors.write(generation_number(name), first_row, vectors)
 
     def commit_vectors_name(self, name: str) -> None:
-        self._set_column("generation", _generation(name))
+        self._set_column("generation", generation_number(name))
 
     def switch_vectors(self, name: str, n_rows: int) -> None:
         """Use the committed generation ``name``, then delete the older generations' blocks."""
-        self.n_rows, self.generation, self._pending = n_rows, _generation(name), None
+        self.n_rows, self.generation, self._pending = n_rows, generation_number(name), None
         with contextlib.suppress(StoreError):  # committed already: leftovers go with the next cleanup
             self.remove_stale_files()
 
     def remove_stale_files(self) -> None:
         """Delete the blocks of generations older than the live one (never a newer one being written)."""
-        self._storage.execute(
-            "cannot delete old vector generations",
-            "DELETE FROM hippo_vectors WHERE partition_id = %s AND generation < ("
-            "SELECT generation FROM hippo_partitions WHERE partition_id = %s)",
-            (self.pid, self.pid),
-        )
+        self._vectors.remove_stale()
 
     def close(self) -> None:
         """Drop vectors appended but never committed."""
         self._pending = None
-
-
-def _memory(row: tuple[Any, ...]) -> MemoryRecord:
-    return MemoryRecord(
-        int(row[0]),
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        row[7],
-        row[8],
-        bytes(row[9]),
-        int(row[10]),
-        int(row[11]),
-    )

@@ -1,0 +1,137 @@
+"""What the PostgreSQL backend's modules share: the error boundary, the storage they run statements through, row decoding.
+
+Every psycopg or pool error of the backend is mapped to the
+:class:`~hippo_memory.StoreError` tree by :func:`mapped_errors`, the one boundary;
+every statement runs through an :class:`Owner` (the
+:class:`~hippo_memory._postgres.PostgresStorage`), the one place psycopg is called.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from ._errors import InvalidInputError, StoreCorruptedError, StoreError, StoreLockedError
+from ._storage import LifecycleRecord, MemoryRecord
+
+__all__ = [
+    "LIFECYCLE_COLUMNS",
+    "LOCK_CLASS",
+    "MEMORY_COLUMNS",
+    "Owner",
+    "lifecycle_record",
+    "mapped_errors",
+    "memory_record",
+]
+
+LOCK_CLASS = 0x68697070
+"""First key of hippo-memory's two-key advisory locks ('hipp'); the second is the partition id."""
+
+MEMORY_COLUMNS = (
+    "slot, id, namespace, text, metadata, timestamp, created_at, updated_at, session, code, row_start, row_count"
+)
+"""The columns of ``hippo_memories`` a :class:`MemoryRecord` holds, in its field order."""
+LIFECYCLE_COLUMNS = (
+    "slot, salience, novelty, learned_at, reinforced_at, stability, access_count, last_access, "
+    "replay_count, expires_at, superseded_by, merged_from"
+)
+"""The columns of ``hippo_lifecycle`` a :class:`LifecycleRecord` holds, in its field order."""
+
+
+@contextlib.contextmanager
+def mapped_errors(what: str) -> Iterator[None]:
+    """Map psycopg and pool errors to the :class:`StoreError` tree (the backend's one boundary).
+
+    A duplicate key becomes :class:`InvalidInputError` (a memory id that exists);
+    lock timeouts, deadlocks and serialisation failures :class:`StoreLockedError`;
+    a table of unexpected shape :class:`StoreCorruptedError`; anything else, a lost
+    connection included, :class:`StoreError`. Errors of the project pass through.
+    """
+    try:
+        yield
+    except StoreError:
+        raise
+    except Exception as exc:
+        import psycopg
+        from psycopg import errors
+
+        try:
+            from psycopg_pool import PoolTimeout
+        except ImportError:  # pragma: no cover - the extra installs both
+            PoolTimeout = ()  # type: ignore[assignment,misc]
+
+        detail = _one_line(exc)
+        if isinstance(exc, errors.UniqueViolation):
+            raise InvalidInputError(f"{what}: a record with this key already exists: {detail}") from exc
+        if isinstance(
+            exc,
+            errors.LockNotAvailable | errors.DeadlockDetected | errors.SerializationFailure | errors.QueryCanceled,
+        ):
+            raise StoreLockedError(f"{what}: {detail}") from exc
+        if isinstance(
+            exc, errors.UndefinedTable | errors.UndefinedColumn | errors.DuplicateTable | errors.DatatypeMismatch
+        ):
+            raise StoreCorruptedError(f"{what}: the database does not hold hippo-memory's schema: {detail}") from exc
+        if isinstance(exc, PoolTimeout):
+            raise StoreError(f"{what}: no database connection became available: {detail}") from exc
+        if isinstance(exc, psycopg.Error):
+            raise StoreError(f"{what}: {detail}") from exc
+        raise
+
+
+def _one_line(exc: BaseException) -> str:
+    """The driver's message on one line (libpq adds hints on lines of their own)."""
+    return " ".join(str(exc).split())
+
+
+class Owner(Protocol):
+    """What a partition needs of the storage that opened it (:class:`~hippo_memory._postgres.PostgresStorage`)."""
+
+    def fetch(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+    def execute(self, what: str, sql: str, params: Sequence[Any] = ()) -> None: ...
+    def execute_many(self, what: str, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+    def copy(
+        self, what: str, table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None: ...
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def in_transaction(self) -> bool: ...
+    def touch(self, pid: int) -> None: ...
+    def set_policy_counts(self, counts: Mapping[str, int]) -> None: ...
+
+
+def memory_record(row: tuple[Any, ...]) -> MemoryRecord:
+    """A ``hippo_memories`` row (:data:`MEMORY_COLUMNS`) as a :class:`MemoryRecord`."""
+    return MemoryRecord(
+        int(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        bytes(row[9]),
+        int(row[10]),
+        int(row[11]),
+    )
+
+
+def lifecycle_record(row: tuple[Any, ...]) -> LifecycleRecord:
+    """A ``hippo_lifecycle`` row (:data:`LIFECYCLE_COLUMNS`) as a :class:`LifecycleRecord`."""
+    return LifecycleRecord(
+        int(row[0]),
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        int(row[6]),
+        row[7],
+        int(row[8]),
+        row[9],
+        row[10],
+        row[11],
+    )
