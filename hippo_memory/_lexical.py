@@ -280,15 +280,23 @@ class LexicalIndex:
     def max_score(self, terms: Sequence[str]) -> float:
         """The BM25 score a document would reach matching every term of ``terms`` infinitely often.
 
+        A term no memory holds counts at the highest IDF, as if one memory held it: a
+        query mostly about words absent from memory cannot score high on the rest.
         Dividing by it puts a memory's score on a per-query absolute scale in ``[0, 1)``.
         """
         n = len(self._terms)
         total = 0.0
         for term in dict.fromkeys(terms):
-            df = self._df.get(term, 0)
-            if df:
-                total += max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6) * (self.k1 + 1.0)
+            df = max(self._df.get(term, 0), 1)
+            total += max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6) * (self.k1 + 1.0)
         return total
+
+    def lengths(self, slots: IntArray) -> npt.NDArray[np.float32]:
+        """Words of the lexical documents of ``slots`` (int64 ``(m,)``): float32 ``(m,)``, 0 for unknown slots."""
+        inside = slots < self._length.shape[0]
+        out = np.zeros(slots.shape[0], dtype=np.float32)
+        out[inside] = self._length[slots[inside]]
+        return out
 
     def search_scored(
         self, terms: Sequence[str], limit: int, allowed: IntArray | None = None
