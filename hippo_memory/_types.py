@@ -318,6 +318,7 @@ class ConsolidationReport:
         rows_after: Rows after it.
         conflicts: Planned changes dropped because the memory changed while the pass
             was computing (it was recalled, updated or deleted meanwhile).
+        skipped_partitions: Partitions left alone because another process was consolidating them.
     """
 
     started_at: datetime
@@ -338,3 +339,4 @@ class ConsolidationReport:
     rows_before: int
     rows_after: int
     conflicts: int
+    skipped_partitions: int = 0
