@@ -10,9 +10,12 @@ __all__ = ["register_command"]
 
 
 def _command(args: argparse.Namespace) -> int:
-    from ._cli_common import print_json
+    from ._cli_common import missing_store, print_json
+    from ._errors import StoreError
     from ._migrate_store import migrate_store
 
+    if reason := missing_store(args.source):  # opening SRC would create it: a typo is an error
+        raise StoreError(reason)
     report = migrate_store(
         args.source,
         args.target,
