@@ -160,6 +160,18 @@ def test_forget_on_a_missing_store_names_the_path(tmp_path: Path, capsys: pytest
     assert not missing.exists()
 
 
+@pytest.mark.parametrize("json_flag", [(), ("--json",)])
+def test_migrate_from_a_missing_store_creates_neither_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], json_flag: tuple[str, ...]
+) -> None:
+    # Opening SRC used to create it, and the empty copy was reported "ok".
+    source, target = tmp_path / "nowhere", tmp_path / "copy"
+    code, out, err = _run(capsys, tmp_path / "unused", "migrate", str(source), str(target), "--quiet", *json_flag)
+    assert code == 1 and out == ""
+    assert _last_line(err).startswith(f"hippo-memory: error: StoreError: no store at {source}: the path does not exist")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_file_as_store_is_an_error_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     not_a_store = tmp_path / "notes.txt"
     not_a_store.write_text("hello")
