@@ -27,6 +27,7 @@
     ["best_cue", "Best cue", "The cue variant with the highest attention, and its kind"],
   ];
   const RANKS = new Set(["candidate_rank", "lexical_rank"]);
+  const REALS = new Set(["similarity", "attention"]); // 1.0 stays "1.000", not "1"
 
   const $ = (id) => document.getElementById(id);
   const state = { key: "", namespace: null, offset: 0, memory: null, pending: 0 };
@@ -105,6 +106,7 @@
 
   const nsText = (ns) => (ns && ns.length ? ns.join("/") : "");
   const fixed = (x, digits = 3) => (typeof x === "number" ? x.toFixed(digits) : "—");
+  const when = (iso) => (iso ? iso.replace("T", " ").slice(0, 19) : "—");
   const clip = (text, n) => (text.length > n ? `${text.slice(0, n - 1)}…` : text);
 
   function showError(err) {
@@ -202,9 +204,9 @@
       ...page.map((m) =>
         clickableRow(
           m.id,
-          el("td", { className: "text", text: m.text }),
+          el("td", { className: "text memory", text: m.text }),
           el("td", { text: nsText(m.namespace) }),
-          el("td", { text: m.timestamp || m.created_at }),
+          el("td", { className: "when", text: when(m.timestamp || m.created_at), title: m.timestamp || m.created_at }),
           el("td", { className: "id" }, el("code", { text: m.id })),
         ),
       ),
@@ -262,11 +264,12 @@
 
   function diagnosticCell(key, value) {
     if (key === "best_cue" && value && typeof value === "object") {
-      return el("td", { className: "text" }, el("span", { className: "muted", text: `${value.kind}: ` }), value.text);
+      return el("td", { className: "text cue" }, el("span", { className: "muted", text: `${value.kind}: ` }), value.text);
     }
     if (RANKS.has(key)) return el("td", { className: "num", text: typeof value === "number" ? String(value + 1) : "—" });
     if (typeof value === "number") {
-      return el("td", { className: "num", text: Number.isInteger(value) ? String(value) : fixed(value) });
+      const whole = Number.isInteger(value) && !REALS.has(key);
+      return el("td", { className: "num", text: whole ? String(value) : fixed(value) });
     }
     return el("td", { text: value === null || value === undefined ? "—" : JSON.stringify(value) });
   }
@@ -286,7 +289,7 @@
       m.id,
       el("td", { className: "num", text: String(hit.rank + 1) }),
       el("td", { className: "num score", text: fixed(hit.score) }),
-      el("td", { className: "text", text: m.text }),
+      el("td", { className: "text memory", text: m.text }),
       el("td", { text: nsText(m.namespace) }),
       ...DIAGNOSTICS.map(([key]) => diagnosticCell(key, d[key])),
       ...extra.map((key) => diagnosticCell(key, d[key])),
@@ -356,9 +359,15 @@
       const g = svg("g", { class: "node", "data-id": hop.memory.id, "data-hop": hop.hop, tabindex: 0 });
       g.append(svg("title", {}, hop.memory.text));
       g.append(svg("rect", { x, y: top(i), width: nodeW, height: nodeH, rx: 6 }));
+      // Long text is cut at the box's edge, not left to run over it.
+      const clipPath = svg("clipPath", { id: `node-clip-${i}` });
+      clipPath.append(svg("rect", { x: x + 6, y: top(i), width: nodeW - 12, height: nodeH }));
+      defs.append(clipPath);
+      const label = svg("g", { "clip-path": `url(#node-clip-${i})` });
       const head = i === 0 ? `hop 0 · recall score ${fixed(hop.score)}` : `hop ${hop.hop}`;
-      g.append(svg("text", { class: "hop", x: x + 10, y: top(i) + 18 }, `${head} · ${nsText(hop.memory.namespace)}`));
-      g.append(svg("text", { class: "memory-text", x: x + 10, y: top(i) + 37 }, clip(hop.memory.text, 90)));
+      label.append(svg("text", { class: "hop", x: x + 10, y: top(i) + 18 }, `${head} · ${nsText(hop.memory.namespace)}`));
+      label.append(svg("text", { class: "memory-text", x: x + 10, y: top(i) + 37 }, clip(hop.memory.text, 100)));
+      g.append(label);
       const open = action(() => openMemory(hop.memory.id));
       g.addEventListener("click", open);
       g.addEventListener("keydown", (event) => {
@@ -368,7 +377,7 @@
     });
     // The stop: a dashed edge to a dashed box naming why the chain ended.
     const last = count - 1;
-    if (count) root.append(edge(last, STOP_REASONS[chain.stop_reason] || "", "edge stop"));
+    if (count) root.append(edge(last, STOP_REASONS[chain.stop_reason] || "", "edge to-stop"));
     const stop = svg("g", { class: "stop", "data-reason": chain.stop_reason });
     const y = top(count);
     stop.append(svg("rect", { x: width / 2 - 90, y, width: 180, height: 32, rx: 16 }));
