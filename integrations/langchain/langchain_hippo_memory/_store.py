@@ -21,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal, TypedDict, cast
+from typing import Any, Literal, cast
 
 from hippo_memory import CueAugmenter as _CueAugmenter
 from hippo_memory import (
@@ -49,12 +49,13 @@ from langgraph.store.base import (
     ensure_embeddings,
     get_text_at_path,
 )
-from langgraph.store.base.embed import AEmbeddingsFunc, EmbeddingsFunc
 
 from ._encoder import EmbeddingsEncoder
 from ._store_ops import (
     AUTO_TEXT_FIELDS,
     POLICY_PROBLEM,
+    HippoIndexConfig,
+    StoreOpener,
     alive,
     as_json,
     engine_filter,
@@ -68,34 +69,9 @@ from ._store_ops import (
     validate_op,
 )
 
-__all__ = ["AUTO_TEXT_FIELDS", "HippoIndexConfig", "HippoStore", "item_id"]
+__all__ = ["AUTO_TEXT_FIELDS", "HippoIndexConfig", "HippoStore", "StoreOpener", "item_id"]
 
 """Fields searched by default, in this order: the first that holds a non-empty string."""
-
-
-class HippoIndexConfig(TypedDict, total=False):
-    """What an item is searched by; the same keys as LangGraph's ``IndexConfig``.
-
-    Every item is always searchable: the engine encodes each memory with its own
-    encoder. This configuration only chooses the text.
-
-    Attributes:
-        fields: JSON paths whose text is embedded, e.g. ``["text"]``,
-            ``["messages[*].content"]`` or ``["$"]`` (the whole value as JSON). Several
-            texts become one memory whose cue variants are the individual texts, so a
-            query matching any of them finds the item. When omitted, the first of
-            ``"text"``, ``"content"``, ``"memory"`` holding a non-empty string is used,
-            else the whole value as JSON.
-        embed: LangChain embeddings (an ``Embeddings``, a function, or a provider string
-            such as ``"openai:text-embedding-3-small"``) to use as the engine's encoder
-            instead of the default model. Only when the store opens its own memory.
-        dims: Dimension of ``embed``'s vectors (probed when omitted); checked against
-            the encoder otherwise.
-    """
-
-    fields: list[str] | None
-    embed: Embeddings | EmbeddingsFunc | AEmbeddingsFunc | str
-    dims: int
 
 
 def _now() -> float:
@@ -108,9 +84,16 @@ class HippoStore(BaseStore):
 
     Items are JSON objects addressed by ``(namespace, key)``; they persist when the
     memory has a path, and every item can be found by ``search(query=...)``.
-    ``SearchItem.score`` is the engine's ranking score (0..1, higher is better): the
-    Hopfield settle ranking fused with the engine's BM25 channel, 1 for an item first
-    in both (see ``RecallHit.score``).
+    Results are ranked by the engine (Hopfield settle fused with BM25). What
+    ``SearchItem.score`` holds depends on who embeds, higher always meaning better:
+
+    * with LangGraph embeddings (``index={"embed": ..., "dims": ...}``), the cosine
+      similarity between the query and the item's best-matching text, as in
+      LangGraph's own stores, so thresholds written for them keep their meaning;
+    * otherwise the engine's ranking score (``RecallHit.score``).
+
+    Since the rank is the engine's, a later item may have a higher cosine than an
+    earlier one.
 
     Semantics that a reader might otherwise have to guess:
 
@@ -235,6 +218,61 @@ class HippoStore(BaseStore):
         """
         return cls(path=path, encoder=encoder, **kwargs)
 
+    @classmethod
+    def from_conn_string(
+        cls,
+        conn_string: str | os.PathLike[str],
+        /,
+        *,
+        encoder: Encoder | str | os.PathLike[str] | None = None,
+        config: HippoConfig | None = None,
+        augmenter: _CueAugmenter | None = None,
+        index: HippoIndexConfig | None = None,
+        ttl: TTLConfig | None = None,
+    ) -> StoreOpener[HippoStore]:
+        """Open a store as LangGraph's database stores are opened, closing it on exit.
+
+        ``with HippoStore.from_conn_string(url) as store:`` and
+        ``async with HippoStore.from_conn_string(url) as store:`` both work (the async
+        form opens and closes the memory in a worker thread), as with LangGraph's
+        ``PostgresStore`` and ``AsyncPostgresStore``.
+
+        Args:
+            conn_string: A store directory, a ``postgresql://`` URL (the
+                ``hippo-memory[postgres]`` extra), or ``":memory:"`` for a store that
+                lives in RAM only.
+            encoder: Encoder; must be the one the store was written with.
+            config: Engine settings.
+            augmenter: Cue augmenter.
+            index: Which fields are searched and, optionally, LangChain embeddings;
+                see :class:`HippoIndexConfig`.
+            ttl: LangGraph TTL settings.
+
+        Returns:
+            A context manager (sync and async) yielding the open store.
+        """
+        path = None if os.fspath(conn_string) == ":memory:" else conn_string
+        return StoreOpener(
+            lambda: cls(
+                path=path,
+                encoder=encoder,
+                config=config,
+                augmenter=augmenter,
+                index=index,
+                ttl=ttl,
+            )
+        )
+
+    def setup(self) -> None:
+        """Nothing to do: opening a store already creates or migrates it.
+
+        Present so that code written for LangGraph's database stores
+        (``store.setup()`` after ``from_conn_string``) runs unchanged.
+        """
+
+    async def asetup(self) -> None:
+        """Async twin of :meth:`setup` (nothing to do)."""
+
     # ------------------------------------------------------------------ batch
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         """Run operations; reads see the state before this batch's writes.
@@ -335,8 +373,9 @@ class HippoStore(BaseStore):
         k = max(1, min(want, total))
         while True:
             result = recall_or_empty(self.memory, query, namespace=prefix, k=k, filter=filter)
+            cosine = self.embeddings is not None
             hits = [
-                (hit.memory, hit.score)
+                (hit.memory, hit.diagnostics.similarity if cosine else hit.score)
                 for hit in result
                 if is_item(hit.memory)
                 and hit.memory.metadata.get("indexed")

@@ -7,14 +7,16 @@ LangGraph filters and namespace conditions.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
 from hippo_memory import HippoMemory, InvalidInputError, Memory
+from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
     GetOp,
     InvalidNamespaceError,
@@ -25,6 +27,7 @@ from langgraph.store.base import (
     SearchOp,
     tokenize_path,
 )
+from langgraph.store.base.embed import AEmbeddingsFunc, EmbeddingsFunc
 
 from ._errors import InvalidValueError
 
@@ -32,6 +35,8 @@ __all__ = [
     "AUTO_TEXT_FIELDS",
     "ID_PREFIX",
     "POLICY_PROBLEM",
+    "HippoIndexConfig",
+    "StoreOpener",
     "alive",
     "as_json",
     "engine_filter",
@@ -48,6 +53,69 @@ __all__ = [
 ID_PREFIX = "langgraph-store:"
 _ID_NAMESPACE = uuid.UUID("0f6f0a3e-7c55-5d2c-9a53-1b1b6c1d3e21")
 AUTO_TEXT_FIELDS = ("text", "content", "memory")
+
+
+class HippoIndexConfig(TypedDict, total=False):
+    """What an item is searched by; the same keys as LangGraph's ``IndexConfig``.
+
+    Every item is always searchable: the engine encodes each memory with its own
+    encoder. This configuration only chooses the text.
+
+    Attributes:
+        fields: JSON paths whose text is embedded, e.g. ``["text"]``,
+            ``["messages[*].content"]`` or ``["$"]`` (the whole value as JSON). Several
+            texts become one memory whose cue variants are the individual texts, so a
+            query matching any of them finds the item. When omitted, the first of
+            ``"text"``, ``"content"``, ``"memory"`` holding a non-empty string is used,
+            else the whole value as JSON.
+        embed: LangChain embeddings (an ``Embeddings``, a function, or a provider string
+            such as ``"openai:text-embedding-3-small"``) to use as the engine's encoder
+            instead of the default model. Only when the store opens its own memory.
+        dims: Dimension of ``embed``'s vectors (probed when omitted); checked against
+            the encoder otherwise.
+    """
+
+    fields: list[str] | None
+    embed: Embeddings | EmbeddingsFunc | AEmbeddingsFunc | str
+    dims: int
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_Store = TypeVar("_Store", bound=_Closable)
+
+
+class StoreOpener(Generic[_Store]):
+    """What ``HippoStore.from_conn_string`` returns: opens the store on entry.
+
+    Usable as ``with`` (opens in the calling thread) and as ``async with`` (opens
+    and closes in a worker thread, so an event loop never waits on the disk or the
+    database); the store is closed on exit either way.
+    """
+
+    def __init__(self, open_store: Callable[[], _Store]) -> None:
+        self._open = open_store
+        self._store: _Store | None = None
+
+    def __enter__(self) -> _Store:
+        self._store = self._open()
+        return self._store
+
+    def __exit__(self, *exc: object) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            store.close()
+
+    async def __aenter__(self) -> _Store:
+        self._store = await asyncio.to_thread(self._open)
+        return self._store
+
+    async def __aexit__(self, *exc: object) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            await asyncio.to_thread(store.close)
 
 
 def item_id(namespace: Sequence[str], key: str) -> str:
