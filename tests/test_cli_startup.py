@@ -92,3 +92,9 @@ def test_version_falls_back_to_init_source(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(sys.modules, "hippo_memory", types.ModuleType("hippo_memory"))
     monkeypatch.setattr(importlib.metadata, "version", not_installed)
     assert package_version() == hippo_memory.__version__
+
+
+def test_the_distribution_version_is_the_package_version() -> None:
+    # pyproject.toml reads the version from hippo_memory.__version__ (one place): an
+    # installed distribution that disagrees was built from another tree.
+    assert importlib.metadata.version("hippo-memory") == hippo_memory.__version__
