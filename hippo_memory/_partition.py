@@ -34,6 +34,7 @@ from ._index import CueIndex
 from ._lexical import LexicalIndex, window_document
 from ._lifecycle import LifecycleState
 from ._storage import CueRecord, MemoryRecord, PartitionStorage
+from ._temporal import time_cues_from_json
 from ._types import Cue, Memory, Namespace
 from ._validation import from_epoch
 
@@ -110,6 +111,7 @@ class Partition:
         self.slot_time = np.zeros(0, dtype=np.float64)
         self.slot_rows = np.zeros((0, 2), dtype=np.int64)
         self.slot_speaker = np.zeros(0, dtype=np.int32)
+        self.slot_spans: dict[int, npt.NDArray[np.float64]] = {}  # time cues (see _temporal), dated slots only
         self.speakers: list[str] = []
         self._speaker_index: dict[str, int] = {}
         self._speaker_pattern: re.Pattern[str] | None = None
@@ -200,6 +202,7 @@ class Partition:
             self.slot_rows = np.concatenate([self.slot_rows, np.zeros((grow, 2), dtype=np.int64)])
             self.slot_speaker = np.concatenate([self.slot_speaker, np.full(grow, -1, dtype=np.int32)])
         self.set_speaker(slot, row.metadata)
+        self.set_time_cues(slot, row.metadata)
         self.slot_id[slot] = row.id
         self.slot_ns[slot] = ns
         self.slot_time[slot] = np.nan if row.timestamp is None else row.timestamp
@@ -290,6 +293,14 @@ class Partition:
             self.speakers.append(name)
             self._speaker_pattern = None
         self.slot_speaker[slot] = index
+
+    def set_time_cues(self, slot: int, meta_json: str) -> None:
+        """Mirror memory ``slot``'s time cues (``metadata["time_cues"]``) for the temporal prior."""
+        spans = time_cues_from_json(meta_json)
+        if spans.shape[0]:
+            self.slot_spans[slot] = spans
+        else:
+            self.slot_spans.pop(slot, None)
 
     def named_speakers(self, query: str) -> npt.NDArray[np.int32]:
         """Indices of the known speakers a query names (whole words, case-insensitive)."""
@@ -469,6 +480,7 @@ class Partition:
             self.ns_count[ns] -= 1
             self.slot_ns[slot] = -1
             self.slot_speaker[slot] = -1
+            self.slot_spans.pop(slot, None)
         removed: dict[int, tuple[int, str]] = {}
         for slot in slots:
             session = self.slot_session.pop(slot, None)

@@ -112,6 +112,7 @@ class Writer(Engine):
                     )
                 part.slot_time[slot] = np.nan if item.timestamp is None else item.timestamp
                 part.set_speaker(slot, dumps(item.metadata))
+                part.set_time_cues(slot, dumps(item.metadata))
                 return part.memories([slot])[slot]
         with self._locked(part):
             build_item_cues(part, [item], [()])
