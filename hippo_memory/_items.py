@@ -39,6 +39,7 @@ class Prepared:
         "session",
         "supersedes",
         "text",
+        "time_resolved",
         "timestamp",
         "ttl",
     )
@@ -67,3 +68,4 @@ class Prepared:
         self.ttl = ttl
         self.supersedes = supersedes
         self.previous: str | None = None
+        self.time_resolved = False  # the text's dates are in metadata (see _write.attach_time_cues)

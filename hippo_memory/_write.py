@@ -8,6 +8,7 @@ item's fate, appends the vectors, commits one transaction and mirrors it in RAM.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -22,6 +23,7 @@ from ._items import MemoryInput, Prepared
 from ._partition import Partition
 from ._policy import check_salience, check_ttl, plan_writes
 from ._storage import CueRecord, LinkRecord, MemoryRecord
+from ._temporal import TIME_CUES_KEY, format_time_cues, resolve_time_cues
 from ._types import Cue, Namespace
 from ._validation import (
     TimeLike,
@@ -35,7 +37,7 @@ from ._validation import (
     validate_namespace,
 )
 
-__all__ = ["build_item_cues", "prepare", "reencode", "write"]
+__all__ = ["attach_time_cues", "build_item_cues", "prepare", "reencode", "write"]
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -90,7 +92,31 @@ def prepare(
                 supersedes=supersedes,
             )
         )
+        attach_time_cues(prepared[-1], config, keep_given=TIME_CUES_KEY in meta)
     return prepared
+
+
+def attach_time_cues(item: Prepared, config: HippoConfig, *, keep_given: bool = False) -> None:
+    """Resolve the dates ``item``'s text states and store them in its metadata (``"time_cues"``).
+
+    Relative expressions count from the item's timestamp, or from now when it has
+    none. Skipped when the temporal prior is off (``temporal_weight == 0``).
+
+    Args:
+        item: A validated item; its metadata gains :data:`~hippo_memory._temporal.TIME_CUES_KEY`
+            (or loses a stale one) as its text requires.
+        config: The engine settings.
+        keep_given: The caller set the key itself: leave it as given.
+    """
+    item.time_resolved = True
+    if keep_given or config.temporal_weight <= 0:
+        return
+    reference = item.timestamp if item.timestamp is not None else time.time()
+    spans = resolve_time_cues(item.text, reference)
+    if spans:
+        item.metadata = {**item.metadata, TIME_CUES_KEY: format_time_cues(spans)}
+    elif TIME_CUES_KEY in item.metadata:
+        item.metadata = {k: v for k, v in item.metadata.items() if k != TIME_CUES_KEY}
 
 
 def build_item_cues(part: Partition, items: list[Prepared], paraphrases: Sequence[Sequence[str]]) -> None:
@@ -108,6 +134,8 @@ def build_item_cues(part: Partition, items: list[Prepared], paraphrases: Sequenc
                 previous = rows[tail].text if tail in rows else None
             previous_text[key] = item.text
         item.previous = previous
+        if not item.time_resolved:  # an update's new text: its old dates no longer hold
+            attach_time_cues(item, config)
         clean_extra = [p for p in extra if isinstance(p, str) and p.strip()][: config.max_cues]
         item.cues = build_cues(
             item.text,
@@ -274,6 +302,7 @@ def reencode(
     part.slot_rows[slot] = (first_row, len(item.cues))
     part.slot_time[slot] = np.nan if item.timestamp is None else item.timestamp
     part.set_speaker(slot, dumps(item.metadata))
+    part.set_time_cues(slot, dumps(item.metadata))
     part.assoc.set_code(slot, code)
     part.index_lexical({slot: item.text})
     part.persist_ivf()
