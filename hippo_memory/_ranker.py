@@ -19,7 +19,7 @@ import numpy.typing as npt
 import torch
 
 from ._partition import Partition
-from ._temporal import query_time_window
+from ._temporal import candidate_spans, query_time, temporal_match
 from .functional import pool_by_owner, pooled_attention, reciprocal_rank_fusion, settle, spread_activation
 
 __all__ = ["Settled", "apply_priors", "fuse", "order", "settle_candidates", "similarity_floor"]
@@ -122,10 +122,9 @@ def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray
     named = part.named_speakers(query) if config.speaker_weight > 0 and config.speaker_key else None
     if named is not None and named.size:
         bonus += config.speaker_weight * np.isin(part.slot_speaker[uniq], named)
-    window = query_time_window(query) if config.temporal_weight > 0 and query else None
-    if window is not None:
-        times = part.slot_time[uniq]
-        bonus += config.temporal_weight * ((times >= window[0]) & (times < window[1]))
+    if config.temporal_weight > 0 and query:
+        spans, owners = candidate_spans(part.slot_spans, uniq)
+        bonus += config.temporal_weight * temporal_match(query_time(query), part.slot_time[uniq], spans, owners)
     sources: list[int] = []
     targets: list[int] = []
     strengths: list[float] = []
