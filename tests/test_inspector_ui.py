@@ -297,6 +297,8 @@ def test_browse_search_chain_edit_and_forget(served: Served, tab: Tab, tmp_path:
     edited = _api(served, served.admin, "GET", "memories/story-2").json()
     assert edited["text"] == "A storm wrecked the old ferry near the harbour"
     assert edited["metadata"] == {"mood": "stormy"}
+    expect(nodes.nth(1).locator("title")).to_have_text(edited["text"])
+    expect(page.locator('#memories-body tr[data-id="story-2"] td.memory')).to_have_text(edited["text"])
 
     # Forget through the dialog: Cancel keeps the memory, Forget removes it.
     nodes.nth(2).click()

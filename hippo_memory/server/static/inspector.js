@@ -225,7 +225,7 @@
     const open = action(() => openMemory(id));
     row.addEventListener("click", open);
     row.addEventListener("keydown", (event) => {
-      if (event.key === "Enter") open(event);
+      if (event.key === "Enter" && event.target === row) open(event); // not when a button in the row has focus
     });
     return row;
   }
@@ -447,8 +447,13 @@
     if (text !== memory.text) patch.text = text;
     if (JSON.stringify(metadata) !== JSON.stringify(memory.metadata || {})) patch.metadata = metadata;
     if (!Object.keys(patch).length) return;
-    showMemory(await api("PATCH", memoryPath(memory.id), patch));
-    await refreshLists();
+    const updated = await api("PATCH", memoryPath(memory.id), patch);
+    showMemory(updated);
+    for (const cell of document.querySelectorAll("#hits-body tr td.memory, #chain-graph g.node title")) {
+      const owner = cell.closest("[data-id]");
+      if (owner && owner.dataset.id === updated.id) cell.textContent = updated.text;
+    }
+    await loadMemories();
   }
 
   async function forgetMemory() {
@@ -468,12 +473,8 @@
     for (const row of document.querySelectorAll("#hits-body tr")) {
       if (row.dataset.id === memory.id) row.remove();
     }
-    await refreshLists();
-    await loadNamespaces();
-  }
-
-  async function refreshLists() {
     await loadMemories();
+    await loadNamespaces();
   }
 
   // ------------------------------------------------------------------ the key and start-up
