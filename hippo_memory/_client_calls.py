@@ -6,12 +6,20 @@ Pure functions shared by the sync and the async client, so neither copies the ot
 from __future__ import annotations
 
 import builtins
+import contextlib
+import json
+import os
 import random
+import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Generic, TypeVar, cast
 from urllib.parse import quote
+
+import numpy as np
+import numpy.typing as npt
 
 from . import _errors
 from ._types import (
@@ -30,19 +38,27 @@ from ._validation import TimeLike
 __all__ = [
     "_Call",
     "_associate",
+    "_associations",
     "_consolidate",
+    "_count",
     "_delay",
+    "_export",
     "_forget",
+    "_forget_before",
+    "_forget_namespace",
     "_get",
     "_headers",
     "_list",
     "_namespaces",
     "_recall",
     "_recall_chain",
+    "_recall_vector",
     "_remember",
     "_remember_many",
     "_stats",
+    "_supersede",
     "_update",
+    "_write_jsonl",
 ]
 
 T = TypeVar("T")
@@ -198,8 +214,33 @@ def _recall(
     return _Call("POST", "/v1/recall", body, _recall_result, idempotent=True)
 
 
+def _vector(vector: npt.ArrayLike) -> Any:
+    """A query vector as JSON: float32 values (exact on the way back to float32)."""
+    return np.asarray(vector, dtype=np.float32).tolist()
+
+
+def _recall_vector(
+    vector: npt.ArrayLike,
+    query: str,
+    namespace: Sequence[str] | None,
+    k: int,
+    filter: Mapping[str, Any] | None,
+    since: TimeLike | None,
+    until: TimeLike | None,
+    include_superseded: bool,
+    min_similarity: float | None,
+) -> _Call[RecallResult]:
+    call = _recall(query, namespace, k, filter, since, until, include_superseded, min_similarity)
+    return _Call("POST", "/v1/recall_vector", {**call.body, "vector": _vector(vector)}, _recall_result, idempotent=True)
+
+
 def _recall_chain(
-    query: str, hops: int, namespace: Sequence[str] | None, min_strength: float | None, filter: Mapping[str, Any] | None
+    query: str,
+    hops: int,
+    namespace: Sequence[str] | None,
+    min_strength: float | None,
+    filter: Mapping[str, Any] | None,
+    vector: npt.ArrayLike | None = None,
 ) -> _Call[Chain]:
     body = {
         "query": query,
@@ -207,8 +248,58 @@ def _recall_chain(
         "namespace": _ns(namespace),
         "min_strength": min_strength,
         "filter": None if filter is None else dict(filter),
+        "vector": None if vector is None else _vector(vector),
     }
     return _Call("POST", "/v1/recall_chain", body, _chain, idempotent=True)
+
+
+def _supersede(old: str, new: str) -> _Call[None]:
+    return _Call("POST", "/v1/supersede", {"old": old, "new": new}, lambda d: None)
+
+
+def _associations(id: str) -> _Call[builtins.list[tuple[str, float]]]:
+    def parse(d: Any) -> builtins.list[tuple[str, float]]:
+        return [(str(a["id"]), float(a["strength"])) for a in d["associations"]]
+
+    return _Call("POST", "/v1/associations", {"id": id}, parse, idempotent=True)
+
+
+def _forget_namespace(namespace: Sequence[str]) -> _Call[int]:
+    body = {"namespace": namespace if isinstance(namespace, str) else list(namespace)}
+    return _Call("POST", "/v1/forget_namespace", body, lambda d: int(d["forgotten"]))
+
+
+def _forget_before(before: TimeLike, namespace: Sequence[str] | None) -> _Call[int]:
+    body = {"before": _time(before), "namespace": _ns(namespace)}
+    return _Call("POST", "/v1/forget_before", body, lambda d: int(d["forgotten"]))
+
+
+def _count(namespace: Sequence[str] | None) -> _Call[int]:
+    return _Call("POST", "/v1/count", {"namespace": _ns(namespace)}, lambda d: int(d["count"]), idempotent=True)
+
+
+def _export(namespace: Sequence[str] | None, include_superseded: bool) -> _Call[builtins.list[dict[str, Any]]]:
+    body = {"namespace": _ns(namespace), "include_superseded": include_superseded}
+    return _Call("POST", "/v1/export", body, lambda d: [dict(r) for r in d["records"]], idempotent=True)
+
+
+def _write_jsonl(path: str | os.PathLike[str], records: builtins.list[dict[str, Any]]) -> int:
+    """Write ``records`` as JSON lines to a local file, replaced atomically as the engine's export is."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for record in records:
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return len(records)
 
 
 def _associate(source: str, target: str, strength: float, bidirectional: bool) -> _Call[None]:

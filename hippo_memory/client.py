@@ -17,8 +17,14 @@ the server raise :class:`ServiceUnavailableError` (a ``StoreError``).
 
 Beyond the engine's tree, a server can answer ``AuthenticationError`` (401),
 ``PermissionDeniedError`` (403) and ``PayloadTooLargeError`` (413); an unexpected
-answer raises :class:`ServerError`. ``recall_chain`` takes no ``vector`` (queries are
-encoded by the server).
+answer raises :class:`ServerError`.
+
+What differs from the engine, on purpose (``tests/test_server_parity.py`` pins it):
+``close`` closes the connection pool, not the store; ``export_jsonl`` writes the file
+on the caller's machine; ``partition_key`` (how the server's store is partitioned) is
+not served. Vectors (``recall_vector``, ``recall_chain(vector=...)``) travel as JSON
+float32 values. With a key bound to a prefix, ids are the key's own (see
+:mod:`hippo_memory.server._ids`): a chosen id never collides with another tenant's.
 
 Needs ``httpx`` (``pip install 'hippo-memory[server]'``).
 """
@@ -27,29 +33,42 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from . import _errors
 from ._client_calls import (
     _associate,
+    _associations,
     _Call,
     _consolidate,
+    _count,
     _delay,
+    _export,
     _forget,
+    _forget_before,
+    _forget_namespace,
     _get,
     _headers,
     _list,
     _namespaces,
     _recall,
     _recall_chain,
+    _recall_vector,
     _remember,
     _remember_many,
     _stats,
+    _supersede,
     _update,
+    _write_jsonl,
 )
 from ._errors import HippoMemoryError, MissingDependencyError, StoreError
+from ._items import MemoryInput
 from ._types import (
     Chain,
     ConsolidationReport,
@@ -169,7 +188,7 @@ class HippoClient:
 
     def remember_many(
         self,
-        items: Iterable[Any],
+        items: Iterable[str | MemoryInput],
         *,
         namespace: Sequence[str] = DEFAULT_NAMESPACE,
         session: str | None = None,
@@ -198,6 +217,18 @@ class HippoClient:
     def forget(self, ids: str | Sequence[str]) -> int:
         """See :meth:`HippoMemory.forget`."""
         return self._send(_forget(ids))
+
+    def supersede(self, old: str, new: str) -> None:
+        """See :meth:`HippoMemory.supersede`."""
+        self._send(_supersede(old, new))
+
+    def forget_namespace(self, namespace: Sequence[str]) -> int:
+        """See :meth:`HippoMemory.forget_namespace` (the namespace must lie under the key's prefix)."""
+        return self._send(_forget_namespace(namespace))
+
+    def forget_before(self, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int:
+        """See :meth:`HippoMemory.forget_before` (no namespace: all the key may write)."""
+        return self._send(_forget_before(before, namespace))
 
     # -- reading -----------------------------------------------------------------
     def get(self, id: str) -> Memory:
@@ -245,9 +276,41 @@ class HippoClient:
         namespace: Sequence[str] | None = None,
         min_strength: float | None = None,
         filter: Mapping[str, Any] | None = None,
+        vector: npt.NDArray[np.float32] | None = None,
     ) -> Chain:
         """See :meth:`HippoMemory.recall_chain`."""
-        return self._send(_recall_chain(query, hops, namespace, min_strength, filter))
+        return self._send(_recall_chain(query, hops, namespace, min_strength, filter, vector))
+
+    def count(self, namespace: Sequence[str] | None = None) -> int:
+        """See :meth:`HippoMemory.count` (no namespace: all the key may read)."""
+        return self._send(_count(namespace))
+
+    def associations(self, id: str) -> builtins.list[tuple[str, float]]:
+        """See :meth:`HippoMemory.associations`."""
+        return self._send(_associations(id))
+
+    def recall_vector(
+        self,
+        vector: npt.NDArray[np.float32],
+        *,
+        query: str = "",
+        namespace: Sequence[str] | None = None,
+        k: int = 5,
+        filter: Mapping[str, Any] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        include_superseded: bool = False,
+        min_similarity: float | None = None,
+    ) -> RecallResult:
+        """See :meth:`HippoMemory.recall_vector` (the vector travels as JSON float32 values)."""
+        call = _recall_vector(vector, query, namespace, k, filter, since, until, include_superseded, min_similarity)
+        return self._send(call)
+
+    def export_jsonl(
+        self, path: str | os.PathLike[str], namespace: Sequence[str] | None = None, *, include_superseded: bool = False
+    ) -> int:
+        """See :meth:`HippoMemory.export_jsonl`; the file is written here, on the client's machine."""
+        return _write_jsonl(path, self._send(_export(namespace, include_superseded)))
 
     def stats(self) -> dict[str, Any]:
         """See :meth:`HippoMemory.stats` (a key bound to a prefix sees only its own counts)."""
@@ -341,7 +404,7 @@ class AsyncHippoClient:
 
     async def remember_many(
         self,
-        items: Iterable[Any],
+        items: Iterable[str | MemoryInput],
         *,
         namespace: Sequence[str] = DEFAULT_NAMESPACE,
         session: str | None = None,
@@ -370,6 +433,18 @@ class AsyncHippoClient:
     async def forget(self, ids: str | Sequence[str]) -> int:
         """See :meth:`HippoMemory.forget`."""
         return await self._send(_forget(ids))
+
+    async def supersede(self, old: str, new: str) -> None:
+        """See :meth:`HippoMemory.supersede`."""
+        await self._send(_supersede(old, new))
+
+    async def forget_namespace(self, namespace: Sequence[str]) -> int:
+        """See :meth:`HippoMemory.forget_namespace` (the namespace must lie under the key's prefix)."""
+        return await self._send(_forget_namespace(namespace))
+
+    async def forget_before(self, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int:
+        """See :meth:`HippoMemory.forget_before` (no namespace: all the key may write)."""
+        return await self._send(_forget_before(before, namespace))
 
     async def get(self, id: str) -> Memory:
         """See :meth:`HippoMemory.get`."""
@@ -416,9 +491,41 @@ class AsyncHippoClient:
         namespace: Sequence[str] | None = None,
         min_strength: float | None = None,
         filter: Mapping[str, Any] | None = None,
+        vector: npt.NDArray[np.float32] | None = None,
     ) -> Chain:
         """See :meth:`HippoMemory.recall_chain`."""
-        return await self._send(_recall_chain(query, hops, namespace, min_strength, filter))
+        return await self._send(_recall_chain(query, hops, namespace, min_strength, filter, vector))
+
+    async def count(self, namespace: Sequence[str] | None = None) -> int:
+        """See :meth:`HippoMemory.count` (no namespace: all the key may read)."""
+        return await self._send(_count(namespace))
+
+    async def associations(self, id: str) -> builtins.list[tuple[str, float]]:
+        """See :meth:`HippoMemory.associations`."""
+        return await self._send(_associations(id))
+
+    async def recall_vector(
+        self,
+        vector: npt.NDArray[np.float32],
+        *,
+        query: str = "",
+        namespace: Sequence[str] | None = None,
+        k: int = 5,
+        filter: Mapping[str, Any] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        include_superseded: bool = False,
+        min_similarity: float | None = None,
+    ) -> RecallResult:
+        """See :meth:`HippoMemory.recall_vector` (the vector travels as JSON float32 values)."""
+        call = _recall_vector(vector, query, namespace, k, filter, since, until, include_superseded, min_similarity)
+        return await self._send(call)
+
+    async def export_jsonl(
+        self, path: str | os.PathLike[str], namespace: Sequence[str] | None = None, *, include_superseded: bool = False
+    ) -> int:
+        """See :meth:`HippoMemory.export_jsonl`; the file is written here, on the client's machine."""
+        return _write_jsonl(path, await self._send(_export(namespace, include_superseded)))
 
     async def stats(self) -> dict[str, Any]:
         """See :meth:`HippoMemory.stats`."""
@@ -449,6 +556,11 @@ class AsyncHippoClient:
     arecall = recall
     arecall_chain = recall_chain
     aconsolidate = consolidate
+    asupersede = supersede
+    aforget_namespace = forget_namespace
+    aforget_before = forget_before
+    acount = count
+    aexport_jsonl = export_jsonl
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -86,8 +86,9 @@ def test_every_endpoint(client: TestClient) -> None:
     assert [m["id"] for m in listed] == [beach]
     assert len(client.post("/v1/list", json={}).json()) == 3
 
-    assert client.post("/v1/namespaces", json={}).json() == {"namespaces": [["users", "alice"], ["users", "bob"]]}
-    assert client.post("/v1/namespaces", json={"max_depth": 1}).json() == {"namespaces": [["users"]]}
+    names = client.post("/v1/namespaces", json={}).json()
+    assert names == {"namespaces": [["users", "alice"], ["users", "bob"]], "counts": [2, 1]}
+    assert client.post("/v1/namespaces", json={"max_depth": 1}).json() == {"namespaces": [["users"]], "counts": [3]}
 
     assert client.get("/v1/stats").json()["memories"] == 3
     report = client.post("/v1/consolidate", json={"merge": False})

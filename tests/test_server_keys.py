@@ -158,7 +158,7 @@ def test_reads_are_clipped_to_the_prefix(client: TestClient, keys: KeyStore) -> 
         ).json()
         assert all(h["memory"]["namespace"][1] == "alice" for h in chain["hops"])
     names = client.post("/v1/namespaces", json={}, headers=_auth(token)).json()
-    assert names == {"namespaces": [["users", "alice"], ["users", "alice", "work"]]}
+    assert names == {"namespaces": [["users", "alice"], ["users", "alice", "work"]], "counts": [2, 1]}
     deeper = client.post("/v1/list", json={"namespace": ["users", "alice", "work"]}, headers=_auth(token)).json()
     assert [m["text"] for m in deeper] == ["Alice works on the lighthouse project"]
 
