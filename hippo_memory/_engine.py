@@ -152,18 +152,19 @@ class Engine:
         if self._closed:
             raise StoreClosedError("this HippoMemory has been closed")
 
-    def _partition(self, key: Namespace, *, create: bool = False) -> Partition | None:
+    def _partition(self, key: Namespace, *, create: bool = False, seq: int | None = None) -> Partition | None:
         """The loaded partition ``key`` (loading it on first use); ``None`` if it does not exist.
 
         On a shared backend a loaded partition is first checked against its change
-        sequence (one small query) and reloaded when another process committed to it,
-        so a memory written by process A is recalled by process B on its next call.
+        sequence (one small query, unless the caller read it already: ``seq``, see
+        :meth:`Storage.partition_seqs`) and reloaded when another process committed
+        to it, so a memory written by process A is recalled by process B on its next call.
         """
         self._check_open()
         with self._registry:
             part = self._loaded.get(key)
             if part is not None:
-                if not self.storage.shared or part.store.seq() == part.seq:
+                if not self.storage.shared or (part.store.seq() if seq is None else seq) == part.seq:
                     self._loaded.move_to_end(key)
                     return part
                 self._unload(key)
@@ -409,8 +410,11 @@ class Engine:
         found: list[tuple[bool, float, float, int, int, RecallHit, Partition]] = []
         candidates, backend, answered = 0, "exact", False
         timings: dict[str, float] = {}
-        for order_key, key in enumerate(self.storage.partition_keys(prefix)):
-            part = self._partition(key)
+        # Shared backend: the catalogue and the change sequences of every partition in one query.
+        seqs = self.storage.partition_seqs(prefix) if self.storage.shared else None
+        keys = list(seqs) if seqs is not None else self.storage.partition_keys(prefix)
+        for order_key, key in enumerate(keys):
+            part = self._partition(key, seq=None if seqs is None else seqs[key])
             if part is None:
                 continue
             with self._locked(part):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
@@ -38,6 +39,8 @@ class Maintenance(Engine):
 
         Each partition's pass plans on a snapshot without holding its lock, so recall
         keeps answering, then commits in one transaction (see ``docs/consolidation.md``).
+        On a shared store a partition that another process is consolidating is left to
+        it, not waited for (counted in ``skipped_partitions``).
 
         Args:
             now: The time the pass runs at (default: :attr:`clock`).
@@ -53,21 +56,31 @@ class Maintenance(Engine):
             InvalidInputError: bad ``now`` or ``replay_budget``.
         """
         when = to_epoch(now, "now")
-        reports = [
-            self._retry(
-                lambda key=key: _consolidation.consolidate(  # type: ignore[misc]
-                    self._required(key),
-                    now=when,
-                    replay=replay,
-                    replay_budget=replay_budget,
-                    decay=decay,
-                    merge=merge,
-                    compact_files=compact,
-                    full=full,
+        reports = []
+        for key in self.storage.partition_keys(None):
+            store = self.storage.partition(key)
+            if store is None:
+                continue
+            # A shared store: another process consolidating this partition does it for both.
+            with store.consolidation_lock() as held:
+                if not held:
+                    skipped = _consolidation.merge_reports([], self.clock() if when is None else when)
+                    reports.append(dataclasses.replace(skipped, skipped_partitions=1))
+                    continue
+                reports.append(
+                    self._retry(
+                        lambda key=key: _consolidation.consolidate(  # type: ignore[misc]
+                            self._required(key),
+                            now=when,
+                            replay=replay,
+                            replay_budget=replay_budget,
+                            decay=decay,
+                            merge=merge,
+                            compact_files=compact,
+                            full=full,
+                        )
+                    )
                 )
-            )
-            for key in self.storage.partition_keys(None)
-        ]
         return _consolidation.merge_reports(reports, self.clock() if when is None else when)
 
     def supersede(self, old: str, new: str) -> None:

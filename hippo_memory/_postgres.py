@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from ._errors import MissingDependencyError, StoreClosedError, StoreCorruptedError, StoreVersionError
-from ._postgres_io import mapped_errors
+from ._postgres_io import CONSOLIDATION_LOCK_CLASS, mapped_errors
 from ._postgres_partition import PostgresPartition
 from ._postgres_schema import MIGRATIONS, Migration, apply_migrations
 from ._types import Namespace
@@ -260,6 +260,15 @@ class PostgresStorage:
         with self._connection(what) as conn, mapped_errors(what):
             return conn.execute(sql, params).fetchall()
 
+    def fetch_many(self, what: str, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
+        """Rows of each of several queries, sent in one pipeline: one round trip to the server for all of them."""
+        with self._connection(what) as conn, mapped_errors(what):
+            with conn.pipeline():
+                cursors = [conn.cursor() for _ in statements]
+                for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                    cursor.execute(sql, params)
+            return [cursor.fetchall() for cursor in cursors]
+
     def execute(self, what: str, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one statement."""
         with self._connection(what) as conn, mapped_errors(what):
@@ -320,6 +329,25 @@ class PostgresStorage:
             with contextlib.suppress(Exception):
                 self._pool.putconn(conn)
 
+    @contextlib.contextmanager
+    def consolidation_lock(self, pid: int) -> Iterator[bool]:
+        """Try partition ``pid``'s consolidation lock and hold it for the block; never waits.
+
+        ``pg_try_advisory_xact_lock`` in a transaction of a pooled connection of its own,
+        kept open (idle, no snapshot held) until the block ends: the lock goes with the
+        transaction, so a killed process or a dropped connection never leaves it held,
+        and it works through PgBouncer in transaction mode. Its key is not the write
+        lock's, so writers and recall never wait for it.
+
+        Yields:
+            Whether this process holds the lock (``False``: another one is consolidating).
+        """
+        self._check_open()
+        what = "cannot take the consolidation lock"
+        with mapped_errors(what), self._pool.connection() as conn, conn.transaction():
+            row = conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (CONSOLIDATION_LOCK_CLASS, pid)).fetchone()
+            yield bool(row and row[0])
+
     def in_transaction(self) -> bool:
         """Whether this thread is inside :meth:`transaction`."""
         return self._local.depth > 0
@@ -365,21 +393,25 @@ class PostgresStorage:
 
     def partition_keys(self, prefix: Namespace | None = None) -> list[Namespace]:
         """Keys under ``prefix`` and the keys ``prefix`` extends, in creation order."""
+        return list(self.partition_seqs(prefix))
+
+    def partition_seqs(self, prefix: Namespace | None = None) -> dict[Namespace, int]:
+        """:meth:`partition_keys` with each partition's change sequence, in one query (the freshness check of a recall)."""
         if prefix is None:
             rows = self.fetch(
-                "cannot read the partition catalogue", "SELECT key FROM hippo_partitions ORDER BY partition_id"
+                "cannot read the partition catalogue", "SELECT key, seq FROM hippo_partitions ORDER BY partition_id"
             )
-            return [tuple(json.loads(key)) for (key,) in rows]
+            return {tuple(json.loads(key)): int(seq) for key, seq in rows}
         low, high = prefix_range(prefix)
         shallower = [namespace_key(prefix[:n]) for n in range(1, len(prefix))]
         rows = self.fetch(
             "cannot read the partition catalogue",
-            "SELECT key FROM hippo_partitions WHERE (key >= %s AND key < %s) OR key = ANY(%s::text[]) "
+            "SELECT key, seq FROM hippo_partitions WHERE (key >= %s AND key < %s) OR key = ANY(%s::text[]) "
             "ORDER BY partition_id",
             (low, high, shallower),
         )
-        keys = [tuple(json.loads(key)) for (key,) in rows]
-        return [key for key in keys if key[: len(prefix)] == prefix or prefix[: len(key)] == key]
+        found = ((tuple(json.loads(key)), int(seq)) for key, seq in rows)
+        return {key: seq for key, seq in found if key[: len(prefix)] == prefix or prefix[: len(key)] == key}
 
     def namespace_counts(self, prefix: Namespace | None = None) -> dict[Namespace, int]:
         query = "SELECT namespace, count FROM hippo_namespaces WHERE count > 0"

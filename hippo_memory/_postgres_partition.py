@@ -9,8 +9,10 @@ and its errors are mapped (:func:`~hippo_memory._postgres_io.mapped_errors`).
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +32,32 @@ from ._types import Namespace
 
 __all__ = ["BLOCK_ROWS", "PostgresPartition"]  # BLOCK_ROWS: also read here by `hippo-memory check`
 
+_CUES_OF_SLOTS = (
+    "SELECT row_no, slot, kind, text FROM hippo_cues WHERE partition_id = %s AND slot = ANY(%s::bigint[]) "
+    "ORDER BY row_no"
+)
 _LIFECYCLE_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in LIFECYCLE_COLUMNS.split(", ")[1:])
+
+
+class _CuePrefetch(NamedTuple):
+    """Cues read with the records of ``slots`` (:meth:`PostgresPartition.memories_by_slot`), for one use."""
+
+    slots: frozenset[int]
+    cues: dict[int, list[CueRecord]]
+
+
+class _Prefetched(threading.local):
+    """Each thread's own prefetched cues (another thread's writes never make them disagree with its records)."""
+
+    cues: _CuePrefetch | None = None
+
+
+def _cues_by_slot(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[CueRecord]]:
+    """``slot -> cues`` of ``hippo_cues`` rows (row order kept)."""
+    out: dict[int, list[CueRecord]] = {}
+    for row, slot, kind, text in rows:
+        out.setdefault(int(slot), []).append(CueRecord(int(row), int(slot), kind, text))
+    return out
 
 
 class PostgresPartition:
@@ -51,6 +78,7 @@ class PostgresPartition:
         self.dim = 0
         self._pending: Pending | None = None
         self._vectors = VectorBlocks(storage, pid, key)
+        self._prefetched = _Prefetched()
         self.refresh()
 
     # -- helpers ----------------------------------------------------------------------
@@ -60,6 +88,7 @@ class PostgresPartition:
     @contextlib.contextmanager
     def _writing(self) -> Iterator[None]:
         """Join (or open) the storage's transaction and count the partition as changed by it."""
+        self._prefetched.cues = None  # this thread's next reads see its own writes
         with self._storage.transaction():
             self._storage.touch(self.pid)
             yield
@@ -97,6 +126,10 @@ class PostgresPartition:
             "cannot lock the partition", "SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_CLASS, self.pid)
         )
 
+    def consolidation_lock(self) -> AbstractContextManager[bool]:
+        """The partition's consolidation lock, if free (see :meth:`~hippo_memory._postgres.PostgresStorage.consolidation_lock`)."""
+        return self._storage.consolidation_lock(self.pid)
+
     def iter_memories(self) -> Iterator[MemoryRecord]:
         for row in self._fetch(
             "cannot read memories",
@@ -105,12 +138,22 @@ class PostgresPartition:
             yield memory_record(row)
 
     def memories_by_slot(self, slots: Sequence[int]) -> dict[int, MemoryRecord]:
-        rows = self._fetch(
+        """The records of ``slots``; their cues come in the same round trip and answer this thread's next
+        :meth:`cues_by_slot` (every caller reads a memory's cues right after its record, e.g. a recall's hits).
+        """
+        slot_list = [int(s) for s in slots]
+        memories, cues = self._storage.fetch_many(
             "cannot read memories",
-            f"SELECT {MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s AND slot = ANY(%s::bigint[])",
-            [int(s) for s in slots],
+            [
+                (
+                    f"SELECT {MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s AND slot = ANY(%s::bigint[])",
+                    (self.pid, slot_list),
+                ),
+                (_CUES_OF_SLOTS, (self.pid, slot_list)),
+            ],
         )
-        return {int(row[0]): memory_record(row) for row in rows}
+        self._prefetched.cues = _CuePrefetch(frozenset(slot_list), _cues_by_slot(cues))
+        return {int(row[0]): memory_record(row) for row in memories}
 
     def metadata_by_slot(self, slots: Sequence[int]) -> Iterator[tuple[int, str]]:
         for slot, metadata in self._fetch(
@@ -121,15 +164,11 @@ class PostgresPartition:
             yield int(slot), str(metadata)
 
     def cues_by_slot(self, slots: Sequence[int]) -> dict[int, list[CueRecord]]:
-        out: dict[int, list[CueRecord]] = {}
-        for row, slot, kind, text in self._fetch(
-            "cannot read cues",
-            "SELECT row_no, slot, kind, text FROM hippo_cues WHERE partition_id = %s AND slot = ANY(%s::bigint[]) "
-            "ORDER BY row_no",
-            [int(s) for s in slots],
-        ):
-            out.setdefault(int(slot), []).append(CueRecord(int(row), int(slot), kind, text))
-        return out
+        slot_list = [int(s) for s in slots]
+        prefetch, self._prefetched.cues = self._prefetched.cues, None
+        if prefetch is not None and prefetch.slots.issuperset(slot_list):
+            return {s: prefetch.cues[s] for s in slot_list if s in prefetch.cues}
+        return _cues_by_slot(self._fetch("cannot read cues", _CUES_OF_SLOTS, slot_list))
 
     def cues_by_row(self, rows: Sequence[int]) -> dict[int, CueRecord]:
         return {

@@ -436,6 +436,15 @@ class SQLiteStorage:
                 at += 1
             return sorted(found, key=keys.__getitem__)
 
+    def partition_seqs(self, prefix: Namespace | None = None) -> dict[Namespace, int]:
+        keys = self.partition_keys(prefix)
+        with self._mutex:
+            catalogue = self._catalogue()
+        with mapped_errors("cannot read the change sequences"):
+            rows = self.db.execute("SELECT id, seq FROM partitions").fetchall()
+        seqs = {int(pid): int(seq) for pid, seq in rows}
+        return {key: seqs.get(catalogue[key], -1) for key in keys}
+
     def namespace_counts(self, prefix: Namespace | None = None) -> dict[Namespace, int]:
         query, args = "SELECT namespace, count FROM namespaces WHERE count > 0", []
         if prefix is not None:

@@ -165,6 +165,11 @@ class SQLitePartition:
     def lock_for_write(self) -> None:
         """Nothing to do: the directory's one writer process holds the store's lock."""
 
+    @contextlib.contextmanager
+    def consolidation_lock(self) -> Iterator[bool]:
+        """Always held: the directory's one writer process holds the store's lock."""
+        yield True
+
     def iter_memories(self) -> Iterator[MemoryRecord]:
         for row in self.db.execute(
             f"SELECT {_MEMORY_COLUMNS} FROM memories WHERE partition = ? ORDER BY slot", (self.pid,)

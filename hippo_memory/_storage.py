@@ -134,6 +134,15 @@ class PartitionStorage(Protocol):
         """
         ...
 
+    def consolidation_lock(self) -> AbstractContextManager[bool]:
+        """Hold the partition's cross-process consolidation lock for the block, if no other process holds it.
+
+        Never waits: the block gets ``False`` when another process is consolidating the
+        partition (the caller leaves it to that process). Recall and writes never take
+        it. A single-writer backend (the SQLite directory) always gets ``True``.
+        """
+        ...
+
     def iter_memories(self) -> Iterator[MemoryRecord]:
         """Every memory of the partition, by slot."""
         ...
@@ -358,6 +367,14 @@ class Storage(Protocol):
 
     def partition_keys(self, prefix: Namespace | None = None) -> list[Namespace]:
         """Keys of the partitions holding namespaces under ``prefix`` (every one for ``None``)."""
+        ...
+
+    def partition_seqs(self, prefix: Namespace | None = None) -> dict[Namespace, int]:
+        """:meth:`partition_keys` (same order) with each partition's :meth:`PartitionStorage.seq`, in one read.
+
+        A recall on a shared backend checks every partition it holds with this one
+        query instead of a catalogue read plus one sequence read per partition.
+        """
         ...
 
     def namespace_counts(self, prefix: Namespace | None = None) -> dict[Namespace, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import _postgres_server
 import pytest
@@ -74,3 +75,109 @@ def test_a_write_in_one_process_is_recalled_by_another_on_its_next_call(postgres
         mine = memory.remember("Alice moved to Porto.", namespace=("users", "alice"), session="s1")
         assert _other_process(postgres_url, "recall", "Porto") == mine
         assert {m.id for m in memory.list(("users", "alice"))} == {first, written, mine}
+
+
+def _count_round_trips(memory: HippoMemory, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every call that reaches the server (a pipelined ``fetch_many`` is one round trip)."""
+    calls: list[str] = []
+    storage = memory.storage  # type: ignore[attr-defined]
+    for name in ("fetch", "fetch_many", "execute", "execute_many", "copy"):
+        original = getattr(storage, name)
+
+        def counted(what: str, *args: object, _original: Any = original, _name: str = name) -> Any:
+            calls.append(f"{_name}: {what}")
+            return _original(what, *args)
+
+        monkeypatch.setattr(storage, name, counted)
+    return calls
+
+
+def test_a_warm_recall_makes_two_round_trips_and_still_sees_other_writers(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (
+        HippoMemory(postgres_url, encoder=HashingEncoder(64), config=CONFIG) as memory,
+        HippoMemory(postgres_url, encoder=HashingEncoder(64), config=CONFIG) as other,
+    ):
+        memory.remember_many([f"note {i} about topic {i % 5}" for i in range(40)], namespace=("users", "alice"))
+        memory.remember("Bob plays the cello.", namespace=("users", "bob"))
+        memory.recall("topic 3", k=5)  # loads both partitions
+        calls = _count_round_trips(memory, monkeypatch)
+        catalogue, records = "fetch: cannot read the partition catalogue", "fetch_many: cannot read memories"
+        for namespace, partitions in ((("users", "alice"), 1), (("users",), 2), (None, 2)):
+            calls.clear()
+            assert memory.recall("topic 3", namespace=namespace, k=5)
+            # the catalogue with every partition's change sequence; then each partition's hits with their cues
+            assert calls[0] == catalogue and calls[1:] == [records] * len(calls[1:]) and len(calls) <= 1 + partitions
+        written = other.remember("Alice started learning the oboe.", namespace=("users", "alice"))
+        calls.clear()
+        hits = memory.recall("learning the oboe", namespace=("users", "alice"), k=1)
+        assert hits[0].memory.id == written and hits[0].memory.cues  # caught up, cues included
+        assert len(calls) > 2  # the partition another engine wrote was reloaded
+
+
+def test_a_partition_another_process_consolidates_is_skipped_and_recall_and_writes_go_on(
+    postgres_url: str,
+) -> None:
+    with (
+        HippoMemory(postgres_url, encoder=HashingEncoder(64), config=CONFIG) as first,
+        HippoMemory(postgres_url, encoder=HashingEncoder(64), config=CONFIG) as second,
+    ):
+        alice = first.remember("Alice lives in Lisbon.", namespace=("users", "alice"))
+        first.remember("Bob plays the cello.", namespace=("users", "bob"))
+        held = first.storage.partition(("users", "alice"))  # type: ignore[attr-defined]
+        with held.consolidation_lock() as mine:
+            assert mine
+            report = second.consolidate()
+            assert report.skipped_partitions == 1 and report.memories_before == 1  # bob's partition only
+            # Recall and writes never take the consolidation lock.
+            assert second.recall("Lisbon", namespace=("users", "alice"), k=1)[0].memory.id == alice
+            second.remember("Alice moved to Porto.", namespace=("users", "alice"))
+        report = second.consolidate()
+        assert report.skipped_partitions == 0 and report.memories_before == 3
+
+
+def test_two_engines_never_consolidate_one_partition_at_once(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from hippo_memory import _consolidation
+
+    engines = [HippoMemory(postgres_url, encoder=HashingEncoder(64), config=CONFIG) for _ in range(2)]
+    try:
+        engines[0].remember_many([f"shared note {i}" for i in range(20)], namespace=("team",))
+        real = _consolidation.consolidate
+        entered: list[int] = []
+        done = [threading.Event(), threading.Event()]
+        start = threading.Barrier(2)
+        reports: dict[int, Any] = {}
+
+        def consolidate(part: Any, **kwargs: Any) -> Any:
+            me = next(i for i, engine in enumerate(engines) if engine.storage is part.store._storage)  # type: ignore[attr-defined]
+            entered.append(me)
+            if len(entered) == 1:  # the first one in waits until the other engine's whole pass is over
+                assert done[1 - me].wait(timeout=60)
+            return real(part, **kwargs)
+
+        monkeypatch.setattr(_consolidation, "consolidate", consolidate)
+
+        def run(i: int) -> None:
+            start.wait()
+            try:
+                reports[i] = engines[i].consolidate()
+            finally:
+                done[i].set()
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert len(entered) == 1, "both engines consolidated the partition at once"
+        winner = entered[0]
+        assert reports[winner].skipped_partitions == 0 and reports[winner].memories_before == 20
+        assert reports[1 - winner].skipped_partitions == 1 and reports[1 - winner].memories_before == 0
+    finally:
+        for engine in engines:
+            engine.close()

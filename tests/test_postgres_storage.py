@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import _postgres_server
 import numpy as np
@@ -371,3 +373,79 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"])
+def test_partition_seqs_are_the_catalogue_with_each_change_sequence(
+    backend: str, postgres_url: str, tmp_path: Path
+) -> None:
+    from hippo_memory._sqlite import SQLiteStorage
+
+    store: Any = PostgresStorage(postgres_url, durable=False) if backend == "postgres" else SQLiteStorage(tmp_path)
+    try:
+        for key in [("a",), ("a", "b"), ("ab",), ("b", "c")]:
+            store.partition(key, create=True)
+        part = store.partition(("a", "b"))
+        with store.transaction():
+            part.set_consolidated_at(1.0)
+        with store.transaction():
+            part.set_consolidated_at(2.0)
+        for prefix in [None, ("a",), ("a", "b", "c"), ("b",), ("z",)]:
+            seqs = store.partition_seqs(prefix)
+            assert list(seqs) == store.partition_keys(prefix)
+            assert seqs == {key: store.partition(key).seq() for key in seqs}
+        assert store.partition_seqs(("a",)) == {("a",): 0, ("a", "b"): 2}
+    finally:
+        store.close()
+
+
+def test_cues_read_with_the_records_answer_the_next_cue_read_only(storage: PostgresStorage, postgres_url: str) -> None:
+    part = storage.partition(("a",), create=True)
+    assert part is not None
+    _write(part, [0, 1], ["m0", "m1"], _vectors(2))
+    other = PostgresStorage(postgres_url, durable=False)
+    try:
+        theirs = other.partition(("a",))
+        assert theirs is not None
+        assert set(part.memories_by_slot([0, 1])) == {0, 1}
+        with other.transaction():  # another process changes a cue between the two reads
+            theirs.replace_cues(1, [CueRecord(1, 1, "text", "their cue")])
+        # The cues read in the records' round trip, consistent with them ...
+        assert part.cues_by_slot([1]) == {1: [CueRecord(1, 1, "text", "cue m1")]}
+        # ... once: the next read is fresh, and so is one of slots the records did not cover.
+        assert part.cues_by_slot([1]) == {1: [CueRecord(1, 1, "text", "their cue")]}
+        part.memories_by_slot([0])
+        assert part.cues_by_slot([0, 1])[1] == [CueRecord(1, 1, "text", "their cue")]
+        # This thread's own write in between is always seen.
+        part.memories_by_slot([0, 1])
+        with storage.transaction():
+            part.replace_cues(0, [CueRecord(0, 0, "text", "my cue")])
+        assert part.cues_by_slot([0]) == {0: [CueRecord(0, 0, "text", "my cue")]}
+    finally:
+        other.close()
+
+
+def test_the_consolidation_lock_is_one_process_at_a_time_and_never_blocks_a_writer(
+    storage: PostgresStorage, postgres_url: str
+) -> None:
+    part = storage.partition(("a",), create=True)
+    other = PostgresStorage(postgres_url, durable=False)
+    try:
+        theirs = other.partition(("a",))
+        assert part is not None and theirs is not None
+        with part.consolidation_lock() as held:
+            assert held
+            with theirs.consolidation_lock() as also:
+                assert not also
+            with other.transaction():  # the write lock is another key: no wait
+                other.execute("bounded wait", "SET LOCAL lock_timeout = '2s'")
+                theirs.lock_for_write()
+                theirs.set_consolidated_at(1.0)
+        with theirs.consolidation_lock() as held_now:  # released with the block
+            assert held_now
+        with pytest.raises(RuntimeError), part.consolidation_lock():
+            raise RuntimeError("the pass failed")
+        with theirs.consolidation_lock() as after_failure:  # released by the rollback too
+            assert after_failure
+    finally:
+        other.close()
