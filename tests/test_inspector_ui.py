@@ -399,3 +399,31 @@ def test_memory_text_is_shown_as_text_never_run(tab: Tab, tmp_path: Path) -> Non
         _check_screenshot(page, tmp_path / "markup.png")
     memory.close()
     assert tab.page_errors == [] and tab.csp_violations() == []
+
+
+@needs_browser
+def test_further_diagnostics_get_columns_of_their_own(tab: Tab) -> None:
+    memory = small_memory()
+    memory.remember("The ferry leaves at noon", namespace=("port",))
+    with live_server(create_app(memory, mcp=False)) as url:
+        page = tab.page
+
+        def add_fields(route: Any) -> None:  # a newer server's diagnostics, one known and one not
+            response = route.fetch()
+            body = response.json()
+            for hit in body["hits"]:
+                hit["diagnostics"] |= {"fused": 1.25, "novel_stage": "<i>x</i>"}
+            route.fulfill(response=response, json=body)
+
+        page.route("**/v1/recall", add_fields)
+        page.goto(f"{url}/ui")
+        _settle(page)
+        page.fill("#search-query", "ferry")
+        page.click("#search-go")
+        _settle(page)
+        headers = page.locator("#hits-head th").all_inner_texts()
+        assert headers[-3:] == ["Fused", "novel_stage", ""], headers
+        cells = page.locator("#hits-body tr").first.locator("td").all_inner_texts()
+        assert cells[-3:-1] == ["1.250", '"<i>x</i>"'], cells
+    memory.close()
+    assert tab.page_errors == [] and tab.csp_violations() == []

@@ -26,8 +26,12 @@
     ["cues_matched", "Cues", "How many of the memory's cue variants were among the candidates"],
     ["best_cue", "Best cue", "The cue variant with the highest attention, and its kind"],
   ];
+  // Optional fields a server may add: shown with a name and a meaning when present.
+  const OPTIONAL = {
+    fused: ["Fused", "Hand-set score: reciprocal-rank fusion of the settle and BM25 ranks, plus spreading and priors"],
+  };
   const RANKS = new Set(["candidate_rank", "lexical_rank"]);
-  const REALS = new Set(["similarity", "attention"]); // 1.0 stays "1.000", not "1"
+  const REALS = new Set(["similarity", "attention", "fused"]); // 1.0 stays "1.000", not "1"
 
   const $ = (id) => document.getElementById(id);
   const state = { key: "", namespace: null, offset: 0, memory: null, pending: 0 };
@@ -249,7 +253,10 @@
       el("th", { text: "Text" }),
       el("th", { text: "Namespace" }),
       ...DIAGNOSTICS.map(([, label, help]) => el("th", { text: label, title: help })),
-      ...extra.map((key) => el("th", { text: key, title: "Further diagnostics reported by the server" })),
+      ...extra.map((key) => {
+        const [label, help] = OPTIONAL[key] || [key, "Further diagnostics reported by the server"];
+        return el("th", { text: label, title: help });
+      }),
       el("th", { text: "" }),
     ];
     $("hits-head").replaceChildren(...head);
