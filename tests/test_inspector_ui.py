@@ -13,10 +13,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -191,27 +187,28 @@ def test_namespaces_answer_counts(served: Served) -> None:
     assert _api(served, served.admin, "POST", "namespaces", {"max_depth": 1}).json()["counts"] == [6]
 
 
-def test_serve_prints_the_inspector_url(tmp_path: Path) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    cmd = [sys.executable, "-m", "hippo_memory._cli", "--encoder", "hashing:64", "serve", "--store"]
-    proc = subprocess.Popen(
-        [*cmd, str(tmp_path / "mem"), "--create", "--no-mcp", "--port", str(port)],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        banner = [proc.stderr.readline() for _ in range(3)]
-        assert f"hippo-memory: memory inspector at http://127.0.0.1:{port}/ui\n" in banner, banner
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+def test_serve_prints_the_inspector_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    import uvicorn
+
+    from hippo_memory._cli import main
+
+    server_log = logging.getLogger("hippo_memory.server")  # serve configures it: put it back afterwards
+    for name in ("handlers", "level", "propagate"):
+        monkeypatch.setattr(server_log, name, getattr(server_log, name))
+    apps: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: apps.append(app))
+    serve = ["--encoder", "hashing:64", "serve", "--create", "--no-mcp", "--port", "8799", "--store"]
+    assert main([*serve, str(tmp_path / "one")]) == 0
+    assert "hippo-memory: memory inspector at http://127.0.0.1:8799/ui\n" in capsys.readouterr().err
+    assert main([*serve, str(tmp_path / "two"), "--no-ui"]) == 0
+    assert "inspector" not in capsys.readouterr().err
+    for app, status in zip(apps, (200, 404), strict=True):
+        with TestClient(app) as client:  # its lifespan closes the memory serve opened
+            assert client.get("/ui").status_code == status
 
 
 # ---------------------------------------------------------------------------- in Chromium
