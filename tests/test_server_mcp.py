@@ -27,6 +27,8 @@ TOOLS = {
     "get_memory",
     "update_memory",
     "forget",
+    "supersede",
+    "forget_namespace",
     "list_memories",
     "namespaces",
     "stats",
@@ -81,7 +83,16 @@ async def test_tools_called_in_process(memory: HippoMemory) -> None:
             await client.call_tool("update_memory", {"id": ids[1], "text": "The dog is called Pixel"})
         ).structured_content
         assert updated["text"] == "The dog is called Pixel"
+        newer = (
+            await client.call_tool(
+                "remember", {"text": "The greyhound is called Pixie now", "namespace": ["users", "alice"]}
+            )
+        ).structured_content["id"]
+        assert (await client.call_tool("supersede", {"old": ids[1], "new": newer})).structured_content == {"ok": True}
+        assert memory.get(ids[1]).superseded_by == newer
         assert (await client.call_tool("forget", {"ids": ids})).structured_content == {"forgotten": 2}
+        gone = await client.call_tool("forget_namespace", {"namespace": ["users", "alice"]})
+        assert gone.structured_content == {"forgotten": 1} and memory.count() == 0
 
 
 def _rpc(client: TestClient, method: str, params: dict[str, Any], token: str | None = None) -> Any:
@@ -120,6 +131,9 @@ def test_mcp_over_http_applies_the_keys(memory: HippoMemory, tmp_path: Path) -> 
         assert memory.get(homed).namespace == ("users", "alice")
         denied = call("remember", {"text": "x", "namespace": ["users", "alice"]}, reader)
         assert denied["isError"] and "PermissionDeniedError" in denied["content"][0]["text"]
+        wiped = call("forget_namespace", {"namespace": ["users", "bob"]}, alice)
+        assert wiped["isError"] and "PermissionDeniedError" in wiped["content"][0]["text"]
+        assert memory.count(("users", "bob")) == 1
 
 
 async def test_mcp_over_stdio(tmp_path: Path) -> None:

@@ -5,6 +5,11 @@ confined exactly as a REST one: over HTTP the API key (``Authorization: Bearer``
 checked by :func:`guard_mcp` before the SDK sees the request; over stdio the process
 owner is trusted with the whole store. Errors come back as tool errors whose text
 starts with the error's class name.
+
+Not every engine method is a tool: ``recall_vector`` and ``recall_chain``'s
+``vector`` (a model has text, not vectors), ``export_jsonl`` (a file), ``count`` and
+``associations`` (``stats`` and ``recall_chain`` answer what a model needs), and
+``forget_before`` (maintenance) are served over REST and :class:`~hippo_memory.HippoClient` only.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from ._keys import OPEN, KeyStore, Principal
 from ._models import (
     AssociateRequest,
     ConsolidateRequest,
+    ForgetNamespaceRequest,
     ListRequest,
     NamespacesRequest,
     RecallChainRequest,
     RecallRequest,
     RememberManyRequest,
     RememberRequest,
+    SupersedeRequest,
     UpdateRequest,
     report_out,
 )
@@ -213,6 +220,27 @@ def build_mcp(service: Service) -> MCPServer:
     def forget(ids: list[str], ctx: Context) -> dict[str, Any]:
         """Delete memories by id, for example when the user asks you to forget something. All or none."""
         return {"forgotten": call(lambda: service.forget(who(ctx), ids))}
+
+    @tool
+    def supersede(old: str, new: str, ctx: Context) -> dict[str, Any]:
+        """Mark memory `new` as replacing memory `old` (both ids, same namespace).
+
+        Use it when a stored fact has changed and you stored the new one with `remember`
+        ("Alice moved from Porto to Lisbon"): `recall` then returns the new fact and no
+        longer the outdated one, which stays readable with `get_memory`.
+        """
+        call(lambda: service.supersede(who(ctx), SupersedeRequest(old=old, new=new)))
+        return {"ok": True}
+
+    @tool
+    def forget_namespace(namespace: list[str], ctx: Context) -> dict[str, Any]:
+        """Delete every memory of a namespace and below it, e.g. ["users", "alice"].
+
+        Only when the user asks you to forget everything about them or a topic; to
+        delete single facts use `forget` with their ids. Cannot be undone.
+        """
+        req = ForgetNamespaceRequest(namespace=namespace)
+        return {"forgotten": call(lambda: service.forget_namespace(who(ctx), req))}
 
     @tool
     def list_memories(
