@@ -245,6 +245,13 @@ def test_openapi_schema_lists_every_operation(client: TestClient) -> None:
         ("post", "/v1/namespaces"),
         ("get", "/v1/stats"),
         ("post", "/v1/consolidate"),
+        ("post", "/v1/recall_vector"),
+        ("post", "/v1/supersede"),
+        ("post", "/v1/associations"),
+        ("post", "/v1/forget_namespace"),
+        ("post", "/v1/forget_before"),
+        ("post", "/v1/count"),
+        ("post", "/v1/export"),
         ("get", "/healthz"),
         ("get", "/readyz"),
     }
