@@ -37,6 +37,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import sqlite3
@@ -141,6 +142,12 @@ CREATE TABLE IF NOT EXISTS vector_checksums (
     PRIMARY KEY (partition, block)
 );
 """
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _namespace_of(key: str) -> Namespace:
+    """The namespace of a catalogue key, parsed once: listings re-read every key."""
+    return tuple(json.loads(key))
 
 
 def namespace_key(namespace: Namespace) -> str:
@@ -457,7 +464,7 @@ class SQLiteStorage:
             rows = self.db.execute(query, args).fetchall()
         out: dict[Namespace, int] = {}
         for text, count in rows:
-            namespace = tuple(json.loads(text))
+            namespace = _namespace_of(text)
             if prefix is None or namespace[: len(prefix)] == prefix:
                 out[namespace] = int(count)
         return out
