@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from hippo_memory import (
     EmptyTextError,
     HippoClient,
     HippoMemory,
+    InvalidInputError,
     InvalidNamespaceError,
     Memory,
     MemoryNotFoundError,
@@ -134,7 +136,11 @@ def test_unreachable_server_is_a_store_error(tmp_path: Path) -> None:
 
 
 def test_tenants_never_see_each_other_under_concurrency(tmp_path: Path) -> None:
-    """20 keys for 20 tenants issue random operations from 20 threads; no answer holds another tenant's memory."""
+    """20 keys for 20 tenants issue random operations from 20 threads; no answer holds another tenant's memory.
+
+    Nor does an error: every tenant chooses ids from one shared pool of names, and an id
+    another tenant holds reads, updates and forgets exactly as an id nobody holds.
+    """
     memory = small_memory(tmp_path / "store")
     keys = KeyStore(tmp_path / "keys.json")
     tenants = [("tenants", f"t{i:02d}") for i in range(20)]
@@ -153,13 +159,22 @@ def test_tenants_never_see_each_other_under_concurrency(tmp_path: Path) -> None:
             if m.namespace[:2] != tenants[i] or f"tenant {tenants[i][1]}" not in m.text:
                 failures.append(f"seed {rng_seed}: tenant {i} {what} saw {m.namespace} {m.text!r}")
 
+    shared_names = [f"note-{n}" for n in range(6)]  # every tenant picks its ids from these
+
+    def absent(exc: Exception, memory_id: str) -> bool:
+        return type(exc) is MemoryNotFoundError and str(exc) == f"no memory with id {memory_id!r}"
+
     def work(i: int, url: str) -> None:
         rng = random.Random(rng_seed + i)
         own = list(seeded[i])
+        claimed: set[str] = set()
         with HippoClient(url, api_key=tokens[i]) as client:
             for _ in range(12):
                 op = rng.choice(
-                    ["recall", "recall_all", "chain", "list", "namespaces", "get", "steal", "remember", "update"]
+                    [
+                        *("recall", "recall_all", "chain", "list", "namespaces", "get", "steal", "remember"),
+                        *("update", "claim", "claim", "probe"),
+                    ]
                 )
                 other = rng.choice([j for j in range(20) if j != i])
                 try:
@@ -195,6 +210,39 @@ def test_tenants_never_see_each_other_under_concurrency(tmp_path: Path) -> None:
                         own.append(
                             client.remember(f"tenant {tenants[i][1]} new {rng.choice(words)}", namespace=tenants[i])
                         )
+                    elif op == "claim":
+                        name = rng.choice(shared_names)
+                        try:
+                            got = client.remember(f"tenant {tenants[i][1]} {name}", namespace=tenants[i], id=name)
+                        except InvalidInputError as exc:  # only ever because this tenant holds it
+                            if (
+                                name not in claimed
+                                or str(exc) != f"a memory with id {name!r} already exists; use update()"
+                            ):
+                                failures.append(f"seed {rng_seed}: tenant {i} claim {name}: {exc}")
+                        else:
+                            if name in claimed or got != name:
+                                failures.append(f"seed {rng_seed}: tenant {i} claimed {name} twice or got {got}")
+                            claimed.add(name)
+                            own.append(name)
+                    elif op == "probe":  # a name only others may hold looks absent, in every operation
+                        name = rng.choice([n for n in shared_names if n not in claimed] or ["none"])
+                        stolen = rng.choice(seeded[other])
+                        attempts: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = [
+                            (client.get, (name,), {}),
+                            (client.update, (name,), {"text": "hijacked"}),
+                            (client.forget, (name,), {}),
+                            (client.associations, (name,), {}),
+                            (client.associate, (own[0], name), {}),
+                            (client.get, (stolen,), {}),
+                        ]
+                        for method, args, kwargs in attempts:
+                            try:
+                                method(*args, **kwargs)
+                                failures.append(f"seed {rng_seed}: tenant {i} reached {args} by {method.__name__}")
+                            except MemoryNotFoundError as exc:
+                                if not (absent(exc, name) or absent(exc, stolen)):
+                                    failures.append(f"seed {rng_seed}: tenant {i} probe said {exc}")
                     elif op == "update":
                         check(i, [client.update(rng.choice(own), metadata={"n": rng.random()})], op)
                 except Exception as exc:
@@ -206,5 +254,7 @@ def test_tenants_never_see_each_other_under_concurrency(tmp_path: Path) -> None:
             thread.start()
         for thread in threads:
             thread.join(timeout=120)
+    holders = {m.id: m.namespace for m in memory.list(("tenants",)) if "note-" in m.id}
     memory.close()
     assert failures == []
+    assert all(holders[memory_id][:2] == ("tenants", memory_id.split(".")[1]) for memory_id in holders)
