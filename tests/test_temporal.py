@@ -126,7 +126,7 @@ def test_a_when_question_lifts_the_memory_that_states_a_date() -> None:
     for weight in (0.0, 0.3):
         config = _config().model_copy(update={"temporal_weight": weight, "durable": False})
         with HippoMemory(None, encoder=HashingEncoder(128), config=config) as memory:
-            ids = memory.remember_many(turns, timestamp=REFERENCE)
+            ids = memory.remember_many([{"id": f"t{i}", "text": t} for i, t in enumerate(turns)], timestamp=REFERENCE)
             assert (TIME_CUES_KEY in memory.get(ids[1]).metadata) is (weight > 0)
             hits = memory.recall("When did Ann run the charity race for the shelter?", k=2)
             scores[weight] = {hit.memory.id: hit.score for hit in hits}
