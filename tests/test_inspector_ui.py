@@ -31,11 +31,13 @@ STATIC = Path(__file__).resolve().parents[1] / "hippo_memory" / "server" / "stat
 
 try:
     from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+    HAVE_PLAYWRIGHT = True
 except ImportError:  # pragma: no cover - the dev extra installs it
-    sync_playwright = None
+    HAVE_PLAYWRIGHT = False
 
 needs_browser = pytest.mark.skipif(
-    CHROMIUM is None or sync_playwright is None,
+    CHROMIUM is None or not HAVE_PLAYWRIGHT,
     reason="needs Debian's chromium (apt-get install chromium) and playwright (pip install playwright)",
 )
 
@@ -78,7 +80,7 @@ def _seed(memory: HippoMemory) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if CHROMIUM is None or sync_playwright is None:
+    if CHROMIUM is None or not HAVE_PLAYWRIGHT:
         pytest.skip("needs Debian's chromium (apt-get install chromium) and playwright (pip install playwright)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
@@ -140,9 +142,10 @@ def _check_screenshot(page: Page, path: Path) -> None:
     page.screenshot(path=str(path), full_page=True)
     with Image.open(path) as image:
         assert image.format == "PNG" and image.width >= 1000 and image.height >= 600
-        low, high = image.convert("L").getextrema()
-        assert high - low > 100, "the screenshot is blank"
-        assert len(image.convert("L").getcolors(maxcolors=1 << 16) or []) > 20, "too few shades for a drawn page"
+        gray = image.convert("L")
+        low, high = gray.getextrema()  # one band: two ints
+        assert isinstance(low, int) and isinstance(high, int) and high - low > 100, "the screenshot is blank"
+        assert len(gray.getcolors(maxcolors=1 << 16) or []) > 20, "too few shades for a drawn page"
 
 
 # ---------------------------------------------------------------------------- without a browser
