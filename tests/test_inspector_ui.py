@@ -298,6 +298,7 @@ def test_browse_search_chain_edit_and_forget(served: Served, tab: Tab, tmp_path:
     assert edited["text"] == "A storm wrecked the old ferry near the harbour"
     assert edited["metadata"] == {"mood": "stormy"}
     expect(nodes.nth(1).locator("title")).to_have_text(edited["text"])
+    expect(nodes.nth(1).locator("text.memory-text")).to_have_text(edited["text"])
     expect(page.locator('#memories-body tr[data-id="story-2"] td.memory')).to_have_text(edited["text"])
 
     # Forget through the dialog: Cancel keeps the memory, Forget removes it.
@@ -318,6 +319,8 @@ def test_browse_search_chain_edit_and_forget(served: Served, tab: Tab, tmp_path:
     gone = _api(served, served.admin, "GET", "memories/story-3")
     assert gone.status_code == 404 and gone.json()["error"] == "MemoryNotFoundError"
     expect(_ns(page, "users/alice/story").locator(".count")).to_have_text("2")
+    expect(nodes.nth(2)).to_have_class("node forgotten")
+    expect(page.locator("#who")).to_have_text("5 memories")
     _check_screenshot(page, tmp_path / "forgotten.png")
     assert tab.page_errors == [] and tab.csp_violations() == []
 

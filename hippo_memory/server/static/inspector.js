@@ -432,6 +432,12 @@
     $("detail-pane").hidden = false;
   }
 
+  // The graph's nodes of one memory (or an element inside them).
+  function chainNodes(id, inner) {
+    const nodes = [...document.querySelectorAll("#chain-graph g.node")].filter((node) => node.dataset.id === id);
+    return inner ? nodes.flatMap((node) => [...node.querySelectorAll(inner)]) : nodes;
+  }
+
   async function openMemory(id) {
     showMemory(await api("GET", memoryPath(id)));
     $("detail-pane").scrollIntoView({ block: "nearest" });
@@ -460,6 +466,7 @@
       const owner = cell.closest("[data-id]");
       if (owner && owner.dataset.id === updated.id) cell.textContent = updated.text;
     }
+    for (const label of chainNodes(updated.id, "text.memory-text")) label.textContent = clip(updated.text, 100);
     await loadMemories();
   }
 
@@ -480,8 +487,9 @@
     for (const row of document.querySelectorAll("#hits-body tr")) {
       if (row.dataset.id === memory.id) row.remove();
     }
+    for (const node of chainNodes(memory.id)) node.classList.add("forgotten");
     await loadMemories();
-    await loadNamespaces();
+    await Promise.all([loadNamespaces(), loadWho()]);
   }
 
   // ------------------------------------------------------------------ the key and start-up
