@@ -64,7 +64,7 @@ from ._store_ops import (
     explicit_cues,
     is_item,
     item_id,
-    matches,
+    matcher,
     tokenized,
     validate_op,
 )
@@ -405,17 +405,20 @@ class HippoStore(BaseStore):
 
     def _list_namespaces(self, op: ListNamespacesOp) -> list[tuple[str, ...]]:
         """Namespaces from the engine's catalogue: no partition is loaded."""
-        scope: list[str] = []
-        for condition in op.match_conditions or ():
-            if condition.match_type == "prefix":
-                for label in condition.path:
-                    if label == "*":
-                        break
-                    scope.append(label)
-                break
-        namespaces = self.memory.namespaces(tuple(scope) or None)
-        conditions = op.match_conditions or ()
-        matching = [ns for ns in namespaces if all(matches(c, ns) for c in conditions)]
+        conditions = list(op.match_conditions or ())
+        scope: tuple[str, ...] = ()
+        first = next((c for c in conditions if c.match_type == "prefix"), None)
+        if first is not None:
+            labels = tuple(first.path)
+            scope = labels[: labels.index("*")] if "*" in labels else labels
+            if scope == labels:  # the engine's prefix is the whole condition
+                conditions.remove(first)
+        if not conditions:  # the engine answers alone, truncated and sorted
+            found = self.memory.namespaces(scope or None, max_depth=op.max_depth)
+            return found[op.offset : op.offset + op.limit]
+        tests = [matcher(c) for c in conditions]
+        namespaces = self.memory.namespaces(scope or None)
+        matching = [ns for ns in namespaces if all(test(ns) for test in tests)]
         if op.max_depth is not None:
             matching = sorted({ns[: op.max_depth] for ns in matching})
         return matching[op.offset : op.offset + op.limit]

@@ -45,7 +45,7 @@ __all__ = [
     "explicit_cues",
     "is_item",
     "item_id",
-    "matches",
+    "matcher",
     "tokenized",
     "validate_op",
 ]
@@ -190,15 +190,16 @@ def engine_filter(filter: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
-    path = tuple(condition.path)
-    if len(namespace) < len(path):
-        return False
-    if condition.match_type == "prefix":
-        pairs = zip(namespace, path, strict=False)
-    else:
-        pairs = zip(reversed(namespace), reversed(path), strict=False)
-    return all(want == "*" or have == want for have, want in pairs)
+def matcher(condition: MatchCondition) -> Callable[[tuple[str, ...]], bool]:
+    """A test of namespaces against one prefix or suffix condition (``"*"``: any label)."""
+    n = len(condition.path)
+    offset = 0 if condition.match_type == "prefix" else -n
+    fixed = [(i + offset, label) for i, label in enumerate(condition.path) if label != "*"]
+
+    def test(namespace: tuple[str, ...]) -> bool:
+        return len(namespace) >= n and all(namespace[i] == label for i, label in fixed)
+
+    return test
 
 
 def epoch(value: Any, fallback: datetime) -> datetime:
