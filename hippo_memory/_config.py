@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ._errors import InvalidConfigError
+from ._learned import load_model
 
-__all__ = ["HippoConfig", "IndexKind", "WritePolicy"]
+__all__ = ["HippoConfig", "IndexKind", "RankerKind", "WritePolicy"]
 
 IndexKind = Literal["auto", "exact", "flat", "ivf", "gpu"]
+RankerKind = Literal["learned", "fusion"]
 WritePolicy = Literal["store_all", "gate", "merge_duplicates"]
 
 
@@ -89,6 +91,15 @@ class HippoConfig(BaseModel):
         0.3,
         ge=0,
         description="Score added to candidates whose timestamp falls in the day, month or year the query names (e.g. 'on 1 February, 2023').",
+    )
+    # --- ranker (docs/ranker.md) -------------------------------------------------
+    ranker: RankerKind = Field(
+        "fusion",
+        description="'learned': a logistic model over every stage's features gives each hit a calibrated probability of relevance as its score (comparable across queries); 'fusion': the hand-set reciprocal-rank fusion plus spreading and priors (lexical_weight, fusion_k, spread, speaker_weight, temporal_weight) ranks and scores.",
+    )
+    ranker_weights: str | None = Field(
+        None,
+        description="Path of a weights file for the learned ranker (written by 'hippo-memory bench train-ranker'); None: the weights shipped in the package.",
     )
     # --- settle stage ----------------------------------------------------------
     beta: float = Field(16.0, gt=0, description="Inverse temperature of the Hopfield softmax.")
@@ -253,6 +264,8 @@ class HippoConfig(BaseModel):
     def _check(self) -> HippoConfig:
         if self.code_k >= self.code_dim:
             raise ValueError("code_k must be smaller than code_dim")
+        if self.ranker_weights is not None:
+            load_model(self.ranker_weights)  # a missing or malformed file fails here, not at the first recall
         if self.lexical_language is not None:
             import Stemmer  # PyStemmer
 

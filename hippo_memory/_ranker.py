@@ -4,25 +4,44 @@ Each step takes the candidate memories (``uniq``, slots ascending) and returns
 scores or an order over them, so a recall is a pipeline::
 
     settle -> fuse (with the lexical ranking) -> priors (spreading, speaker, time)
-    -> order -> demote superseded -> similarity floor
+    -> [learned: features -> calibrated probability] -> order -> demote superseded
+    -> similarity floor
 
-The maths lives in :mod:`hippo_memory.functional`; these steps only gather the
-partition state each one needs.
+With ``HippoConfig.ranker == "fusion"`` the hand-set fusion and priors are the
+score; with ``"learned"`` (the default) every stage's output becomes a feature
+(:mod:`hippo_memory._features`) and a logistic model (:mod:`hippo_memory._learned`)
+turns them into a probability of relevance. The maths lives in
+:mod:`hippo_memory.functional`, :mod:`hippo_memory._features` and
+:mod:`hippo_memory._learned`; these steps only gather the partition state each one needs.
 """
 
 from __future__ import annotations
 
+import bisect
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
+from ._features import StageOutputs, candidate_features
+from ._learned import load_model
 from ._partition import Partition
 from ._temporal import candidate_spans, query_time, temporal_match
 from .functional import pool_by_owner, pooled_attention, reciprocal_rank_fusion, settle, spread_activation
 
-__all__ = ["Settled", "apply_priors", "fuse", "order", "settle_candidates", "similarity_floor"]
+__all__ = [
+    "Fusion",
+    "Priors",
+    "Settled",
+    "apply_priors",
+    "features",
+    "fuse",
+    "learned_scores",
+    "order",
+    "settle_candidates",
+    "similarity_floor",
+]
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -75,24 +94,44 @@ def settle_candidates(
     return Settled(ranked, pooled, attention, uniq.astype(np.int64), inverse)
 
 
-def fuse(part: Partition, settled: Settled, lexical: list[int], use_lexical: bool) -> tuple[FloatArray, IntArray]:
+class Fusion(NamedTuple):
+    """The fusion step's result over ``u`` candidates.
+
+    Attributes:
+        scores: float32 ``(u,)``: reciprocal-rank fusion of the settle and BM25 rankings
+            (1: first in both); the pooled attention when the lexical channel is off.
+        lexical_rank: int64 ``(u,)``: 0-based BM25 rank, -1 when not ranked lexically.
+        bm25: float32 ``(u,)``: BM25 score over the query's maximum attainable score (0: none).
+    """
+
+    scores: FloatArray
+    lexical_rank: IntArray
+    bm25: FloatArray
+
+
+def fuse(part: Partition, settled: Settled, lexical: IntArray, lexical_scores: FloatArray, use_lexical: bool) -> Fusion:
     """Reciprocal-rank fusion of the settle ranking with the BM25 ranking.
 
     Also fuses when no query word was searchable (``lexical`` empty), so scores keep
     one scale for the priors.
 
-    Returns:
-        ``(scores, lexical_rank)``: float32 ``(u,)`` and int64 ``(u,)`` (-1: not ranked lexically).
+    Args:
+        part: The partition searched.
+        settled: The settle step's result.
+        lexical: int64 ``(h,)``: the lexical channel's slots, best first.
+        lexical_scores: float32 ``(h,)``: their BM25 scores on the query's absolute scale.
+        use_lexical: Whether the lexical channel is on for this query.
     """
     uniq = settled.uniq
     lexical_rank = np.full(uniq.size, -1, dtype=np.int64)
+    bm25 = np.zeros(uniq.size, dtype=np.float32)
     if not use_lexical:
-        return settled.pooled, lexical_rank
-    lexical_arr = np.asarray(lexical, dtype=np.int64)
-    if lexical_arr.size:
-        positions = np.minimum(np.searchsorted(uniq, lexical_arr), uniq.size - 1)
-        present = uniq[positions] == lexical_arr  # a memory without live cue rows is not
+        return Fusion(settled.pooled, lexical_rank, bm25)
+    if lexical.size:
+        positions = np.minimum(np.searchsorted(uniq, lexical), uniq.size - 1)
+        present = uniq[positions] == lexical  # a memory without live cue rows is not
         lexical_rank[positions[present]] = np.arange(int(present.sum()))
+        bm25[positions[present]] = lexical_scores[present]
     settle_rank = np.empty(uniq.size, dtype=np.int64)
     settle_rank[settled.order] = np.arange(uniq.size)
     config = part.config
@@ -101,10 +140,26 @@ def fuse(part: Partition, settled: Settled, lexical: list[int], use_lexical: boo
         np.asarray([1.0, config.lexical_weight]),
         config.fusion_k,
     )
-    return scores.astype(np.float32), lexical_rank
+    return Fusion(scores.astype(np.float32), lexical_rank, bm25)
 
 
-def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray) -> FloatArray:
+class Priors(NamedTuple):
+    """The priors step's result over ``u`` candidates.
+
+    Attributes:
+        scores: float32 ``(u,)``: the hand-set ranking scores (fusion, spreading, priors).
+        speaker: bool ``(u,)``: the query names the memory's speaker.
+        temporal: bool ``(u,)``: the memory's time lies in the window the query names.
+        lift: float32 ``(u,)``: what spreading activation added to the fusion scaled to a maximum of 1.
+    """
+
+    scores: FloatArray
+    speaker: npt.NDArray[np.bool_]
+    temporal: npt.NDArray[np.bool_]
+    lift: FloatArray
+
+
+def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray, *, always: bool = False) -> Priors:
     """Spreading activation along associations, then the speaker and temporal priors.
 
     Args:
@@ -112,19 +167,26 @@ def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray
         query: The query text (priors need it; spreading does not).
         uniq: int64 ``(m,)``: candidate memory slots, ascending.
         scores: float32 ``(m,)``: their fused scores.
+        always: Find speaker and time matches even where their weight is 0 (the
+            learned ranker reads them as features).
 
     Returns:
-        float32 ``(m,)``: the final ranking scores; ``scores`` unchanged when no
-        association, speaker or date applies.
+        The final hand-set scores (``scores`` unchanged when no association, speaker
+        or date applies) and the matches behind them.
     """
     config = part.config
     bonus = np.zeros(uniq.size, dtype=np.float32)
-    named = part.named_speakers(query) if config.speaker_weight > 0 and config.speaker_key else None
+    speaker = np.zeros(uniq.size, dtype=bool)
+    temporal = np.zeros(uniq.size, dtype=bool)
+    named = part.named_speakers(query) if (always or config.speaker_weight > 0) and config.speaker_key else None
     if named is not None and named.size:
-        bonus += config.speaker_weight * np.isin(part.slot_speaker[uniq], named)
-    if config.temporal_weight > 0 and query:
+        speaker = np.isin(part.slot_speaker[uniq], named)
+        bonus += config.speaker_weight * speaker
+    if (always or config.temporal_weight > 0) and query:
         spans, owners = candidate_spans(part.slot_spans, uniq)
-        bonus += config.temporal_weight * temporal_match(query_time(query), part.slot_time[uniq], spans, owners)
+        match = temporal_match(query_time(query), part.slot_time[uniq], spans, owners)
+        temporal = match > 0
+        bonus += config.temporal_weight * match
     sources: list[int] = []
     targets: list[int] = []
     strengths: list[float] = []
@@ -143,8 +205,9 @@ def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray
                     sources.append(i)
                     targets.append(j)
                     strengths.append(strength)
+    no_lift = np.zeros(uniq.size, dtype=np.float32)
     if not sources and not bonus.any():
-        return scores
+        return Priors(scores, speaker, temporal, no_lift)
     top = float(scores.max()) if scores.size else 0.0
     normalised = (scores / top if top > 0 else scores).astype(np.float32)
     spread = spread_activation(
@@ -155,7 +218,76 @@ def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray
         config.spread,
     )
     final: FloatArray = (spread + bonus).astype(np.float32)
-    return final
+    return Priors(final, speaker, temporal, (spread - normalised).astype(np.float32))
+
+
+def _neighbour_pairs(part: Partition, uniq: IntArray) -> IntArray:
+    """int64 ``(e, 2)``: candidate positions ``(i, j)`` where ``j`` is next to ``i`` in a session (both ways)."""
+    position = {int(slot): i for i, slot in enumerate(uniq.tolist())}
+    pairs: list[tuple[int, int]] = []
+    sessions = part.session_slots
+    for i, slot in enumerate(uniq.tolist()):
+        key = part.slot_session.get(slot)
+        if key is None:
+            continue
+        members = sessions[key]
+        at = bisect.bisect_left(members, slot)
+        for k in (at - 1, at + 1):
+            if 0 <= k < len(members):
+                j = position.get(members[k])
+                if j is not None:
+                    pairs.append((i, j))
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64)
+    return np.asarray(pairs, dtype=np.int64)
+
+
+def features(
+    part: Partition,
+    q: FloatArray,
+    settled: Settled,
+    sims: FloatArray,
+    fusion: Fusion,
+    priors: Priors,
+) -> FloatArray:
+    """The candidates' feature matrix: float32 ``(u, len(FEATURES))`` (see :mod:`hippo_memory._features`)."""
+    uniq = settled.uniq
+    text_rows = part.slot_rows[uniq, 0]
+    text_sims = (part.index.vectors(text_rows) @ q).astype(np.float32)
+    settle_rank = np.empty(uniq.size, dtype=np.int64)
+    settle_rank[settled.order] = np.arange(uniq.size)
+    life = part.life
+    superseded = np.zeros(uniq.size, dtype=bool)
+    if life.n_superseded and uniq.size:
+        life.grow(int(uniq.max()) + 1)
+        superseded = life.superseded_by[uniq] >= 0
+    stages = StageOutputs(
+        sims=sims,
+        inverse=settled.inverse,
+        text_sims=text_sims,
+        pooled=settled.pooled,
+        settle_rank=settle_rank,
+        lexical_rank=fusion.lexical_rank,
+        bm25=fusion.bm25,
+        fusion=fusion.scores,
+        speaker=priors.speaker,
+        temporal=priors.temporal,
+        spread_lift=priors.lift,
+        neighbours=_neighbour_pairs(part, uniq),
+        times=part.slot_time[uniq],
+        lengths=part.lexical.lengths(uniq),
+        superseded=superseded,
+    )
+    return candidate_features(stages)
+
+
+def learned_scores(part: Partition, x: FloatArray) -> FloatArray:
+    """The configured model's probability of relevance per candidate: float32 ``(u,)`` in [0, 1].
+
+    Raises:
+        InvalidConfigError: ``ranker_weights`` names a file that is not valid weights.
+    """
+    return load_model(part.config.ranker_weights).probability(x)
 
 
 def order(part: Partition, uniq: IntArray, scores: FloatArray, include_superseded: bool) -> IntArray:

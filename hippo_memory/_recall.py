@@ -17,10 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from ._partition import Partition
-from ._ranker import apply_priors, fuse, order, settle_candidates, similarity_floor
+from ._ranker import apply_priors, features, fuse, learned_scores, order, settle_candidates, similarity_floor
 from ._types import ChainHop, Cue, HitDiagnostics, Namespace, RecallHit
 
-__all__ = ["PartitionRecall", "follow_chain", "recall_partition"]
+__all__ = ["CandidateTable", "PartitionRecall", "candidate_table", "follow_chain", "recall_partition"]
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -34,16 +34,24 @@ class PartitionRecall(NamedTuple):
     timings: dict[str, float]
 
 
-def _lexical_slots(part: Partition, query: str, allowed: IntArray | None) -> list[int]:
+def _lexical_slots(part: Partition, query: str, allowed: IntArray | None) -> tuple[IntArray, FloatArray]:
     """Visible slots of the lexical channel for ``query``, best BM25 first (at most ``lexical_candidates``).
 
     Only the query's ``lexical_terms`` rarest words are searched: BM25's ranking
     rests on rare words, while a common word's postings cost time and rank little.
+
+    Returns:
+        int64 ``(h,)`` slots and float32 ``(h,)`` scores over the best score the query's
+        words could reach (:meth:`LexicalIndex.max_score`), in [0, 1).
     """
     config = part.config
-    terms = part.lexical.rarest_terms(query, config.lexical_terms)
-    found: list[int] = part.lexical.search(terms, config.lexical_candidates, allowed).tolist()
-    return found
+    lexical = part.lexical
+    terms = lexical.rarest_terms(query, config.lexical_terms)
+    found, scores = lexical.search_scored(terms, config.lexical_candidates, allowed)
+    if found.size:
+        ceiling = lexical.max_score(lexical.terms(query)[0])
+        scores = scores / np.float32(max(ceiling, 1e-9))
+    return found, scores
 
 
 def _linked_slots(part: Partition, sources: set[int], allowed: IntArray | None) -> set[int]:
@@ -86,6 +94,101 @@ def _join(part: Partition, cand: tuple[IntArray, FloatArray, IntArray], slots: l
     return cand_rows, np.concatenate([sims, extra_sims]), part.index.owners(cand_rows)
 
 
+class CandidateTable(NamedTuple):
+    """Every candidate of one single-hop recall, ranked, with what each stage said of it.
+
+    Attributes:
+        uniq: int64 ``(u,)``: candidate slots, ascending.
+        ranked: int64 ``(r,)``: positions into ``uniq``, best first (after the similarity floor).
+        scores: float32 ``(u,)``: the ranking scores (probabilities with the learned ranker).
+        fused: float32 ``(u,)``: the hand-set fusion-and-priors scores.
+        features: float32 ``(u, len(FEATURES))`` (learned ranker) or ``None`` (fusion ranker).
+        cand_rows: int64 ``(m,)``: candidate cue rows.
+        sims: float32 ``(m,)``: their cosine with the query.
+        inverse: int64 ``(m,)``: each row's position in ``uniq``.
+        pooled: float32 ``(u,)``: attention per memory.
+        attention: float32 ``(m,)``: attention per row.
+        lexical_rank: int64 ``(u,)``: BM25 rank, -1 when not ranked.
+    """
+
+    uniq: IntArray
+    ranked: IntArray
+    scores: FloatArray
+    fused: FloatArray
+    features: FloatArray | None
+    cand_rows: IntArray
+    sims: FloatArray
+    inverse: IntArray
+    pooled: FloatArray
+    attention: FloatArray
+    lexical_rank: IntArray
+
+
+def candidate_table(
+    part: Partition,
+    q: FloatArray,
+    *,
+    query: str,
+    k: int,
+    slots: IntArray | None,
+    include_superseded: bool,
+    min_similarity: float | None,
+    want_features: bool = False,
+) -> CandidateTable:
+    """Gather the candidates of a recall and rank them (the ranker's whole pipeline).
+
+    Args:
+        part: The partition (call under its lock).
+        q: float32 ``(d,)``: the query vector.
+        query: The query text ("" for vectors only).
+        k: Memories wanted (the candidate stage widens until it holds ``k``).
+        slots: int64 visible slots, ascending (``None``: all).
+        include_superseded: Rank replaced memories after current ones.
+        min_similarity: Cosine floor (``None``: none).
+        want_features: Compute the feature matrix even under the fusion ranker (training).
+    """
+    config = part.config
+    rows = None if slots is None else part.rows_of(slots)
+    cand = _candidates(part, q, k, rows)
+    use_lexical = config.lexical_weight > 0 and bool(query)
+    if use_lexical:
+        lexical, lexical_scores = _lexical_slots(part, query, slots)
+    else:
+        lexical, lexical_scores = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    # The lexical channel's memories join the candidates with all their cue variants, so
+    # they are settled, pooled and diagnosed like the nearest-neighbour ones; so do the
+    # memories associated with any of them, for spreading activation to lift.
+    already = set(cand[2].tolist())
+    joining = set(lexical.tolist())
+    if config.spread > 0:
+        joining |= _linked_slots(part, already | joining, slots)
+    joining -= already
+    if joining:
+        cand = _join(part, cand, sorted(joining), q)
+    cand_rows, sims, owners = cand
+    settled = settle_candidates(part, q, cand_rows, sims, owners)
+    fusion = fuse(part, settled, lexical, lexical_scores, use_lexical)
+    learned = config.ranker == "learned"
+    priors = apply_priors(part, query, settled.uniq, fusion.scores, always=learned or want_features)
+    x = features(part, q, settled, sims, fusion, priors) if learned or want_features else None
+    scores = learned_scores(part, x) if learned and x is not None else priors.scores
+    ranked = order(part, settled.uniq, scores, include_superseded)
+    ranked = similarity_floor(ranked, sims, settled.inverse, settled.uniq.size, min_similarity)
+    return CandidateTable(
+        settled.uniq,
+        ranked,
+        scores,
+        priors.scores,
+        x,
+        cand_rows,
+        sims,
+        settled.inverse,
+        settled.pooled,
+        settled.attention,
+        fusion.lexical_rank,
+    )
+
+
 def recall_partition(
     part: Partition,
     q: FloatArray,
@@ -120,31 +223,20 @@ def recall_partition(
     slots = part.allowed_slots(namespace, filter, since, until)
     clock = part.clock()
     slots = part.life.visible(slots, part.slot_ns[: len(part.slot_id)], clock, include_superseded)
-    rows = None if slots is None else part.rows_of(slots)
     k = min(k, part.n_memories)  # a huge k costs no more than every memory
-    cand = _candidates(part, q, k, rows)
-    use_lexical = config.lexical_weight > 0 and bool(query)
-    lexical = _lexical_slots(part, query, slots) if use_lexical else []
-    # The lexical channel's memories join the candidates with all their cue variants, so
-    # they are settled, pooled and diagnosed like the nearest-neighbour ones; so do the
-    # memories associated with any of them, for spreading activation to lift.
-    already = set(cand[2].tolist())
-    joining = set(lexical)
-    if config.spread > 0:
-        joining |= _linked_slots(part, already | joining, slots)
-    joining -= already
-    if joining:
-        cand = _join(part, cand, sorted(joining), q)
-    cand_rows, sims, owners = cand
     t1 = time.perf_counter()
-    settled = settle_candidates(part, q, cand_rows, sims, owners)
-    scores, lexical_rank = fuse(part, settled, lexical, use_lexical)
-    scores = apply_priors(part, query, settled.uniq, scores)
-    ranked = order(part, settled.uniq, scores, include_superseded)
-    ranked = similarity_floor(ranked, sims, settled.inverse, settled.uniq.size, min_similarity)
+    table = candidate_table(
+        part,
+        q,
+        query=query,
+        k=k,
+        slots=slots,
+        include_superseded=include_superseded,
+        min_similarity=min_similarity,
+    )
     t2 = time.perf_counter()
-    chosen = ranked[:k]
-    uniq = settled.uniq
+    chosen = table.ranked[:k]
+    uniq = table.uniq
     chosen_slots = [int(uniq[i]) for i in chosen]
     if touch:
         part.life.touch(np.asarray(chosen_slots, dtype=np.int64), clock, config.stability_growth)
@@ -153,31 +245,33 @@ def recall_partition(
     hits = []
     for rank, i in enumerate(chosen):
         slot = int(uniq[i])
-        mine = np.flatnonzero(settled.inverse == i)
-        best_row = int(cand_rows[mine[int(np.argmax(settled.attention[mine]))]])
+        mine = np.flatnonzero(table.inverse == i)
+        best_row = int(table.cand_rows[mine[int(np.argmax(table.attention[mine]))]])
         cues = cue_rows.get(slot, [])
         best = next(
             (Cue(c.text, c.kind) for c in cues if c.row == best_row),  # type: ignore[arg-type]
             Cue(records[slot].text, "text"),
         )
+        lexical_rank = int(table.lexical_rank[i])
         hits.append(
             RecallHit(
                 memory=part.to_memory(records[slot], cues),
-                score=float(scores[i]),
+                score=float(table.scores[i]),
                 rank=rank,
                 diagnostics=HitDiagnostics(
-                    similarity=float(sims[mine].max()),
+                    similarity=float(table.sims[mine].max()),
                     candidate_rank=int(mine.min()),
-                    attention=float(settled.pooled[i]),
+                    attention=float(table.pooled[i]),
                     cues_matched=int(mine.size),
                     best_cue=best,
-                    lexical_rank=None if lexical_rank[i] < 0 else int(lexical_rank[i]),
+                    lexical_rank=None if lexical_rank < 0 else lexical_rank,
+                    fused=float(table.fused[i]),
                 ),
             )
         )
     t3 = time.perf_counter()
     timings = {"candidates": (t1 - t0) * 1e3, "settle": (t2 - t1) * 1e3, "fetch": (t3 - t2) * 1e3}
-    return PartitionRecall(hits, int(cand_rows.size), timings)
+    return PartitionRecall(hits, int(table.cand_rows.size), timings)
 
 
 def follow_chain(

@@ -127,6 +127,9 @@ class HitDiagnostics:
         best_cue: The cue variant with the highest final attention.
         lexical_rank: Rank (0-based) of the memory in the lexical (BM25) channel, or
             ``None`` when that channel did not return it (or is off).
+        fused: The hand-set ranking score (reciprocal-rank fusion, spreading and
+            priors; up to about 1.6), which is ``score`` under ``ranker="fusion"``;
+            ``None`` where unknown (a hit decoded from an older server).
     """
 
     similarity: float
@@ -135,6 +138,7 @@ class HitDiagnostics:
     cues_matched: int
     best_cue: Cue
     lexical_rank: int | None = None
+    fused: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +147,14 @@ class RecallHit:
 
     Attributes:
         memory: The memory.
-        score: Ranking score in (0, 1], higher is better: the reciprocal-rank fusion of
-            the settle ranking (attention summed per memory) with the lexical (BM25)
-            ranking, 1 for a memory first in both; with the lexical channel off
-            (``lexical_weight=0``) or no query text, the summed attention itself.
+        score: Ranking score, higher is better. Under the default
+            ``HippoConfig.ranker="learned"`` it is the calibrated probability, in
+            [0, 1], that the memory is relevant to the query, comparable across
+            queries (a threshold such as 0.5 means the same for every query; an
+            unrelated query scores low). Under ``ranker="fusion"`` it is the hand-set
+            score (``diagnostics.fused``): the reciprocal-rank fusion of the settle
+            ranking with the lexical (BM25) ranking, 1 for a memory first in both,
+            plus spreading activation and priors.
         rank: 0-based position in the result.
         diagnostics: Per-stage figures.
     """
@@ -161,8 +169,8 @@ class RecallHit:
 
         The keys of :meth:`Memory.to_dict` plus ``score``, ``rank`` and the
         diagnostics: ``similarity``, ``candidate_rank``, ``attention``,
-        ``cues_matched``, ``best_cue`` (its text), ``best_cue_kind`` and
-        ``lexical_rank``.
+        ``cues_matched``, ``best_cue`` (its text), ``best_cue_kind``,
+        ``lexical_rank`` and ``fused``.
         """
         diagnostics = self.diagnostics
         return {
@@ -176,6 +184,7 @@ class RecallHit:
             "best_cue": diagnostics.best_cue.text,
             "best_cue_kind": diagnostics.best_cue.kind,
             "lexical_rank": diagnostics.lexical_rank,
+            "fused": diagnostics.fused,
         }
 
 
