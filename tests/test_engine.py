@@ -56,7 +56,9 @@ def test_recall_returns_the_matching_memory_first_with_diagnostics(mem: HippoMem
 def test_without_the_lexical_channel_the_score_is_the_pooled_attention(
     encoder: HashingEncoder, small_config: HippoConfig
 ) -> None:
-    memory = HippoMemory(None, encoder=encoder, config=small_config.model_copy(update={"lexical_weight": 0.0}))
+    # The hand-set fusion ranker (the learned one scores by probability, tests/test_ranker.py).
+    config = small_config.model_copy(update={"lexical_weight": 0.0, "ranker": "fusion"})
+    memory = HippoMemory(None, encoder=encoder, config=config)
     memory.remember_many(FACTS, namespace=("u",))
     result = memory.recall("Which cat did Bob adopt?", k=3)
     assert all(hit.score == hit.diagnostics.attention for hit in result)

@@ -23,7 +23,9 @@ BACKGROUND = [f"John: practice note {i} about drills, stretching and sleep." for
 
 
 def _config(**update: object) -> HippoConfig:
-    return HippoConfig(code_dim=2048, code_k=32, durable=False).model_copy(update=update)
+    # These tests pin the hand-set priors, which rank under ranker="fusion"; the learned
+    # ranker reads the same matches as features (tests/test_ranker.py).
+    return HippoConfig(code_dim=2048, code_k=32, durable=False, ranker="fusion").model_copy(update=update)
 
 
 def _day(text: str) -> float:
@@ -171,7 +173,7 @@ def _lexical_ranking(memory: HippoMemory, query: str) -> list[str]:
 
     part = memory._partition(("default",))
     assert part is not None
-    return [part.slot_id[slot] or "" for slot in _lexical_slots(part, query, None)]
+    return [part.slot_id[slot] or "" for slot in _lexical_slots(part, query, None)[0].tolist()]
 
 
 def test_the_lexical_window_finds_an_answer_by_its_question_words() -> None:
