@@ -185,22 +185,57 @@ def _period_span(moment: datetime, period: str) -> TimeSpan:
 
 
 @lru_cache(maxsize=1)
-def _dateparser() -> Any:
-    """``dateparser``'s search and parser classes, imported on first use (about 0.5 s)."""
-    from dateparser.date import DateDataParser
+def _search_dates() -> Any:
+    """``dateparser.search.search_dates``, imported on first use (about 0.5 s)."""
     from dateparser.search import search_dates
 
-    return search_dates, DateDataParser
+    return search_dates
+
+
+def _period(tokens: Sequence[str]) -> str:
+    """The calendar unit a date phrase names: ``week``, ``month``, ``year`` or ``day``.
+
+    "two weeks ago" is a week, "last month" and "in June" a month, "in 2022" a year;
+    a phrase with a day of the month ("3 March 2021") or a day word is a day.
+    """
+    lowered = [t.lower() for t in tokens]
+    if any(t.startswith("week") for t in lowered):
+        return "week"
+    if any(t in _ANCHORS for t in lowered) or any(t.isdigit() and len(t) <= 2 for t in lowered):
+        return "day"
+    if any(t in ("month", "months") for t in lowered) or any(t in _MONTH_NAMES for t in lowered):
+        return "month"
+    return "year" if any(t in ("year", "years") or (t.isdigit() and len(t) == 4) for t in lowered) else "day"
+
+
+def _windows(clause: str, radius: int = 4) -> list[str]:
+    """The words around each calendar anchor of a clause, overlapping windows merged: the parser's input.
+
+    ``dateparser`` tries every sub-phrase of its input, so its cost grows with the
+    text; a date phrase is a few words around its anchor.
+    """
+    words = clause.split()
+    tokens = [_TOKEN.findall(word) for word in words]
+    spans: list[list[int]] = []
+    for i in range(len(words)):
+        if not _anchored([t for word in tokens[i : i + 2] for t in word]):
+            continue
+        lo, hi = max(0, i - radius), min(len(words), i + radius + 1)
+        if spans and lo <= spans[-1][1]:
+            spans[-1][1] = hi
+        else:
+            spans.append([lo, hi])
+    return [" ".join(words[lo:hi]) for lo, hi in spans]
 
 
 def resolve_time_cues(text: str, reference: float) -> list[TimeSpan]:
     """Resolve the dates a text states against the moment it was written.
 
     "yesterday", "last Saturday", "two weeks ago", "next month", "on 3 March" and
-    "in 2022" become the day, week, month or year they name (``dateparser`` finds
-    and resolves them; its period decides the width). Only clauses holding a
-    calendar anchor are parsed, and parsed spans without one are dropped, which
-    keeps both the cost and the false positives down.
+    "in 2022" become the day, week, month or year they name: ``dateparser`` finds
+    and resolves them, and the phrase's unit word sets the width. Only the words
+    around a calendar anchor are parsed, and parsed phrases without one are
+    dropped, which keeps both the cost and the false positives down.
 
     Args:
         text: A memory's text (or a query).
@@ -215,28 +250,27 @@ def resolve_time_cues(text: str, reference: float) -> list[TimeSpan]:
         >>> [datetime.fromtimestamp(s.start, UTC).date().isoformat() for s in resolve_time_cues("I ran yesterday", ref)]
         ['2023-05-07']
     """
-    clauses = [c for c in _CLAUSE.split(text) if _anchored(_TOKEN.findall(c))]
-    if not clauses or not np.isfinite(reference):
+    pieces = [piece for clause in _CLAUSE.split(text) for piece in _windows(clause)]
+    if not pieces or not np.isfinite(reference):
         return []
-    search_dates, date_data_parser = _dateparser()
     try:
         base = datetime.fromtimestamp(reference, UTC).replace(tzinfo=None)
     except (OverflowError, OSError, ValueError):
         return []
+    search_dates = _search_dates()
     settings = {"RELATIVE_BASE": base, "PREFER_DATES_FROM": "past", "RETURN_AS_TIMEZONE_AWARE": False}
-    periods = date_data_parser(languages=["en"], settings=settings)
     spans: list[TimeSpan] = []
-    for clause in clauses:
+    for piece in pieces:
         try:
-            found = search_dates(clause, languages=["en"], settings=settings) or []
+            found = search_dates(piece, languages=["en"], settings=settings) or []
         except (OverflowError, ValueError):  # dateparser's own arithmetic on odd inputs
             continue
         for phrase, moment in found:
-            if not _anchored(_TOKEN.findall(phrase)):
+            tokens = _TOKEN.findall(phrase)
+            if not _anchored(tokens):
                 continue
             try:
-                period = periods.get_date_data(phrase).period or "day"
-                span = _period_span(moment, period)
+                span = _period_span(moment, _period(tokens))
             except (OverflowError, ValueError):
                 continue
             if span not in spans:
