@@ -8,10 +8,14 @@ framework lives here, once:
   namespace; for an agent that simply means "no memories yet".
   :func:`recall_or_empty` and :func:`recall_chain_or_empty` (and their async
   twins) return an empty result instead.
-* **Text for models.** :func:`format_hits` renders hits or memories one line each,
-  :func:`format_chain` renders a chain hop by hop and says why it stopped
-  (:data:`STOP_REASONS`); :data:`NO_MEMORIES` is what a tool answers when nothing
-  was found.
+* **Text for models.** :func:`format_hits` renders hits or memories one line each
+  (with their ids for tools, so a model can forget one), :func:`format_chain`
+  renders a chain hop by hop and says why it stopped (:data:`STOP_REASONS`);
+  :data:`NO_MEMORIES` is what a tool answers when nothing was found.
+* **One set of tools.** :data:`TOOLS` holds the name, description and argument
+  descriptions of ``recall_memory``, ``recall_chain``, ``remember`` and ``forget``,
+  and :func:`format_remembered` / :func:`format_forgotten` their replies, so a
+  model reads the same tools whichever adapter built them.
 * **Paraphrase replies.** :func:`parse_paraphrases` reads the paraphrases a model
   wrote for a cue augmenter, whatever shape the reply has.
 * **Prompts.** :func:`fill_prompt` fills ``{placeholders}`` without ``str.format``,
@@ -46,13 +50,17 @@ from hippo_memory import (
 __all__ = [
     "NO_MEMORIES",
     "STOP_REASONS",
+    "TOOLS",
     "StopReason",
+    "ToolText",
     "arecall_chain_or_empty",
     "arecall_or_empty",
     "fill_prompt",
     "format_chain",
+    "format_forgotten",
     "format_hit",
     "format_hits",
+    "format_remembered",
     "parse_paraphrases",
     "recall_chain_or_empty",
     "recall_or_empty",
@@ -83,6 +91,66 @@ STOP_REASONS: Final[Mapping[str, StopReason]] = {
     "no_start": StopReason("nothing recalled", "no memory matched the query"),
 }
 """Every :attr:`Chain.stop_reason`, as a model should read it."""
+
+
+class ToolText(NamedTuple):
+    """What a model reads of one memory tool, the same in every adapter.
+
+    Attributes:
+        name: The tool's name.
+        description: Its description: the first line says what it does, the rest
+            when to use it.
+        arguments: Argument name -> description, in the order of the signature.
+    """
+
+    name: str
+    description: str
+    arguments: Mapping[str, str]
+
+
+TOOLS: Final[Mapping[str, ToolText]] = {
+    "recall_memory": ToolText(
+        "recall_memory",
+        "Recall the stored memories most relevant to a query, best first.\n\n"
+        "Each line starts with the memory's id, which `forget` takes.",
+        {
+            "query": "What to recall: a question or a partial cue.",
+            "k": "How many memories to return; omit for the default.",
+        },
+    ),
+    "recall_chain": ToolText(
+        "recall_chain",
+        "Multi-hop recall: the memory best matching the query, then its associations.\n\n"
+        "Follows the associations hop by hop (what came next, what it led to); use it "
+        "for questions that need several connected facts.",
+        {
+            "query": "A question or cue for the first memory of the chain.",
+            "hops": "How many associations to follow; omit for the default.",
+        },
+    ),
+    "remember": ToolText(
+        "remember",
+        "Store a fact in long-term memory so that it can be recalled later.",
+        {"text": "The fact to remember, as a full sentence."},
+    ),
+    "forget": ToolText(
+        "forget",
+        "Forget one stored memory, given its id (as `remember` replied or a recall listed it).\n\n"
+        "Use it when the user asks to forget something or a remembered fact turned out wrong.",
+        {"memory_id": "The id of the memory to forget, as `remember` replied or a recall listed it."},
+    ),
+}
+"""The four memory tools as a model reads them, keyed by name; adapters use these texts verbatim."""
+
+
+def format_remembered(memory_id: str) -> str:
+    """The ``remember`` tool's reply: ``"Remembered (id ...)."``."""
+    return f"Remembered (id {memory_id})."
+
+
+def format_forgotten(memory_id: str, found: bool) -> str:
+    """The ``forget`` tool's reply, saying whether the memory was there to forget."""
+    return f"Forgot memory {memory_id}." if found else f"No memory with id {memory_id} to forget."
 
 
 # ---------------------------------------------------------------------- missing namespace = empty
@@ -223,10 +291,10 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _tags(memory: Memory, score: float | None) -> str:
+def _tags(memory: Memory, score: float | None, ids: bool = False) -> str:
     when = (memory.timestamp or memory.created_at).strftime("%Y-%m-%d")
     role = memory.metadata.get("role")
-    tags = [when]
+    tags = [f"id {memory.id}", when] if ids else [when]
     if isinstance(role, str) and role:
         tags.append(role)
     if score is not None:
@@ -234,37 +302,43 @@ def _tags(memory: Memory, score: float | None) -> str:
     return ", ".join(tags)
 
 
-def format_hit(hit: RecallHit | Memory) -> str:
+def format_hit(hit: RecallHit | Memory, *, ids: bool = False) -> str:
     """One hit (or memory) as one line: ``- [2024-05-02, user, score 0.93] text``.
 
     The date is the memory's ``timestamp`` (else when it was stored), the role its
     ``metadata["role"]`` when there is one, the score only for a :class:`RecallHit`;
-    newlines in the text are folded, so one memory is always one line.
+    newlines in the text are folded, so one memory is always one line. With ``ids``
+    the line starts with the memory's id (``- [id m-42, 2024-05-02, ...]``), for a
+    tool whose model may forget or update the memory by id.
     """
     if isinstance(hit, RecallHit):
         memory, score = hit.memory, hit.score
     else:
         memory, score = hit, None
-    return f"- [{_tags(memory, score)}] {_one_line(memory.text)}"
+    return f"- [{_tags(memory, score, ids)}] {_one_line(memory.text)}"
 
 
-def format_hits(hits: Iterable[RecallHit | Memory], *, empty: str = "") -> str:
+def format_hits(hits: Iterable[RecallHit | Memory], *, empty: str = "", ids: bool = False) -> str:
     """Hits (or memories) one line each, in the given order (best first).
 
     Args:
         hits: A :class:`RecallResult`, hits or memories.
         empty: Returned when there is nothing, e.g. :data:`NO_MEMORIES` for a tool.
+        ids: Start each line with the memory's id (tools: so a model can name a
+            memory to ``forget``); off for prompt context, where ids only cost tokens.
 
     Returns:
         One :func:`format_hit` line per item, so dropping trailing lines drops the
         lowest-ranked memories.
     """
-    lines = [format_hit(hit) for hit in hits]
+    lines = [format_hit(hit, ids=ids) for hit in hits]
     return "\n".join(lines) if lines else empty
 
 
-def format_chain(chain: Chain) -> str:
+def format_chain(chain: Chain, *, ids: bool = False) -> str:
     """A chain hop by hop, for a model: a header, one line per hop, why it stopped.
+
+    With ``ids`` each hop's tags start with its memory's id, as in :func:`format_hit`.
 
     Example output::
 
@@ -285,7 +359,8 @@ def format_chain(chain: Chain) -> str:
     for hop in chain.hops:
         how = "recalled from the query" if hop.hop == 0 else "associated with the previous hop"
         lines.append(
-            f"hop {hop.hop} ({how}, score {hop.score:.2f}) [{_tags(hop.memory, None)}] {_one_line(hop.memory.text)}"
+            f"hop {hop.hop} ({how}, score {hop.score:.2f}) [{_tags(hop.memory, None, ids)}] "
+            f"{_one_line(hop.memory.text)}"
         )
     lines.append(f"Stopped: {reason.explanation}.")
     return "\n".join(lines)

@@ -1,9 +1,11 @@
 """Tools a tool-calling model can use: ``recall_memory`` (single hop), ``recall_chain``,
 ``remember`` and ``forget``.
 
-The names, descriptions, arguments and replies are those of the LlamaIndex adapter's
+The names, descriptions, arguments and replies come from
+:data:`hippo_memory.integration.TOOLS` and are those of the LlamaIndex adapter's
 tools (``llama_index.memory.hippo.HippoToolSpec``), so a model sees the same tools
-whichever framework runs it (a test compares the two). ``recall_associations``,
+whichever framework runs it (a test compares the two). Recalls list each memory's
+id, which ``forget`` takes. ``recall_associations``,
 this package's former name of ``recall_chain``, still works: pass
 ``name="recall_associations"`` (deprecated).
 
@@ -22,10 +24,13 @@ from typing import Any
 from hippo_memory import DEFAULT_NAMESPACE, HippoMemory, Memory, MemoryNotFoundError
 from hippo_memory.integration import (
     NO_MEMORIES,
+    TOOLS,
     arecall_chain_or_empty,
     arecall_or_empty,
     format_chain,
+    format_forgotten,
     format_hits,
+    format_remembered,
     recall_chain_or_empty,
     recall_or_empty,
 )
@@ -48,52 +53,25 @@ __all__ = [
     "create_remember_tool",
 ]
 
-# The LlamaIndex adapter's docstrings, which are its tools' descriptions.
-_RECALL_DESCRIPTION = "Recall the stored memories most relevant to a query, best first."
-_CHAIN_DESCRIPTION = (
-    "Multi-hop recall: the memory best matching the query, then its associations.\n\n"
-    "Follows the associations hop by hop (what came next, what it led to); use it "
-    "for questions that need several connected facts."
-)
-_REMEMBER_DESCRIPTION = "Store a fact in long-term memory so that it can be recalled later."
-_FORGET_DESCRIPTION = (
-    "Forget one stored memory, given the id that `remember` replied with.\n\n"
-    "Use it when the user asks to forget something or a remembered fact turned out wrong."
+_RECALL, _CHAIN, _REMEMBER, _FORGET = (
+    TOOLS[n] for n in ("recall_memory", "recall_chain", "remember", "forget")
 )
 _DEPRECATED_CHAIN_NAME = "recall_associations"
 _TOOL_SOURCE = "langchain_tool"
 
 
-def _remembered(memory_id: str) -> str:
-    return f"Remembered (id {memory_id})."
-
-
-def _forgotten(memory_id: str, found: bool) -> str:
-    return f"Forgot memory {memory_id}." if found else f"No memory with id {memory_id} to forget."
-
-
 class RecallMemoryInput(BaseModel):
     """Arguments of the ``recall_memory`` tool."""
 
-    query: str = Field(description="What to remember: a question or a partial cue.")
-    k: int | None = Field(
-        default=None,
-        ge=1,
-        le=50,
-        description="How many memories to return; omit for the default.",
-    )
+    query: str = Field(description=_RECALL.arguments["query"])
+    k: int | None = Field(default=None, ge=1, le=50, description=_RECALL.arguments["k"])
 
 
 class RecallChainInput(BaseModel):
     """Arguments of the ``recall_chain`` tool."""
 
-    query: str = Field(description="A question or cue for the first memory of the chain.")
-    hops: int | None = Field(
-        default=None,
-        ge=0,
-        le=10,
-        description="How many associations to follow; omit for the default.",
-    )
+    query: str = Field(description=_CHAIN.arguments["query"])
+    hops: int | None = Field(default=None, ge=0, le=10, description=_CHAIN.arguments["hops"])
 
 
 RecallAssociationsInput = RecallChainInput
@@ -103,13 +81,13 @@ RecallAssociationsInput = RecallChainInput
 class RememberInput(BaseModel):
     """Arguments of the ``remember`` tool."""
 
-    text: str = Field(description="The fact to remember, as a full sentence.")
+    text: str = Field(description=_REMEMBER.arguments["text"])
 
 
 class ForgetInput(BaseModel):
     """Arguments of the ``forget`` tool."""
 
-    memory_id: str = Field(description="The id of the memory to forget, as `remember` replied.")
+    memory_id: str = Field(description=_FORGET.arguments["memory_id"])
 
 
 def _namespace(template: Sequence[str] | None, config: RunnableConfig) -> tuple[str, ...] | None:
@@ -125,8 +103,8 @@ def create_recall_tool(
     namespace: Sequence[str] | None = None,
     k: int = 5,
     filter: Mapping[str, Any] | None = None,
-    name: str = "recall_memory",
-    description: str = _RECALL_DESCRIPTION,
+    name: str = _RECALL.name,
+    description: str = _RECALL.description,
 ) -> StructuredTool:
     """A tool that recalls the memories most relevant to a query (single hop).
 
@@ -151,14 +129,14 @@ def create_recall_tool(
     def recall_memory(query: str, k: int | None = None, *, config: RunnableConfig) -> Output:
         ns = _namespace(namespace, config)
         result = recall_or_empty(memory, query, namespace=ns, k=k or default_k, filter=fixed_filter)
-        return format_hits(result, empty=NO_MEMORIES), [hit.to_dict() for hit in result]
+        return format_hits(result, empty=NO_MEMORIES, ids=True), [hit.to_dict() for hit in result]
 
     async def arecall_memory(query: str, k: int | None = None, *, config: RunnableConfig) -> Output:
         ns = _namespace(namespace, config)
         result = await arecall_or_empty(
             memory, query, namespace=ns, k=k or default_k, filter=fixed_filter
         )
-        return format_hits(result, empty=NO_MEMORIES), [hit.to_dict() for hit in result]
+        return format_hits(result, empty=NO_MEMORIES, ids=True), [hit.to_dict() for hit in result]
 
     return StructuredTool.from_function(
         func=recall_memory,
@@ -176,8 +154,8 @@ def create_chain_tool(
     namespace: Sequence[str] | None = None,
     hops: int = 3,
     min_strength: float | None = None,
-    name: str = "recall_chain",
-    description: str = _CHAIN_DESCRIPTION,
+    name: str = _CHAIN.name,
+    description: str = _CHAIN.description,
 ) -> StructuredTool:
     """A tool that follows the Hebbian association chain from a query, hop by hop.
 
@@ -217,7 +195,7 @@ def create_chain_tool(
             namespace=_namespace(namespace, config),
             min_strength=min_strength,
         )
-        return format_chain(chain), [hop.to_dict() for hop in chain]
+        return format_chain(chain, ids=True), [hop.to_dict() for hop in chain]
 
     async def arecall_chain(
         query: str, hops: int | None = None, *, config: RunnableConfig
@@ -229,7 +207,7 @@ def create_chain_tool(
             namespace=_namespace(namespace, config),
             min_strength=min_strength,
         )
-        return format_chain(chain), [hop.to_dict() for hop in chain]
+        return format_chain(chain, ids=True), [hop.to_dict() for hop in chain]
 
     return StructuredTool.from_function(
         func=recall_chain,
@@ -246,8 +224,8 @@ def create_remember_tool(
     *,
     namespace: Sequence[str] | None = None,
     session: str | None = None,
-    name: str = "remember",
-    description: str = _REMEMBER_DESCRIPTION,
+    name: str = _REMEMBER.name,
+    description: str = _REMEMBER.description,
 ) -> StructuredTool:
     """A tool that stores a fact the model chooses to remember.
 
@@ -273,13 +251,13 @@ def create_remember_tool(
         memory_id = memory.remember(
             text, namespace=target(config), session=session, metadata={"source": _TOOL_SOURCE}
         )
-        return _remembered(memory_id), memory_id
+        return format_remembered(memory_id), memory_id
 
     async def aremember(text: str, *, config: RunnableConfig) -> tuple[str, str]:
         memory_id = await memory.aremember(
             text, namespace=target(config), session=session, metadata={"source": _TOOL_SOURCE}
         )
-        return _remembered(memory_id), memory_id
+        return format_remembered(memory_id), memory_id
 
     return StructuredTool.from_function(
         func=remember,
@@ -299,8 +277,8 @@ def create_forget_tool(
     memory: HippoMemory,
     *,
     namespace: Sequence[str] | None = None,
-    name: str = "forget",
-    description: str = _FORGET_DESCRIPTION,
+    name: str = _FORGET.name,
+    description: str = _FORGET.description,
 ) -> StructuredTool:
     """A tool that forgets one memory by id, only inside its namespace.
 
@@ -325,7 +303,7 @@ def create_forget_tool(
             found = _within(memory.get(memory_id), prefix) and memory.forget(memory_id) > 0
         except MemoryNotFoundError:
             found = False
-        return _forgotten(memory_id, found), found
+        return format_forgotten(memory_id, found), found
 
     async def aforget(memory_id: str, *, config: RunnableConfig) -> tuple[str, bool]:
         prefix = _namespace(namespace, config)
@@ -334,7 +312,7 @@ def create_forget_tool(
             found = found and await memory.aforget(memory_id) > 0
         except MemoryNotFoundError:
             found = False
-        return _forgotten(memory_id, found), found
+        return format_forgotten(memory_id, found), found
 
     return StructuredTool.from_function(
         func=forget,

@@ -1,4 +1,7 @@
-"""The four tools under langchain-tests' ToolsUnitTests, and the same tools as LlamaIndex's.
+"""The four tools under langchain-tests' standard suites, and the same tools as LlamaIndex's.
+
+Each tool runs ``ToolsUnitTests`` and ``ToolsIntegrationTests`` (invocation with and
+without a tool call, sync and async, output as declared).
 
 ``recall_memory``, ``recall_chain``, ``remember`` and ``forget`` must read alike in
 both adapters: names, descriptions, argument names and descriptions, and replies.
@@ -11,7 +14,9 @@ from typing import Any
 
 import pytest
 from hippo_memory import HashingEncoder, HippoMemory
+from hippo_memory.integration import TOOLS
 from langchain_core.tools import BaseTool
+from langchain_tests.integration_tests import ToolsIntegrationTests
 from langchain_tests.unit_tests import ToolsUnitTests
 
 from langchain_hippo_memory import (
@@ -31,7 +36,7 @@ def _memory() -> HippoMemory:
     return memory
 
 
-class TestRecallToolStandard(ToolsUnitTests):
+class _RecallTool:
     @property
     def tool_constructor(self) -> BaseTool:
         return create_recall_tool(_memory(), namespace=NAMESPACE)
@@ -41,7 +46,7 @@ class TestRecallToolStandard(ToolsUnitTests):
         return {"query": "What is the dog called?", "k": 2}
 
 
-class TestChainToolStandard(ToolsUnitTests):
+class _ChainTool:
     @property
     def tool_constructor(self) -> BaseTool:
         return create_chain_tool(_memory(), namespace=NAMESPACE)
@@ -51,7 +56,7 @@ class TestChainToolStandard(ToolsUnitTests):
         return {"query": "What is the dog called?", "hops": 1}
 
 
-class TestRememberToolStandard(ToolsUnitTests):
+class _RememberTool:
     @property
     def tool_constructor(self) -> BaseTool:
         return create_remember_tool(_memory(), namespace=NAMESPACE)
@@ -61,7 +66,7 @@ class TestRememberToolStandard(ToolsUnitTests):
         return {"text": "Biscuit likes the beach."}
 
 
-class TestForgetToolStandard(ToolsUnitTests):
+class _ForgetTool:
     @property
     def tool_constructor(self) -> BaseTool:
         return create_forget_tool(_memory(), namespace=NAMESPACE)
@@ -69,6 +74,45 @@ class TestForgetToolStandard(ToolsUnitTests):
     @property
     def tool_invoke_params_example(self) -> dict[str, Any]:
         return {"memory_id": "dog"}
+
+
+class TestRecallToolStandard(_RecallTool, ToolsUnitTests):
+    pass
+
+
+class TestRecallToolIntegration(_RecallTool, ToolsIntegrationTests):
+    pass
+
+
+class TestChainToolStandard(_ChainTool, ToolsUnitTests):
+    pass
+
+
+class TestChainToolIntegration(_ChainTool, ToolsIntegrationTests):
+    pass
+
+
+class TestRememberToolStandard(_RememberTool, ToolsUnitTests):
+    pass
+
+
+class TestRememberToolIntegration(_RememberTool, ToolsIntegrationTests):
+    pass
+
+
+class TestForgetToolStandard(_ForgetTool, ToolsUnitTests):
+    pass
+
+
+class TestForgetToolIntegration(_ForgetTool, ToolsIntegrationTests):
+    pass
+
+
+def test_every_tool_runs_both_suites() -> None:
+    names = {
+        c().tool_constructor.name for c in (_RecallTool, _ChainTool, _RememberTool, _ForgetTool)
+    }
+    assert names == set(TOOLS) == {t.name for t in create_memory_tools(_memory(), writable=True)}
 
 
 # ---------------------------------------------------------------------- one set of tools
@@ -116,3 +160,29 @@ def test_both_adapters_reply_alike(memory: HippoMemory) -> None:
         == theirs["forget"].call(memory_id="nope").content
     )
     assert ours["forget"].invoke({"memory_id": memory_id}) == f"Forgot memory {memory_id}."
+
+
+def test_the_texts_are_the_shared_ones(memory: HippoMemory) -> None:
+    for tool in create_memory_tools(memory, namespace=NAMESPACE, writable=True):
+        text = TOOLS[tool.name]
+        assert tool.description == text.description
+        args = tool.get_input_schema().model_json_schema()["properties"]
+        assert {a: s["description"] for a, s in args.items()} == dict(text.arguments)
+
+
+def test_a_recalled_id_is_what_forget_takes(memory: HippoMemory) -> None:
+    theirs = _llama_tools(memory)
+    ours = {t.name: t for t in create_memory_tools(memory, namespace=NAMESPACE, writable=True)}
+    first = ours["remember"].invoke({"text": "Biscuit likes the beach."})
+    second = theirs["remember"].call(text="Pepper is a cat who sleeps all day.").content
+    for recall in (
+        ours["recall_memory"].invoke({"query": "Biscuit beach"}),
+        theirs["recall_memory"].call(query="Biscuit beach").content,
+        ours["recall_chain"].invoke({"query": "Biscuit beach", "hops": 1}),
+    ):
+        assert "[id " in recall
+    line = ours["recall_memory"].invoke({"query": "Pepper the cat"}).splitlines()[0]
+    listed = line.removeprefix("- [id ").split(",")[0]
+    assert f"Remembered (id {listed})." == second and listed not in first
+    assert ours["forget"].invoke({"memory_id": listed}) == f"Forgot memory {listed}."
+    assert theirs["recall_memory"].call(query="Pepper the cat").content.count("Pepper") == 0

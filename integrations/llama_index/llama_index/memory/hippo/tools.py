@@ -1,8 +1,10 @@
 """Agent tools: recall, multi-hop chain recall, remember and forget, as ``FunctionTool``s.
 
 Their names, argument descriptions, docstrings (the tools' descriptions) and replies
-are those of the LangChain adapter's tools (``langchain_hippo_memory``), so a model
-sees the same tools whichever framework runs it; a test compares the two.
+come from :data:`hippo_memory.integration.TOOLS`, as do the LangChain adapter's
+tools (``langchain_hippo_memory``), so a model sees the same tools whichever
+framework runs it; a test compares the two. Recalls list each memory's id, which
+``forget`` takes.
 
 No ``from __future__ import annotations`` here: ``FunctionTool`` builds the tool
 schemas from the runtime annotations of these methods.
@@ -20,8 +22,11 @@ from hippo_memory import DEFAULT_NAMESPACE, InvalidInputError, MemoryNotFoundErr
 from hippo_memory import HippoMemory as HippoEngine
 from hippo_memory.integration import (
     NO_MEMORIES,
+    TOOLS,
     format_chain,
+    format_forgotten,
     format_hits,
+    format_remembered,
     recall_chain_or_empty,
     recall_or_empty,
 )
@@ -33,6 +38,16 @@ __all__ = [
     "create_recall_tool",
     "create_remember_tool",
 ]
+
+
+_RECALL, _CHAIN, _REMEMBER, _FORGET = (TOOLS[n] for n in ("recall_memory", "recall_chain", "remember", "forget"))
+# Argument annotations (FunctionTool reads their descriptions from the metadata).
+_Query = Annotated[str, _RECALL.arguments["query"]]
+_K = Annotated[int | None, _RECALL.arguments["k"]]
+_ChainQuery = Annotated[str, _CHAIN.arguments["query"]]
+_Hops = Annotated[int | None, _CHAIN.arguments["hops"]]
+_Text = Annotated[str, _REMEMBER.arguments["text"]]
+_MemoryId = Annotated[str, _FORGET.arguments["memory_id"]]
 
 
 def _positive(value: int, what: str) -> int:
@@ -91,80 +106,64 @@ class HippoToolSpec(BaseToolSpec):
 
     def recall_memory(
         self,
-        query: Annotated[str, "What to remember: a question or a partial cue."],
-        k: Annotated[int | None, "How many memories to return; omit for the default."] = None,
+        query: _Query,
+        k: _K = None,
     ) -> str:
-        """Recall the stored memories most relevant to a query, best first."""
         k = min(_positive(k, "k") if k is not None else self.k, self.max_k)
         result = recall_or_empty(self.memory, query, namespace=self.namespace, k=k)
-        return format_hits(result, empty=NO_MEMORIES)
+        return format_hits(result, empty=NO_MEMORIES, ids=True)
 
     async def arecall_memory(
         self,
-        query: Annotated[str, "What to remember: a question or a partial cue."],
-        k: Annotated[int | None, "How many memories to return; omit for the default."] = None,
+        query: _Query,
+        k: _K = None,
     ) -> str:
-        """Recall the stored memories most relevant to a query, best first."""
         return await asyncio.to_thread(self.recall_memory, query, k)
 
     def recall_chain(
         self,
-        query: Annotated[str, "A question or cue for the first memory of the chain."],
-        hops: Annotated[int | None, "How many associations to follow; omit for the default."] = None,
+        query: _ChainQuery,
+        hops: _Hops = None,
     ) -> str:
-        """Multi-hop recall: the memory best matching the query, then its associations.
-
-        Follows the associations hop by hop (what came next, what it led to); use it
-        for questions that need several connected facts.
-        """
         hops = min(_positive(hops, "hops") if hops is not None else self.hops, self.max_k)
-        return format_chain(recall_chain_or_empty(self.memory, query, hops=hops, namespace=self.namespace))
+        return format_chain(recall_chain_or_empty(self.memory, query, hops=hops, namespace=self.namespace), ids=True)
 
     async def arecall_chain(
         self,
-        query: Annotated[str, "A question or cue for the first memory of the chain."],
-        hops: Annotated[int | None, "How many associations to follow; omit for the default."] = None,
+        query: _ChainQuery,
+        hops: _Hops = None,
     ) -> str:
-        """Multi-hop recall: the memory best matching the query, then its associations.
-
-        Follows the associations hop by hop (what came next, what it led to); use it
-        for questions that need several connected facts.
-        """
         return await asyncio.to_thread(self.recall_chain, query, hops)
 
-    def remember(self, text: Annotated[str, "The fact to remember, as a full sentence."]) -> str:
-        """Store a fact in long-term memory so that it can be recalled later."""
+    def remember(self, text: _Text) -> str:
         memory_id = self.memory.remember(
             text,
             namespace=self.namespace or DEFAULT_NAMESPACE,
             session=self.session,
             metadata={"source": "llama_index_tool"},
         )
-        return f"Remembered (id {memory_id})."
+        return format_remembered(memory_id)
 
-    async def aremember(self, text: Annotated[str, "The fact to remember, as a full sentence."]) -> str:
-        """Store a fact in long-term memory so that it can be recalled later."""
+    async def aremember(self, text: _Text) -> str:
         return await asyncio.to_thread(self.remember, text)
 
-    def forget(self, memory_id: Annotated[str, "The id of the memory to forget, as `remember` replied."]) -> str:
-        """Forget one stored memory, given the id that `remember` replied with.
-
-        Use it when the user asks to forget something or a remembered fact turned out wrong.
-        """
+    def forget(self, memory_id: _MemoryId) -> str:
         try:
             found = self.memory.get(memory_id)
             inside = self.namespace is None or found.namespace[: len(self.namespace)] == self.namespace
             forgotten = inside and self.memory.forget(memory_id) > 0
         except MemoryNotFoundError:
             forgotten = False
-        return f"Forgot memory {memory_id}." if forgotten else f"No memory with id {memory_id} to forget."
+        return format_forgotten(memory_id, forgotten)
 
-    async def aforget(self, memory_id: Annotated[str, "The id of the memory to forget, as `remember` replied."]) -> str:
-        """Forget one stored memory, given the id that `remember` replied with.
-
-        Use it when the user asks to forget something or a remembered fact turned out wrong.
-        """
+    async def aforget(self, memory_id: _MemoryId) -> str:
         return await asyncio.to_thread(self.forget, memory_id)
+
+    # The tools' descriptions are these docstrings (BaseToolSpec and FunctionTool read them).
+    recall_memory.__doc__ = arecall_memory.__doc__ = _RECALL.description
+    recall_chain.__doc__ = arecall_chain.__doc__ = _CHAIN.description
+    remember.__doc__ = aremember.__doc__ = _REMEMBER.description
+    forget.__doc__ = aforget.__doc__ = _FORGET.description
 
 
 def _tool(spec: HippoToolSpec, method: str, name: str | None, description: str | None) -> FunctionTool:
