@@ -344,9 +344,22 @@ class PostgresStorage:
         """
         self._check_open()
         what = "cannot take the consolidation lock"
-        with mapped_errors(what), self._pool.connection() as conn, conn.transaction():
-            row = conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", (CONSOLIDATION_LOCK_CLASS, pid)).fetchone()
+        with mapped_errors(what):
+            conn = self._pool.getconn()
+        try:
+            with mapped_errors(what):
+                conn.execute("BEGIN")
+                row = conn.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, %s)", (CONSOLIDATION_LOCK_CLASS, pid)
+                ).fetchone()
             yield bool(row and row[0])
+        finally:
+            # Ending the transaction releases the lock; a lost connection released it already,
+            # and the pass's own transactions have committed or rolled back by now.
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+            with contextlib.suppress(Exception):
+                self._pool.putconn(conn)
 
     def in_transaction(self) -> bool:
         """Whether this thread is inside :meth:`transaction`."""

@@ -18,6 +18,7 @@ from hippo_memory._storage import CueRecord, LifecycleRecord, LinkRecord, Memory
 psycopg = pytest.importorskip("psycopg")
 
 from hippo_memory._postgres import MIGRATIONS, PostgresStorage  # noqa: E402
+from hippo_memory._postgres_io import CONSOLIDATION_LOCK_CLASS  # noqa: E402
 from hippo_memory._postgres_partition import BLOCK_ROWS  # noqa: E402
 
 DIM = 8
@@ -447,5 +448,17 @@ def test_the_consolidation_lock_is_one_process_at_a_time_and_never_blocks_a_writ
             raise RuntimeError("the pass failed")
         with theirs.consolidation_lock() as after_failure:  # released by the rollback too
             assert after_failure
+        with part.consolidation_lock() as held:  # the holder's connection dies mid-pass
+            assert held
+            with psycopg.connect(postgres_url, autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND classid = %s AND objid = %s AND objsubid = 2",
+                    (CONSOLIDATION_LOCK_CLASS, part.pid),
+                ).fetchall()
+            assert killed == [(True,)]
+            with theirs.consolidation_lock() as taken_over:
+                assert taken_over
+        # ... and the block still ended without an error (the pass's own work had committed).
     finally:
         other.close()
