@@ -197,3 +197,32 @@ def test_constructor_validates(engine: HippoMemory) -> None:
     with pytest.raises(TypeError):
         HippoVectorStore(memory=object())
     assert tuple(HippoVectorStore(memory=engine).to_dict()["namespace"]) == ("llama_index", "vectors")
+
+
+def test_from_params_opens_a_directory_and_close_closes_it(tmp_path: Any) -> None:
+    from hippo_memory import HashingEncoder, StoreClosedError
+
+    encoder = HashingEncoder(dim=64)
+    store = HippoVectorStore.from_params(tmp_path / "vectors", namespace=NAMESPACE, encoder=encoder)
+    store.add([node.model_copy() for node in PETS[:1]])
+    store.close()
+    with pytest.raises(StoreClosedError):
+        store.query(VectorStoreQuery(query_str="dog", similarity_top_k=1))
+    again = HippoVectorStore.from_params(str(tmp_path / "vectors"), namespace=NAMESPACE, encoder=encoder)
+    try:
+        result = again.query(VectorStoreQuery(query_str="Biscuit the dog", similarity_top_k=1))
+        assert result.ids == ["dog"]
+    finally:
+        again.close()
+
+
+def test_from_params_in_memory_and_a_shared_engine_is_left_open(engine: HippoMemory) -> None:
+    from hippo_memory import HashingEncoder
+
+    store = HippoVectorStore.from_params(":memory:", encoder=HashingEncoder(dim=64))
+    store.add([node.model_copy() for node in PETS])
+    assert len(store.query(VectorStoreQuery(query_str="cat", similarity_top_k=3)).ids or []) == 3
+    store.close()
+    shared = HippoVectorStore(memory=engine, namespace=NAMESPACE)
+    shared.close()  # the caller's engine: not closed
+    shared.add([PETS[0].model_copy()])

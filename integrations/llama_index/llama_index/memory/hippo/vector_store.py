@@ -14,11 +14,12 @@ given explicitly must be a vector of the engine's encoder.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from llama_index.core.bridge.pydantic import Field
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.schema import BaseNode, MetadataMode, TextNode
 from llama_index.core.vector_stores.types import (
     BasePydanticVectorStore,
@@ -31,8 +32,9 @@ from llama_index.core.vector_stores.types import (
 )
 from llama_index.core.vector_stores.utils import metadata_dict_to_node, node_to_metadata_dict
 
-from hippo_memory import HippoMemory as HippoEngine
 from hippo_memory import (
+    Encoder,
+    HippoConfig,
     InvalidFilterError,
     InvalidInputError,
     Memory,
@@ -43,6 +45,7 @@ from hippo_memory import (
     matches_filter,
     validate_namespace,
 )
+from hippo_memory import HippoMemory as HippoEngine
 from hippo_memory.integration import recall_or_empty
 
 __all__ = ["HippoVectorStore", "to_hippo_filter"]
@@ -184,9 +187,50 @@ class HippoVectorStore(BasePydanticVectorStore):
             raise TypeError(f"memory must be a hippo_memory.HippoMemory, not {type(data['memory']).__name__}")
         super().__init__(**data)
 
+    _owns_memory: bool = PrivateAttr(default=False)
+
     @classmethod
     def class_name(cls) -> str:
         return "HippoVectorStore"
+
+    @classmethod
+    def from_params(
+        cls,
+        uri: str | os.PathLike[str],
+        /,
+        *,
+        namespace: Sequence[str] = ("llama_index", "vectors"),
+        encoder: Encoder | str | os.PathLike[str] | None = None,
+        config: HippoConfig | None = None,
+        **kwargs: Any,
+    ) -> HippoVectorStore:
+        """Open an engine and a store on it, as other LlamaIndex vector stores' ``from_params``.
+
+        The store owns the engine: :meth:`close` closes it.
+
+        Args:
+            uri: A store directory, a ``postgresql://`` URL (``hippo-memory[postgres]``)
+                or ``":memory:"`` for an engine that lives in RAM only.
+            namespace: Namespace of the nodes.
+            encoder: The engine's encoder (the default model when omitted); must be
+                the one the store was written with.
+            config: Engine settings.
+            **kwargs: Other fields (``flat_metadata``, ``is_embedding_query``).
+        """
+        path = None if os.fspath(uri) == ":memory:" else uri
+        memory = HippoEngine(path, encoder=encoder, config=config)
+        try:
+            store = cls(memory=memory, namespace=namespace, **kwargs)
+        except BaseException:
+            memory.close()
+            raise
+        store._owns_memory = True
+        return store
+
+    def close(self) -> None:
+        """Close the engine if :meth:`from_params` opened it (else the caller closes it)."""
+        if self._owns_memory:
+            self.memory.close()
 
     @property
     def client(self) -> HippoEngine:
