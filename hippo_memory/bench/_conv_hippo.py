@@ -10,6 +10,8 @@ precomputed vector, so recall timing excludes query encoding.
 Systems:
 
 * ``hippo``: the default :class:`~hippo_memory.HippoConfig`.
+* ``hippo-fusion``: ``ranker="fusion"``, the hand-set fusion and priors instead of
+  the learned ranker.
 * ``hippo-settle``: the prototype's settle, ``steps=3`` at ``beta=16`` (the default
   is ``steps=0``: the query attends directly, no Hopfield update).
 * ``hippo-nolexical``: ``lexical_weight=0`` (no BM25 channel: cue vectors only).
@@ -198,6 +200,7 @@ def hippo_factories() -> dict[str, Callable[[BenchContext], RankingSystem]]:
     """Factories of the hippo systems, by name."""
     return {
         "hippo": _factory("hippo", {}),
+        "hippo-fusion": _factory("hippo-fusion", {"ranker": "fusion"}),
         "hippo-settle": _factory("hippo-settle", {"steps": 3, "beta": 16.0}),
         "hippo-nolexical": _factory("hippo-nolexical", {"lexical_weight": 0.0}),
         "hippo-nocues": _factory("hippo-nocues", {"cue_variants": False}),
