@@ -13,6 +13,10 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import numpy.typing as npt
+
+from ._grouping import GroupHit, GroupMethod
 from ._items import MemoryInput
 from ._types import Chain, ConsolidationReport, Memory, Namespace, RecallResult
 from ._validation import DEFAULT_NAMESPACE, TimeLike
@@ -60,6 +64,20 @@ class AsyncMemoryMixin:
             include_superseded: bool = False,
             min_similarity: float | None = None,
         ) -> RecallResult: ...
+        def recall_groups(
+            self,
+            query: str,
+            *,
+            group_by: str,
+            k: int = 5,
+            namespace: Sequence[str] | None = None,
+            filter: Mapping[str, Any] | None = None,
+            since: TimeLike | None = None,
+            until: TimeLike | None = None,
+            depth: int | None = None,
+            method: GroupMethod = "soft_or",
+            vector: npt.NDArray[np.float32] | None = None,
+        ) -> builtins.list[GroupHit]: ...
         def recall_chain(
             self,
             query: str,
@@ -188,6 +206,36 @@ class AsyncMemoryMixin:
                 until=until,
                 include_superseded=include_superseded,
                 min_similarity=min_similarity,
+            )
+        )
+
+    async def arecall_groups(
+        self,
+        query: str,
+        *,
+        group_by: str,
+        k: int = 5,
+        namespace: Sequence[str] | None = None,
+        filter: Mapping[str, Any] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        depth: int | None = None,
+        method: GroupMethod = "soft_or",
+        vector: npt.NDArray[np.float32] | None = None,
+    ) -> builtins.list[GroupHit]:
+        """Async twin of :meth:`~hippo_memory.HippoMemory.recall_groups`."""
+        return await asyncio.to_thread(
+            lambda: self.recall_groups(
+                query,
+                group_by=group_by,
+                k=k,
+                namespace=namespace,
+                filter=filter,
+                since=since,
+                until=until,
+                depth=depth,
+                method=method,
+                vector=vector,
             )
         )
 

@@ -31,6 +31,7 @@ from ._cues import CueAugmenter
 from ._encoder import Encoder, load_encoder, validate_vectors
 from ._errors import InvalidConfigError, InvalidInputError
 from ._filters import validate_filter
+from ._grouping import GROUP_METHODS, GroupHit, GroupMethod, group_hits
 from ._items import MemoryInput
 from ._maintenance import Maintenance
 from ._recall import follow_chain
@@ -414,6 +415,64 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             include_superseded=include_superseded,
             min_similarity=min_similarity,
         )
+
+    def recall_groups(
+        self,
+        query: str,
+        *,
+        group_by: str,
+        k: int = 5,
+        namespace: Sequence[str] | None = None,
+        filter: Mapping[str, Any] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        depth: int | None = None,
+        method: GroupMethod = "soft_or",
+        vector: npt.NDArray[np.float32] | None = None,
+    ) -> builtins.list[GroupHit]:
+        """Rank groups of memories (sessions, documents) by the memories' recall evidence.
+
+        Recalls the ``depth`` best memories, groups them by ``metadata[group_by]`` and
+        aggregates each group's scores (:func:`hippo_memory._grouping.aggregate_groups`):
+        a session holding several relevant turns outranks one with a single good turn.
+
+        Args:
+            query: A question or partial cue.
+            group_by: The metadata key whose value names a memory's group. Memories
+                without it (or with a list or object under it) join no group, so a key
+                no memory has gives ``[]``.
+            k: Groups wanted.
+            namespace: Search this namespace and those below it; ``None`` for all.
+            filter: Metadata conditions (see :mod:`hippo_memory._filters`).
+            since: Only memories whose ``timestamp`` is at or after this.
+            until: Only memories whose ``timestamp`` is at or before this.
+            depth: Memories recalled to aggregate (default ``max(50, 10 * k)``).
+            method: ``"soft_or"``, ``"top_mean"``, ``"rank_sum"`` or ``"max"`` (best memory only).
+            vector: The query already encoded, float32 ``(d,)``; skips encoding.
+
+        Returns:
+            Up to ``k`` groups, best first, each with its supporting hits best first.
+
+        Raises:
+            NamespaceNotFoundError: nothing is stored under ``namespace``.
+            EmptyTextError, TextTooLongError, InvalidFilterError, InvalidInputError.
+        """
+        if not isinstance(group_by, str) or not group_by:
+            raise InvalidInputError(f"group_by must be a non-empty metadata key, not {group_by!r:.40}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise InvalidInputError(f"k must be a positive integer, not {k!r:.40}")
+        if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+            raise InvalidInputError(f"depth must be a positive integer or None, not {depth!r:.40}")
+        if method not in GROUP_METHODS:
+            raise InvalidInputError(f"method must be one of {', '.join(GROUP_METHODS)}, not {method!r:.40}")
+        wanted = max(50, 10 * k) if depth is None else depth
+        if vector is None:
+            result = self.recall(query, namespace=namespace, k=wanted, filter=filter, since=since, until=until)
+        else:
+            result = self.recall_vector(
+                vector, query=query, namespace=namespace, k=wanted, filter=filter, since=since, until=until
+            )
+        return group_hits(result.hits, group_by, k, method=method)
 
     def recall_chain(
         self,
