@@ -80,6 +80,7 @@ def run_bench(
     from .._memory import HippoMemory
     from ..client import HippoClient
 
+    load_before = _load()
     rng = random.Random(seed)
     namespaces = min(namespaces, memories)  # every tenant holds something to recall
     tenants = [("bench", f"t{i:03d}") for i in range(namespaces)]
@@ -156,7 +157,12 @@ def run_bench(
     every = latencies["recall"] + latencies["remember"]
     return {
         "benchmark": "serve",
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "loadavg_1m": {"before": load_before, "after": _load()},  # other work sharing the cores
+        },
         "params": {
             "clients": clients,
             "duration_s": duration,
@@ -184,6 +190,14 @@ def run_bench(
     }
 
 
+def _load() -> float | None:
+    """The 1-minute load average (None where the platform has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
@@ -203,6 +217,8 @@ def _print_table(report: dict[str, Any]) -> None:
     print(f"errors            {report['errors'] or 0}")
     print(f"in-process recall p50 {report['in_process_recall_p50_ms']} ms")
     print(f"server RSS        {report['server']['rss_mb']} MB (peak {report['server']['peak_rss_mb']} MB)")
+    load = report["machine"]["loadavg_1m"]
+    print(f"load average      {load['before']} before, {load['after']} after ({report['machine']['cpus']} CPUs)")
 
 
 def _bounded(low: float, high: float, kind: type = int) -> Any:
