@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+import numpy as np
 import pytest
 from _server_support import live_server, small_memory
 
@@ -113,6 +115,14 @@ def test_the_methods_added_for_parity_answer_as_the_engine(
         chain = client.recall_chain("ignored", hops=1, namespace=ns, vector=vector)
         local_chain = memory.recall_chain("ignored", hops=1, namespace=ns, vector=vector)
         assert [m.id for m in chain.memories] == [m.id for m in local_chain.memories] != []
+
+        for bad in ([1e39] * len(vector), [0.5] * (len(vector) + 1)):  # beyond float32; the wrong dimension
+            response = httpx.post(
+                f"{url}/v1/recall_vector", json={"vector": bad}, headers={"authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 422 and response.json()["error"].endswith("Error"), response.text
+        with pytest.raises(InvalidInputError):
+            client.recall_vector(np.zeros(3, dtype=np.float32))
 
         out = tmp_path / "sub" / "erin.jsonl"
         assert client.export_jsonl(out, include_superseded=True) == 3

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
-from .._errors import HippoMemoryError, MemoryNotFoundError
+from .._errors import HippoMemoryError, InvalidInputError, MemoryNotFoundError
 from .._memory import HippoMemory, MemoryInput
 from .._types import Chain, ConsolidationReport, Memory, Namespace, RecallResult
 from .._validation import validate_namespace
@@ -62,6 +63,21 @@ __all__ = ["Service"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _vector(values: Sequence[float]) -> npt.NDArray[np.float32]:
+    """A query vector from JSON numbers: float32 ``(d,)``.
+
+    Raises:
+        InvalidInputError: a value is not finite or does not fit a float32.
+    """
+    wide = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(wide)) or np.any(np.abs(wide) > _FLOAT32_MAX):
+        raise InvalidInputError("vector values must be finite numbers within the float32 range")
+    return wide.astype(np.float32)
 
 
 def _under(namespace: Namespace, prefix: Namespace) -> bool:
@@ -269,7 +285,7 @@ class Service:
     def recall_vector(self, who: Principal, req: RecallVectorRequest) -> RecallResult:
         self.require(who, "read")
         result = self.memory.recall_vector(
-            np.asarray(req.vector, dtype=np.float32),
+            _vector(req.vector),
             query=req.query,
             namespace=self.clip(who, req.namespace),
             k=req.k,
@@ -290,7 +306,7 @@ class Service:
             namespace=self.clip(who, req.namespace),
             min_strength=req.min_strength,
             filter=req.filter,
-            vector=None if req.vector is None else np.asarray(req.vector, dtype=np.float32),
+            vector=None if req.vector is None else _vector(req.vector),
         )
         return IdScope(who.prefix).chain(chain)
 
