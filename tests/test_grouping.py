@@ -87,3 +87,31 @@ def test_arecall_groups_is_the_same_ranking() -> None:
         sync = memory.recall_groups("Lisbon hotel", group_by="session_id", k=3)
         async_ = asyncio.run(memory.arecall_groups("Lisbon hotel", group_by="session_id", k=3))
         assert [g.key for g in async_] == [g.key for g in sync]
+
+
+@pytest.mark.parametrize("method", ["soft_or", "max"])
+def test_the_benchmark_ranks_sessions_through_recall_groups(method: str) -> None:
+    from hippo_memory.bench._conv_hippo import HippoSystem
+    from hippo_memory.bench._datasets import Haystack, Question, Unit
+
+    parts = [
+        Unit(uid=f"{name}#{i}", text=text, session=name, parent=name)
+        for name, turns in SESSIONS.items()
+        for i, text in enumerate(turns)
+    ]
+    units = [Unit(uid=name, text="\n".join(turns), session=name) for name, turns in SESSIONS.items()]
+    question = Question("q", "Lisbon trip hotel", "x", frozenset({"trip"}))
+    encoder = HashingEncoder(128)
+    system = HippoSystem(
+        encoder,
+        HippoConfig(code_dim=2048, code_k=32),
+        name="hippo",
+        granularity="part",
+        group_method=method,  # type: ignore[arg-type]
+    )
+    try:
+        system.ingest(Haystack("h", units, [question], parts))
+        ranking = system.rank(question, encoder.encode([question.text])[0], 3)
+    finally:
+        system.close()
+    assert ranking[0] == "trip" and sorted(ranking) == sorted(SESSIONS)

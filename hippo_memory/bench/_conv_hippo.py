@@ -5,7 +5,10 @@ Each haystack goes into a fresh in-memory :class:`~hippo_memory.HippoMemory`
 session as ``session`` (so consecutive turns are linked), its date as
 ``timestamp`` and its speaker, when the data names one, as ``metadata["speaker"]``
 (what a conversation memory knows of every turn it stores). Recall uses :meth:`HippoMemory.recall_vector` with the question's
-precomputed vector, so recall timing excludes query encoding.
+precomputed vector, so recall timing excludes query encoding. At LongMemEval
+session level the turns are stored with their session id in
+``metadata["session_id"]`` and sessions are ranked by
+:meth:`HippoMemory.recall_groups` (the turns' evidence aggregated per session).
 
 Systems:
 
@@ -18,6 +21,9 @@ Systems:
 * ``hippo-nocues``: ``cue_variants=False`` (each memory stored under its text only).
 * ``hippo-nospread``: ``spread=0`` (no spreading activation along associations).
 * ``hippo-nopriors``: no speaker prior and no temporal prior.
+* ``hippo-maxturn``: default config; at session level a session ranks where its
+  best turn ranks (``recall_groups(method="max")``), the aggregation ``hippo``
+  used before group ranking.
 * ``hippo-chain``: default config; the best hit's Hebbian chain
   (:meth:`HippoMemory.recall_chain`) is spliced in right after it, ahead of the
   other single-hop hits. Applied to every question: the benchmark does not tell a
@@ -44,6 +50,7 @@ import numpy.typing as npt
 
 from .._config import HippoConfig
 from .._encoder import Encoder
+from .._grouping import GroupMethod
 from .._memory import HippoMemory, MemoryInput
 from ._baselines import BM25System, Granularity, RankingSystem, dedupe_to_parents, rrf_fuse, stored_items
 from ._datasets import Haystack, Question, Unit
@@ -55,6 +62,9 @@ __all__ = ["FusionSystem", "HippoSystem", "hippo_factories"]
 
 FloatArray = npt.NDArray[np.float32]
 NAMESPACE = ("bench",)
+SESSION_KEY = "session_id"
+"""The metadata key holding a stored turn's session, which session-level recall groups by."""
+DEFAULT_GROUP_METHOD: GroupMethod = "soft_or"
 
 
 class HippoSystem:
@@ -68,6 +78,8 @@ class HippoSystem:
             session then ranking where its best turn ranks.
         chain_hops: When positive, splice the best hit's chain of this many hops
             in after it.
+        group_method: How ``recall_groups`` aggregates turns into sessions
+            (``granularity="part"`` only).
     """
 
     def __init__(
@@ -78,12 +90,15 @@ class HippoSystem:
         name: str,
         granularity: Granularity = "unit",
         chain_hops: int = 0,
+        group_method: GroupMethod = DEFAULT_GROUP_METHOD,
     ) -> None:
         self.name = name
         self.encoder = encoder
         self.config = config.model_copy(update={"durable": False})
         self.granularity: Granularity = granularity
         self.chain_hops = chain_hops
+        self.group_method: GroupMethod = group_method
+        self._grouped = False
         self._memory: HippoMemory | None = None
         self._parent: dict[str, str] = {}
         self._n_items = 0
@@ -93,14 +108,20 @@ class HippoSystem:
         items = stored_items(haystack, self.granularity)
         self._parent = {item.uid: item.parent or item.uid for item in items}
         self._n_items = len(items)
+        self._grouped = any(item.parent is not None for item in items)
         memory = HippoMemory(None, encoder=self.encoder, config=self.config, device="cpu")
         inputs: list[MemoryInput] = []
         for item in items:
             spec: MemoryInput = {"id": item.uid, "text": item.text, "session": item.session}
             if item.timestamp is not None:
                 spec["timestamp"] = item.timestamp
+            metadata: dict[str, str] = {}
             if item.speaker:
-                spec["metadata"] = {"speaker": item.speaker}
+                metadata["speaker"] = item.speaker
+            if item.parent is not None:
+                metadata[SESSION_KEY] = item.parent
+            if metadata:
+                spec["metadata"] = metadata
             inputs.append(spec)
         memory.remember_many(inputs, namespace=NAMESPACE)
         self._memory = memory
@@ -116,7 +137,27 @@ class HippoSystem:
             ids = linked + ids  # hop 0 is the best hit; duplicates drop below
         return ids
 
+    def _ranked_groups(self, question: Question, query_vector: FloatArray, depth: int) -> list[str]:
+        """Sessions best first by :meth:`HippoMemory.recall_groups`, recalling more turns until ``depth`` are ranked."""
+        assert self._memory is not None
+        turns = min(self._n_items, max(50, 10 * depth))
+        while True:
+            groups = self._memory.recall_groups(
+                question.text,
+                group_by=SESSION_KEY,
+                k=depth,
+                namespace=NAMESPACE,
+                depth=turns,
+                method=self.group_method,
+                vector=query_vector,
+            )
+            if len(groups) >= depth or turns >= self._n_items:
+                return [str(group.key) for group in groups]
+            turns = min(self._n_items, turns * 4)
+
     def rank(self, question: Question, query_vector: FloatArray, depth: int) -> list[str]:
+        if self._grouped and self.chain_hops == 0:
+            return self._ranked_groups(question, query_vector, depth)
         k = min(depth, self._n_items)
         while True:
             out: list[str] = []
@@ -182,7 +223,9 @@ class FusionSystem:
         self.bm25.close()
 
 
-def _factory(name: str, update: dict[str, Any], chain_hops: int = 0) -> Callable[[BenchContext], HippoSystem]:
+def _factory(
+    name: str, update: dict[str, Any], chain_hops: int = 0, group_method: GroupMethod = DEFAULT_GROUP_METHOD
+) -> Callable[[BenchContext], HippoSystem]:
     def build(context: BenchContext) -> HippoSystem:
         granularity: Granularity = "part" if context.level == "session" else "unit"
         return HippoSystem(
@@ -191,6 +234,7 @@ def _factory(name: str, update: dict[str, Any], chain_hops: int = 0) -> Callable
             name=name,
             granularity=granularity,
             chain_hops=chain_hops,
+            group_method=group_method,
         )
 
     return build
@@ -206,6 +250,7 @@ def hippo_factories() -> dict[str, Callable[[BenchContext], RankingSystem]]:
         "hippo-nocues": _factory("hippo-nocues", {"cue_variants": False}),
         "hippo-nospread": _factory("hippo-nospread", {"spread": 0.0}),
         "hippo-nopriors": _factory("hippo-nopriors", {"speaker_weight": 0.0, "temporal_weight": 0.0}),
+        "hippo-maxturn": _factory("hippo-maxturn", {}, group_method="max"),
         "hippo-chain": _factory("hippo-chain", {}, chain_hops=2),
         "proto-fusion": lambda ctx: FusionSystem(_factory("hippo", {})(ctx), name="proto-fusion"),
         "proto-speaker": lambda ctx: FusionSystem(_factory("hippo", {})(ctx), name="proto-speaker", speaker_prior=True),

@@ -69,6 +69,7 @@ HIPPO_SYSTEMS = (
     "hippo-nocues",
     "hippo-nospread",
     "hippo-nopriors",
+    "hippo-maxturn",
     "hippo-chain",
 )
 PROTO_SYSTEMS = ("proto-fusion", "proto-speaker")
