@@ -20,8 +20,8 @@ import inspect
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any, Literal, cast
+from collections.abc import Iterable
+from typing import Any, cast
 
 from hippo_memory import CueAugmenter as _CueAugmenter
 from hippo_memory import (
@@ -47,7 +47,6 @@ from langgraph.store.base import (
     SearchOp,
     TTLConfig,
     ensure_embeddings,
-    get_text_at_path,
 )
 
 from ._encoder import EmbeddingsEncoder
@@ -57,13 +56,13 @@ from ._store_ops import (
     HippoIndexConfig,
     StoreOpener,
     alive,
-    as_json,
     engine_filter,
     engine_problem,
     epoch,
     explicit_cues,
     is_item,
     item_id,
+    item_texts,
     matcher,
     tokenized,
     validate_op,
@@ -433,40 +432,6 @@ class HippoStore(BaseStore):
             except MemoryNotFoundError:
                 continue
 
-    def _texts(
-        self, value: dict[str, Any], index: Literal[False] | Sequence[str] | None
-    ) -> tuple[str, list[str], bool]:
-        """The memory text, extra cues and whether the item is ranked by search."""
-        texts: list[str] = []
-        if index is not False and (index is not None or self._fields):
-            paths = self._fields if index is None else tokenized(index)
-            for _, tokens in paths:  # an empty list indexes nothing
-                texts.extend(get_text_at_path(value, tokens))
-        elif index is None:
-            auto = next(
-                (
-                    value[f]
-                    for f in AUTO_TEXT_FIELDS
-                    if isinstance(value.get(f), str) and value[f].strip()
-                ),
-                None,
-            )
-            texts = [auto] if auto is not None else [as_json(value)]
-        limit = self.memory.config.max_text_chars
-        clean: list[str] = []
-        seen: set[str] = set()
-        for text in texts:
-            text = text.strip()[:limit]
-            if text and text.lower() not in seen:
-                seen.add(text.lower())
-                clean.append(text)
-        indexed = bool(clean)
-        if not clean:
-            clean = [as_json(value)[:limit]]
-        text = "\n".join(clean)[:limit].strip() if len(clean) > 1 else clean[0]
-        cues = clean if len(clean) > 1 else []
-        return text, cues, indexed
-
     def _apply_puts(self, puts: list[tuple[PutOp, dict[str, Any] | None]], now: float) -> None:
         stale: list[str] = []
         deletes: list[str] = []
@@ -485,7 +450,9 @@ class HippoStore(BaseStore):
                 if existing is not None:
                     deletes.append(memory_id)
                 continue
-            text, cues, indexed = self._texts(value, op.index)
+            text, cues, indexed = item_texts(
+                value, op.index, self._fields, self.memory.config.max_text_chars
+            )
             ttl = float(op.ttl) if op.ttl is not None else None
             meta = {
                 "key": op.key,

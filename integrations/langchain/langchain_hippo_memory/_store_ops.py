@@ -13,7 +13,7 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Generic, Protocol, TypedDict, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar
 
 from hippo_memory import HippoMemory, InvalidInputError, Memory
 from langchain_core.embeddings import Embeddings
@@ -25,6 +25,7 @@ from langgraph.store.base import (
     Op,
     PutOp,
     SearchOp,
+    get_text_at_path,
     tokenize_path,
 )
 from langgraph.store.base.embed import AEmbeddingsFunc, EmbeddingsFunc
@@ -45,6 +46,7 @@ __all__ = [
     "explicit_cues",
     "is_item",
     "item_id",
+    "item_texts",
     "matcher",
     "tokenized",
     "validate_op",
@@ -315,3 +317,47 @@ def explicit_cues(memory: Memory) -> list[str]:
 def _check_count(name: str, value: Any, *, minimum: int = 0) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise InvalidInputError(f"{name} must be an integer >= {minimum}, not {value!r}")
+
+
+def item_texts(
+    value: dict[str, Any],
+    index: Literal[False] | Sequence[str] | None,
+    fields: list[tuple[str, Any]],
+    limit: int,
+) -> tuple[str, list[str], bool]:
+    """The memory text of an item, its extra cues and whether search ranks it.
+
+    Args:
+        value: The item's value.
+        index: The put's ``index`` (``False``: not searched; ``None``: the store's).
+        fields: The store's tokenized ``index["fields"]`` (empty: automatic text).
+        limit: Longest text the engine takes.
+    """
+    texts: list[str] = []
+    if index is not False and (index is not None or fields):
+        paths = fields if index is None else tokenized(index)
+        for _, tokens in paths:  # an empty list indexes nothing
+            texts.extend(get_text_at_path(value, tokens))
+    elif index is None:
+        auto = next(
+            (
+                value[f]
+                for f in AUTO_TEXT_FIELDS
+                if isinstance(value.get(f), str) and value[f].strip()
+            ),
+            None,
+        )
+        texts = [auto] if auto is not None else [as_json(value)]
+    clean: list[str] = []
+    seen: set[str] = set()
+    for text in texts:
+        text = text.strip()[:limit]
+        if text and text.lower() not in seen:
+            seen.add(text.lower())
+            clean.append(text)
+    indexed = bool(clean)
+    if not clean:
+        clean = [as_json(value)[:limit]]
+    text = "\n".join(clean)[:limit].strip() if len(clean) > 1 else clean[0]
+    cues = clean if len(clean) > 1 else []
+    return text, cues, indexed
