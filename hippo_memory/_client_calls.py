@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _errors
+from ._grouping import GroupHit
 from ._types import (
     Chain,
     ChainHop,
@@ -52,6 +53,7 @@ __all__ = [
     "_namespaces",
     "_recall",
     "_recall_chain",
+    "_recall_groups",
     "_recall_vector",
     "_remember",
     "_remember_many",
@@ -109,21 +111,23 @@ def _memory(d: Mapping[str, Any]) -> Memory:
     )
 
 
+def _hit(h: Mapping[str, Any]) -> RecallHit:
+    g = h["diagnostics"]
+    diagnostics = HitDiagnostics(
+        similarity=g["similarity"],
+        candidate_rank=g["candidate_rank"],
+        attention=g["attention"],
+        cues_matched=g["cues_matched"],
+        best_cue=Cue(g["best_cue"]["text"], g["best_cue"]["kind"]),
+        lexical_rank=g["lexical_rank"],
+    )
+    return RecallHit(_memory(h["memory"]), h["score"], h["rank"], diagnostics)
+
+
 def _recall_result(d: Mapping[str, Any]) -> RecallResult:
-    hits = []
-    for h in d["hits"]:
-        g = h["diagnostics"]
-        diagnostics = HitDiagnostics(
-            similarity=g["similarity"],
-            candidate_rank=g["candidate_rank"],
-            attention=g["attention"],
-            cues_matched=g["cues_matched"],
-            best_cue=Cue(g["best_cue"]["text"], g["best_cue"]["kind"]),
-            lexical_rank=g["lexical_rank"],
-        )
-        hits.append(RecallHit(_memory(h["memory"]), h["score"], h["rank"], diagnostics))
+    hits = tuple(_hit(h) for h in d["hits"])
     namespace = None if d["namespace"] is None else tuple(d["namespace"])
-    return RecallResult(d["query"], namespace, tuple(hits), d["n_candidates"], d["backend"], dict(d["timings_ms"]))
+    return RecallResult(d["query"], namespace, hits, d["n_candidates"], d["backend"], dict(d["timings_ms"]))
 
 
 def _chain(d: Mapping[str, Any]) -> Chain:
@@ -251,6 +255,37 @@ def _recall_chain(
         "vector": None if vector is None else _vector(vector),
     }
     return _Call("POST", "/v1/recall_chain", body, _chain, idempotent=True)
+
+
+def _recall_groups(
+    query: str,
+    group_by: str,
+    k: int,
+    namespace: Sequence[str] | None,
+    filter: Mapping[str, Any] | None,
+    since: TimeLike | None,
+    until: TimeLike | None,
+    depth: int | None,
+    method: str,
+    vector: npt.ArrayLike | None,
+) -> _Call[builtins.list[GroupHit]]:
+    body = {
+        "query": query,
+        "group_by": group_by,
+        "k": k,
+        "namespace": _ns(namespace),
+        "filter": None if filter is None else dict(filter),
+        "since": _time(since),
+        "until": _time(until),
+        "depth": depth,
+        "method": method,
+        "vector": None if vector is None else _vector(vector),
+    }
+
+    def parse(d: Any) -> builtins.list[GroupHit]:
+        return [GroupHit(g["key"], g["score"], g["rank"], tuple(_hit(h) for h in g["hits"])) for g in d["groups"]]
+
+    return _Call("POST", "/v1/recall_groups", body, parse, idempotent=True)
 
 
 def _supersede(old: str, new: str) -> _Call[None]:

@@ -41,7 +41,6 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from . import _errors
 from ._client_calls import (
     _associate,
     _associations,
@@ -59,6 +58,7 @@ from ._client_calls import (
     _namespaces,
     _recall,
     _recall_chain,
+    _recall_groups,
     _recall_vector,
     _remember,
     _remember_many,
@@ -67,7 +67,8 @@ from ._client_calls import (
     _update,
     _write_jsonl,
 )
-from ._errors import HippoMemoryError, MissingDependencyError, StoreError
+from ._errors import MissingDependencyError, StoreError
+from ._grouping import GroupHit, GroupMethod
 from ._items import MemoryInput
 from ._types import (
     Chain,
@@ -77,7 +78,7 @@ from ._types import (
     RecallResult,
 )
 from ._validation import DEFAULT_NAMESPACE, TimeLike
-from .server import _errors as _service_errors
+from .server._errors import ServerError, error_from_answer
 
 try:
     import httpx
@@ -94,31 +95,14 @@ class ServiceUnavailableError(StoreError):
     """The server could not be reached (connection refused, timed out, or it kept answering 502/503/504)."""
 
 
-class ServerError(HippoMemoryError, RuntimeError):
-    """The server answered with an error this client does not know (its status and body in the message)."""
-
-
-_ERROR_CLASSES: dict[str, type[HippoMemoryError]] = {
-    name: cls
-    for module in (_errors, _service_errors)
-    for name in module.__all__
-    if isinstance(cls := getattr(module, name), type) and issubclass(cls, HippoMemoryError)
-}
-
-
 def _raise_for(response: httpx.Response) -> None:
     """The one place a server's error answer becomes a ``HippoMemoryError``."""
-    if response.is_success:
-        return
-    try:
-        body = response.json()
-        name, message = str(body["error"]), str(body["message"])
-    except (ValueError, KeyError, TypeError):
-        name, message = "", response.text[:500]
-    cls = _ERROR_CLASSES.get(name)
-    if cls is None:
-        raise ServerError(f"HTTP {response.status_code} {name}: {message}".replace("  ", " "))
-    raise cls(message)
+    if not response.is_success:
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        raise error_from_answer(response.status_code, body)
 
 
 # ---------------------------------------------------------------------------- clients
@@ -280,6 +264,24 @@ class HippoClient:
     ) -> Chain:
         """See :meth:`HippoMemory.recall_chain`."""
         return self._send(_recall_chain(query, hops, namespace, min_strength, filter, vector))
+
+    def recall_groups(
+        self,
+        query: str,
+        *,
+        group_by: str,
+        k: int = 5,
+        namespace: Sequence[str] | None = None,
+        filter: Mapping[str, Any] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        depth: int | None = None,
+        method: GroupMethod = "soft_or",
+        vector: npt.NDArray[np.float32] | None = None,
+    ) -> builtins.list[GroupHit]:
+        """See :meth:`HippoMemory.recall_groups`."""
+        call = _recall_groups(query, group_by, k, namespace, filter, since, until, depth, method, vector)
+        return self._send(call)
 
     def count(self, namespace: Sequence[str] | None = None) -> int:
         """See :meth:`HippoMemory.count` (no namespace: all the key may read)."""
@@ -496,6 +498,24 @@ class AsyncHippoClient:
         """See :meth:`HippoMemory.recall_chain`."""
         return await self._send(_recall_chain(query, hops, namespace, min_strength, filter, vector))
 
+    async def recall_groups(
+        self,
+        query: str,
+        *,
+        group_by: str,
+        k: int = 5,
+        namespace: Sequence[str] | None = None,
+        filter: Mapping[str, Any] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        depth: int | None = None,
+        method: GroupMethod = "soft_or",
+        vector: npt.NDArray[np.float32] | None = None,
+    ) -> builtins.list[GroupHit]:
+        """See :meth:`HippoMemory.recall_groups`."""
+        call = _recall_groups(query, group_by, k, namespace, filter, since, until, depth, method, vector)
+        return await self._send(call)
+
     async def count(self, namespace: Sequence[str] | None = None) -> int:
         """See :meth:`HippoMemory.count` (no namespace: all the key may read)."""
         return await self._send(_count(namespace))
@@ -560,6 +580,7 @@ class AsyncHippoClient:
     aforget_namespace = forget_namespace
     aforget_before = forget_before
     acount = count
+    arecall_groups = recall_groups
     aexport_jsonl = export_jsonl
 
     async def aclose(self) -> None:

@@ -246,6 +246,7 @@ def test_openapi_schema_lists_every_operation(client: TestClient) -> None:
         ("get", "/v1/stats"),
         ("post", "/v1/consolidate"),
         ("post", "/v1/recall_vector"),
+        ("post", "/v1/recall_groups"),
         ("post", "/v1/supersede"),
         ("post", "/v1/associations"),
         ("post", "/v1/forget_namespace"),

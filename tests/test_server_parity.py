@@ -140,6 +140,32 @@ def test_the_methods_added_for_parity_answer_as_the_engine(
         assert [m.id for m in client.list(ns)] == [new]
 
 
+def test_recall_groups_over_the_client(served: tuple[str, HippoMemory, KeyStore]) -> None:
+    url, memory, keys = served
+    token, _ = keys.create("groups/hal", ["read", "write"])
+    ns = ("groups", "hal")
+    with HippoClient(url, api_key=token) as client:
+        client.remember_many(
+            [
+                {"text": "Hal adopted a greyhound", "metadata": {"conv": "a"}, "id": "a1"},
+                {"text": "The greyhound is called Pixel", "metadata": {"conv": "a"}, "id": "a2"},
+                {"text": "Hal plays the cello", "metadata": {"conv": 7}, "id": "b1"},
+            ],
+            namespace=ns,
+        )
+        served_groups = client.recall_groups("Hal's greyhound", group_by="conv", namespace=ns, method="top_mean")
+        local = memory.recall_groups("Hal's greyhound", group_by="conv", namespace=ns, method="top_mean")
+        assert [(g.key, g.rank) for g in served_groups] == [(g.key, g.rank) for g in local]
+        assert {type(g.key) for g in served_groups} == {str, int}  # JSON scalars keep their type
+        assert [g.score for g in served_groups] == pytest.approx([g.score for g in local], rel=1e-5)
+        assert [[h.memory.id for h in g.hits] for g in served_groups] == [
+            [h.memory.id.removeprefix("groups.hal.") for h in g.hits] for g in local
+        ]
+        assert served_groups[0].hits[0].memory.id in ("a1", "a2")
+        with pytest.raises(InvalidInputError):
+            client.recall_groups("x", group_by="conv", method="bogus")  # type: ignore[arg-type]
+
+
 async def test_the_async_client_methods_added_for_parity(served: tuple[str, HippoMemory, KeyStore]) -> None:
     url, memory, keys = served
     token, _ = keys.create("parity/gina", ["read", "write"])

@@ -46,6 +46,7 @@ from ._models import (
     ForgetNamespaceRequest,
     ForgetOut,
     ForgetRequest,
+    GroupsOut,
     IdOut,
     IdsOut,
     ListRequest,
@@ -54,6 +55,7 @@ from ._models import (
     NamespacesRequest,
     OkOut,
     RecallChainRequest,
+    RecallGroupsRequest,
     RecallOut,
     RecallRequest,
     RecallVectorRequest,
@@ -62,6 +64,7 @@ from ._models import (
     SupersedeRequest,
     UpdateRequest,
     chain_out,
+    groups_out,
     memory_out,
     recall_out,
     report_out,
@@ -362,6 +365,10 @@ def create_app(
     @api.post("/v1/forget", tags=["memory"], response_model=ForgetOut, summary="Forget memories by id (all or none)")
     def forget(body: ForgetRequest, who: Who) -> dict[str, Any]:
         return {"forgotten": service.forget(who, body.ids)}
+
+    @api.post("/v1/recall_groups", tags=["memory"], response_model=GroupsOut, summary="Rank groups (sessions, ...)")
+    def recall_groups(body: RecallGroupsRequest, who: Who) -> dict[str, Any]:
+        return groups_out(service.recall_groups(who, body))
 
     @api.post("/v1/recall_vector", tags=["memory"], response_model=RecallOut, summary="Recall by a query vector")
     def recall_vector(body: RecallVectorRequest, who: Who) -> dict[str, Any]:

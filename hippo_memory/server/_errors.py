@@ -5,14 +5,19 @@
     HippoMemoryError
     ├── AuthenticationError (PermissionError)    401: no key, or an unknown or revoked one
     ├── PermissionDeniedError (PermissionError)  403: the key lacks the scope, or the namespace is outside its prefix
-    └── InvalidInputError
-        └── PayloadTooLargeError                 413: the request body is over the server's limit
+    ├── InvalidInputError
+    │   └── PayloadTooLargeError                 413: the request body is over the server's limit
+    └── ServerError (RuntimeError)               a client got an error answer it does not know
 
-This module imports nothing heavy: :mod:`hippo_memory.client` uses it too.
+This module imports nothing heavy: :mod:`hippo_memory.client` uses it too, to turn an
+error answer back into its exception (:func:`error_from_answer`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from .. import _errors as _engine_errors
 from .._errors import (
     EncoderError,
     EncoderMismatchError,
@@ -27,7 +32,14 @@ from .._errors import (
     StoreVersionError,
 )
 
-__all__ = ["AuthenticationError", "PayloadTooLargeError", "PermissionDeniedError", "status_for"]
+__all__ = [
+    "AuthenticationError",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "ServerError",
+    "error_from_answer",
+    "status_for",
+]
 
 
 class AuthenticationError(HippoMemoryError, PermissionError):
@@ -40,6 +52,10 @@ class PermissionDeniedError(HippoMemoryError, PermissionError):
 
 class PayloadTooLargeError(InvalidInputError):
     """The request body is larger than the server accepts."""
+
+
+class ServerError(HippoMemoryError, RuntimeError):
+    """The server answered with an error this client does not know (its status and body in the message)."""
 
 
 # Most specific first: the first class the error is an instance of decides.
@@ -66,3 +82,33 @@ def status_for(exc: HippoMemoryError) -> int:
         if isinstance(exc, cls):
             return status
     return 500
+
+
+_BY_NAME: dict[str, type[HippoMemoryError]] = {
+    cls.__name__: cls
+    for cls in (
+        *(getattr(_engine_errors, name) for name in _engine_errors.__all__),
+        AuthenticationError,
+        PermissionDeniedError,
+        PayloadTooLargeError,
+        ServerError,
+    )
+    if isinstance(cls, type) and issubclass(cls, HippoMemoryError)
+}
+
+
+def error_from_answer(status: int, body: Any) -> HippoMemoryError:
+    """The exception an error answer stands for: the class its body names, else :class:`ServerError`.
+
+    Args:
+        status: The HTTP status.
+        body: The decoded JSON body (``{"error": <class name>, "message": ...}``), or the raw text.
+    """
+    try:
+        name, message = str(body["error"]), str(body["message"])
+    except (KeyError, TypeError, IndexError):
+        name, message = "", str(body)[:500]
+    cls = _BY_NAME.get(name)
+    if cls is None:
+        return ServerError(f"HTTP {status} {name}: {message}".replace("  ", " "))
+    return cls(message)

@@ -25,7 +25,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from .._types import Chain, Memory, Namespace, RecallResult
+from .._types import Chain, Memory, Namespace, RecallHit, RecallResult
 
 __all__ = ["IdScope"]
 
@@ -77,11 +77,13 @@ class IdScope:
             record["merged_from"] = self.shown_ids(record.get("merged_from") or [])
         return record
 
+    def result_hits(self, hits: Iterable[RecallHit]) -> tuple[RecallHit, ...]:
+        return tuple(dataclasses.replace(h, memory=self.memory(h.memory)) for h in hits)
+
     def result(self, result: RecallResult) -> RecallResult:
         if not self.scope:
             return result
-        hits = tuple(dataclasses.replace(h, memory=self.memory(h.memory)) for h in result.hits)
-        return dataclasses.replace(result, hits=hits)
+        return dataclasses.replace(result, hits=self.result_hits(result.hits))
 
     def chain(self, chain: Chain) -> Chain:
         if not self.scope:

@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
-from .._types import Chain, ConsolidationReport, Memory, RecallResult
+from .._grouping import GroupHit
+from .._types import Chain, ConsolidationReport, Memory, RecallHit, RecallResult
 
 __all__ = [
     "MAX_BATCH",
@@ -34,6 +35,7 @@ __all__ = [
     "ForgetNamespaceRequest",
     "ForgetOut",
     "ForgetRequest",
+    "GroupsOut",
     "IdOut",
     "IdsOut",
     "ListRequest",
@@ -43,6 +45,7 @@ __all__ = [
     "NamespacesRequest",
     "OkOut",
     "RecallChainRequest",
+    "RecallGroupsRequest",
     "RecallOut",
     "RecallRequest",
     "RecallVectorRequest",
@@ -51,6 +54,7 @@ __all__ = [
     "SupersedeRequest",
     "UpdateRequest",
     "chain_out",
+    "groups_out",
     "memory_out",
     "recall_out",
     "report_out",
@@ -159,6 +163,21 @@ class RecallVectorRequest(BaseModel):
     until: TimeIn | None = None
     include_superseded: bool = False
     min_similarity: Number | None = None
+
+
+class RecallGroupsRequest(BaseModel):
+    model_config = _STRICT
+
+    query: str
+    group_by: str = Field(description="The metadata key whose value names a memory's group (e.g. a session id).")
+    k: int = Field(default=5, ge=1, le=MAX_K, description="Groups wanted.")
+    namespace: NamespaceIn | None = None
+    filter: dict[str, Any] | None = None
+    since: TimeIn | None = None
+    until: TimeIn | None = None
+    depth: int | None = Field(default=None, ge=1, le=MAX_K, description="Memories recalled to aggregate.")
+    method: Literal["max", "top_mean", "soft_or", "rank_sum"] = "soft_or"
+    vector: VectorIn | None = Field(default=None, max_length=MAX_VECTOR, description="The query already encoded.")
 
 
 class AssociateRequest(BaseModel):
@@ -305,6 +324,17 @@ class RecallOut(BaseModel):
     timings_ms: dict[str, float]
 
 
+class GroupOut(BaseModel):
+    key: str | int | float | bool
+    score: float
+    rank: int
+    hits: list[HitOut]
+
+
+class GroupsOut(BaseModel):
+    groups: list[GroupOut]
+
+
 class HopOut(BaseModel):
     hop: int
     memory: MemoryOut
@@ -375,26 +405,35 @@ def memory_out(memory: Memory) -> dict[str, Any]:
     return memory.to_dict()
 
 
+def _hit_out(hit: RecallHit) -> dict[str, Any]:
+    return {
+        "memory": hit.memory.to_dict(),
+        "score": hit.score,
+        "rank": hit.rank,
+        "diagnostics": {
+            "similarity": hit.diagnostics.similarity,
+            "candidate_rank": hit.diagnostics.candidate_rank,
+            "attention": hit.diagnostics.attention,
+            "cues_matched": hit.diagnostics.cues_matched,
+            "best_cue": {"text": hit.diagnostics.best_cue.text, "kind": hit.diagnostics.best_cue.kind},
+            "lexical_rank": hit.diagnostics.lexical_rank,
+        },
+    }
+
+
+def groups_out(groups: list[GroupHit]) -> dict[str, Any]:
+    return {
+        "groups": [
+            {"key": g.key, "score": g.score, "rank": g.rank, "hits": [_hit_out(h) for h in g.hits]} for g in groups
+        ]
+    }
+
+
 def recall_out(result: RecallResult) -> dict[str, Any]:
     return {
         "query": result.query,
         "namespace": None if result.namespace is None else list(result.namespace),
-        "hits": [
-            {
-                "memory": hit.memory.to_dict(),
-                "score": hit.score,
-                "rank": hit.rank,
-                "diagnostics": {
-                    "similarity": hit.diagnostics.similarity,
-                    "candidate_rank": hit.diagnostics.candidate_rank,
-                    "attention": hit.diagnostics.attention,
-                    "cues_matched": hit.diagnostics.cues_matched,
-                    "best_cue": {"text": hit.diagnostics.best_cue.text, "kind": hit.diagnostics.best_cue.kind},
-                    "lexical_rank": hit.diagnostics.lexical_rank,
-                },
-            }
-            for hit in result.hits
-        ],
+        "hits": [_hit_out(hit) for hit in result.hits],
         "n_candidates": result.n_candidates,
         "backend": result.backend,
         "timings_ms": dict(result.timings_ms),

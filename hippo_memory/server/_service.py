@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import HippoMemoryError, InvalidInputError, MemoryNotFoundError
+from .._grouping import GroupHit
 from .._memory import HippoMemory, MemoryInput
 from .._types import Chain, ConsolidationReport, Memory, Namespace, RecallResult
 from .._validation import validate_namespace
@@ -51,6 +52,7 @@ from ._models import (
     MemoryItem,
     NamespacesRequest,
     RecallChainRequest,
+    RecallGroupsRequest,
     RecallRequest,
     RecallVectorRequest,
     RememberManyRequest,
@@ -296,6 +298,24 @@ class Service:
             min_similarity=req.min_similarity,
         )
         return IdScope(who.prefix).result(result)
+
+    @_served
+    def recall_groups(self, who: Principal, req: RecallGroupsRequest) -> builtins.list[GroupHit]:
+        self.require(who, "read")
+        groups = self.memory.recall_groups(
+            req.query,
+            group_by=req.group_by,
+            k=req.k,
+            namespace=self.clip(who, req.namespace),
+            filter=req.filter,
+            since=req.since,
+            until=req.until,
+            depth=req.depth,
+            method=req.method,
+            vector=None if req.vector is None else _vector(req.vector),
+        )
+        ids = IdScope(who.prefix)
+        return [g._replace(hits=ids.result_hits(g.hits)) for g in groups]
 
     @_served
     def recall_chain(self, who: Principal, req: RecallChainRequest) -> Chain:
