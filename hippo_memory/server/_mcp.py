@@ -7,9 +7,10 @@ owner is trusted with the whole store. Errors come back as tool errors whose tex
 starts with the error's class name.
 
 Not every engine method is a tool: ``recall_vector`` and ``recall_chain``'s
-``vector`` (a model has text, not vectors), ``export_jsonl`` (a file), ``count`` and
-``associations`` (``stats`` and ``recall_chain`` answer what a model needs), and
-``forget_before`` (maintenance) are served over REST and :class:`~hippo_memory.HippoClient` only.
+``vector`` (a model has text, not vectors), ``export_jsonl`` (a file), ``count``,
+``associations`` and ``recall_groups`` (``stats``, ``recall_chain`` and ``recall``
+answer what a model needs), and ``forget_before`` (maintenance) are served over REST
+and :class:`~hippo_memory.HippoClient` only.
 """
 
 from __future__ import annotations
