@@ -25,6 +25,7 @@ from hippo_memory.integration import parse_paraphrases
 from ._augmenter import DEFAULT_AUGMENT_PROMPT, ChatModelCueAugmenter
 from ._encoder import EmbeddingsEncoder
 from ._errors import InvalidValueError
+from ._filters import to_hippo_filter
 from ._retriever import HippoRetriever
 from ._store import AUTO_TEXT_FIELDS, HippoIndexConfig, HippoStore, item_id
 from ._tools import (
@@ -39,7 +40,7 @@ from ._tools import (
     create_recall_tool,
     create_remember_tool,
 )
-from ._vectorstore import DEFAULT_VECTORSTORE_NAMESPACE, HippoVectorStore, to_hippo_filter
+from ._vectorstore import DEFAULT_VECTORSTORE_NAMESPACE, HippoVectorStore
 
 if TYPE_CHECKING:
     from ._classic import HippoConversationMemory
