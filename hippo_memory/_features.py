@@ -41,6 +41,7 @@ FEATURES: tuple[str, ...] = (
     "recency",  # the memory's time as a rank among the candidates, 0 oldest .. 1 newest (0.5: no time)
     "log_length",  # log(1 + words of the memory's lexical document)
     "superseded",  # 1 when a newer memory replaced it
+    "handset",  # the hand-set score: fusion, spreading and the speaker and temporal priors (ranker="fusion")
 )
 """Feature names, in column order."""
 
@@ -65,6 +66,7 @@ class StageOutputs(NamedTuple):
         times: float64 ``(u,)``: timestamps, NaN where unknown.
         lengths: float32 ``(u,)``: words of each lexical document.
         superseded: bool ``(u,)``: replaced by a newer memory.
+        handset: float32 ``(u,)``: the hand-set ranking score (fusion, spreading, priors).
     """
 
     sims: FloatArray
@@ -82,6 +84,7 @@ class StageOutputs(NamedTuple):
     times: npt.NDArray[np.float64]
     lengths: FloatArray
     superseded: npt.NDArray[np.bool_]
+    handset: FloatArray
 
 
 def candidate_features(stages: StageOutputs) -> FloatArray:
@@ -130,6 +133,7 @@ def candidate_features(stages: StageOutputs) -> FloatArray:
         recency,
         np.log1p(stages.lengths),
         stages.superseded,
+        stages.handset,
     )
     for column, values in enumerate(columns):
         out[:, column] = values

@@ -277,6 +277,7 @@ def features(
         times=part.slot_time[uniq],
         lengths=part.lexical.lengths(uniq),
         superseded=superseded,
+        handset=priors.scores,
     )
     return candidate_features(stages)
 

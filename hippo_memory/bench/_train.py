@@ -51,6 +51,7 @@ __all__ = [
     "load_training_haystacks",
     "main",
     "name_speakers",
+    "pool_haystacks",
     "rank_metrics",
     "register_command",
 ]
@@ -147,6 +148,30 @@ def name_speakers(haystacks: Sequence[Haystack]) -> list[Haystack]:
                 questions.append(replace(question, qid=f"{question.qid}#named", text=text))
         if questions:
             out.append(replace(haystack, key=f"{haystack.key}#named", units=units, questions=questions))
+    return out
+
+
+def pool_haystacks(haystacks: Sequence[Haystack], size: int) -> list[Haystack]:
+    """Each haystack joined by the memories of the ``size - 1`` haystacks after it (cyclically).
+
+    LongMemEval's oracle haystacks hold only a question's evidence sessions, about 20
+    turns; real memories hold hundreds, most about something else. Pooling makes
+    the other questions' sessions distractors (a memory id held twice is kept once),
+    so the ranker learns from candidate sets of a realistic size and base rate; the
+    gold stays each question's own.
+    """
+    if size <= 1 or len(haystacks) <= 1:
+        return list(haystacks)
+    out = []
+    for index, haystack in enumerate(haystacks):
+        units: dict[str, Unit] = {u.uid: u for u in haystack.units}
+        for step in range(1, min(size, len(haystacks))):
+            for unit in haystacks[(index + step) % len(haystacks)].units:
+                units.setdefault(unit.uid, unit)
+        # In time order; a session's turns stay together and in their order (its
+        # turns share the session's time, and the sort is stable).
+        ordered = sorted(units.values(), key=lambda u: (u.timestamp is None, u.timestamp or 0.0))
+        out.append(replace(haystack, units=ordered))
     return out
 
 
@@ -319,6 +344,8 @@ def _run(args: argparse.Namespace) -> int:
     for path in args.data:
         haystacks += load_training_haystacks(path, args.limit)
         sources.append(Path(path).name)
+    if args.pool > 1:
+        haystacks = pool_haystacks(haystacks, args.pool)
     if args.name_speakers:
         haystacks += name_speakers(haystacks)
     overrides = dict(args.config)
@@ -334,14 +361,30 @@ def _run(args: argparse.Namespace) -> int:
         print("error: no candidate is labelled relevant; nothing to learn", file=sys.stderr)
         return 2
     if args.dump:
-        np.savez_compressed(args.dump, x=dump.x, y=dump.y, group=dump.group, fused=dump.fused, features=FEATURES)
-    p_cv, _ = cross_validate(dump, folds=args.folds, l2=args.l2)
+        np.savez_compressed(
+            args.dump,
+            x=dump.x,
+            y=dump.y,
+            group=dump.group,
+            fused=dump.fused,
+            parent=dump.parent.astype(str),
+            n_gold=dump.n_gold,
+            qids=np.asarray(dump.qids),
+            features=np.asarray(FEATURES),
+        )
+    features = tuple(f.strip() for f in args.features.split(",") if f.strip()) if args.features else FEATURES
+    unknown = [f for f in features if f not in FEATURES]
+    if unknown:
+        print(f"error: unknown feature(s) {unknown}; known: {', '.join(FEATURES)}", file=sys.stderr)
+        return 2
+    p_cv, _ = cross_validate(dump, folds=args.folds, l2=args.l2, features=features)
     fused_metrics = rank_metrics(dump, dump.fused)
     cv_metrics = rank_metrics(dump, p_cv)
     lines, ece, bins = _format_reliability(p_cv, dump.y)
     model = fit_logistic(
         dump.x,
         dump.y,
+        features=features,
         l2=args.l2,
         provenance={
             "trained_on": sources,
@@ -351,6 +394,7 @@ def _run(args: argparse.Namespace) -> int:
             "encoder": encoder.name,
             "l2": args.l2,
             "named_speaker_copies": bool(args.name_speakers),
+            "pooled_haystacks": args.pool,
             "config_overrides": overrides,
             "cv_folds": args.folds,
             "cv_ece": round(ece, 4),
@@ -404,8 +448,20 @@ def register_command(bench_subparsers: argparse._SubParsersAction[Any]) -> None:
         action="store_true",
         help="also train on copies of two-party (user/assistant) haystacks whose parties and questions use names",
     )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=1,
+        metavar="N",
+        help="join each question's haystack with the next N-1 haystacks' memories as distractors (default 1: alone)",
+    )
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds, by question (default 5)")
     parser.add_argument("--l2", type=float, default=1.0, help="ridge penalty (default 1.0)")
+    parser.add_argument(
+        "--features",
+        metavar="a,b,...",
+        help="features the model reads (default: all of hippo_memory._features.FEATURES)",
+    )
     parser.add_argument("--json", metavar="OUT", help="write the report (metrics, reliability table) as JSON")
     parser.add_argument("--dump", metavar="OUT.npz", help="also save the feature rows")
     parser.add_argument("--encoder", default=DEFAULT_MODEL, help=f"encoder (default {DEFAULT_MODEL})")
