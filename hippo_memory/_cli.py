@@ -403,6 +403,7 @@ def _parser() -> argparse.ArgumentParser:
     _register_optional(bench, "hippo_memory.bench._nightly", "register_command")
     _register_optional(bench, "hippo_memory.bench._shared", "register_command")
     _register_optional(bench, "hippo_memory.bench._train", "register_command")
+    _register_optional(bench, "hippo_memory.bench._calibration", "register_command")
     _register_optional(bench, "hippo_memory.server._bench", "register_command")
     return parser
 
