@@ -374,7 +374,8 @@ class HippoStore(BaseStore):
             result = recall_or_empty(self.memory, query, namespace=prefix, k=k, filter=filter)
             cosine = self.embeddings is not None
             hits = [
-                (hit.memory, hit.diagnostics.similarity if cosine else hit.score)
+                # float32 vectors: digits past the 6th are noise (1.0 vs 0.99999994)
+                (hit.memory, round(hit.diagnostics.similarity, 6) if cosine else hit.score)
                 for hit in result
                 if is_item(hit.memory)
                 and hit.memory.metadata.get("indexed")
