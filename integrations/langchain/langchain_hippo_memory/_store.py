@@ -86,9 +86,10 @@ class HippoStore(BaseStore):
     Results are ranked by the engine (Hopfield settle fused with BM25). What
     ``SearchItem.score`` holds depends on who embeds, higher always meaning better:
 
-    * with LangGraph embeddings (``index={"embed": ..., "dims": ...}``), the cosine
-      similarity between the query and the item's best-matching text, as in
-      LangGraph's own stores, so thresholds written for them keep their meaning;
+    * with LangChain embeddings (``index={"embed": ..., "dims": ...}``, or a shared
+      memory whose encoder is an ``EmbeddingsEncoder``: ``store.embeddings`` is set),
+      the cosine similarity between the query and the item's best-matching text
+      (6 decimals), as in LangGraph's own stores, so their thresholds keep meaning;
     * otherwise the engine's ranking score (``RecallHit.score``).
 
     Since the rank is the engine's, a later item may have a higher cosine than an
