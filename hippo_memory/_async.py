@@ -75,7 +75,7 @@ class AsyncMemoryMixin:
             since: TimeLike | None = None,
             until: TimeLike | None = None,
             depth: int | None = None,
-            method: GroupMethod = "soft_or",
+            method: GroupMethod = "max",
             vector: npt.NDArray[np.float32] | None = None,
         ) -> builtins.list[GroupHit]: ...
         def recall_chain(
@@ -220,7 +220,7 @@ class AsyncMemoryMixin:
         since: TimeLike | None = None,
         until: TimeLike | None = None,
         depth: int | None = None,
-        method: GroupMethod = "soft_or",
+        method: GroupMethod = "max",
         vector: npt.NDArray[np.float32] | None = None,
     ) -> builtins.list[GroupHit]:
         """Async twin of :meth:`~hippo_memory.HippoMemory.recall_groups`."""

@@ -61,7 +61,7 @@ def aggregate_groups(
     scores: FloatArray,
     n_groups: int,
     *,
-    method: GroupMethod = "soft_or",
+    method: GroupMethod = "max",
     top_m: int = 3,
     calibration: float = 0.5,
     rrf_k: float = 60.0,
@@ -122,7 +122,7 @@ def group_hits(
     group_by: str,
     k: int,
     *,
-    method: GroupMethod = "soft_or",
+    method: GroupMethod = "max",
 ) -> list[GroupHit]:
     """Group recalled memories by ``metadata[group_by]`` and rank the groups.
 

@@ -427,7 +427,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         since: TimeLike | None = None,
         until: TimeLike | None = None,
         depth: int | None = None,
-        method: GroupMethod = "soft_or",
+        method: GroupMethod = "max",
         vector: npt.NDArray[np.float32] | None = None,
     ) -> builtins.list[GroupHit]:
         """Rank groups of memories (sessions, documents) by the memories' recall evidence.
@@ -447,7 +447,9 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             since: Only memories whose ``timestamp`` is at or after this.
             until: Only memories whose ``timestamp`` is at or before this.
             depth: Memories recalled to aggregate (default ``max(50, 10 * k)``).
-            method: ``"soft_or"``, ``"top_mean"``, ``"rank_sum"`` or ``"max"`` (best memory only).
+            method: ``"max"`` (a group ranks where its best memory ranks), ``"top_mean"``,
+                ``"soft_or"`` or ``"rank_sum"``; ``"max"`` by default as none of the others
+                did better on LongMemEval (see ``docs/temporal.md``).
             vector: The query already encoded, float32 ``(d,)``; skips encoding.
 
         Returns:

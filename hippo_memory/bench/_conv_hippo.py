@@ -21,9 +21,9 @@ Systems:
 * ``hippo-nocues``: ``cue_variants=False`` (each memory stored under its text only).
 * ``hippo-nospread``: ``spread=0`` (no spreading activation along associations).
 * ``hippo-nopriors``: no speaker prior and no temporal prior.
-* ``hippo-maxturn``: default config; at session level a session ranks where its
-  best turn ranks (``recall_groups(method="max")``), the aggregation ``hippo``
-  used before group ranking.
+* ``hippo-softor`` / ``hippo-topmean``: default config; at session level the turns'
+  evidence is aggregated per session by soft-OR / the mean of the best 3 turns
+  (``hippo`` ranks a session where its best turn ranks, ``method="max"``).
 * ``hippo-chain``: default config; the best hit's Hebbian chain
   (:meth:`HippoMemory.recall_chain`) is spliced in right after it, ahead of the
   other single-hop hits. Applied to every question: the benchmark does not tell a
@@ -64,7 +64,7 @@ FloatArray = npt.NDArray[np.float32]
 NAMESPACE = ("bench",)
 SESSION_KEY = "session_id"
 """The metadata key holding a stored turn's session, which session-level recall groups by."""
-DEFAULT_GROUP_METHOD: GroupMethod = "soft_or"
+DEFAULT_GROUP_METHOD: GroupMethod = "max"
 
 
 class HippoSystem:
@@ -250,7 +250,8 @@ def hippo_factories() -> dict[str, Callable[[BenchContext], RankingSystem]]:
         "hippo-nocues": _factory("hippo-nocues", {"cue_variants": False}),
         "hippo-nospread": _factory("hippo-nospread", {"spread": 0.0}),
         "hippo-nopriors": _factory("hippo-nopriors", {"speaker_weight": 0.0, "temporal_weight": 0.0}),
-        "hippo-maxturn": _factory("hippo-maxturn", {}, group_method="max"),
+        "hippo-softor": _factory("hippo-softor", {}, group_method="soft_or"),
+        "hippo-topmean": _factory("hippo-topmean", {}, group_method="top_mean"),
         "hippo-chain": _factory("hippo-chain", {}, chain_hops=2),
         "proto-fusion": lambda ctx: FusionSystem(_factory("hippo", {})(ctx), name="proto-fusion"),
         "proto-speaker": lambda ctx: FusionSystem(_factory("hippo", {})(ctx), name="proto-speaker", speaker_prior=True),

@@ -69,7 +69,8 @@ HIPPO_SYSTEMS = (
     "hippo-nocues",
     "hippo-nospread",
     "hippo-nopriors",
-    "hippo-maxturn",
+    "hippo-softor",
+    "hippo-topmean",
     "hippo-chain",
 )
 PROTO_SYSTEMS = ("proto-fusion", "proto-speaker")
