@@ -35,7 +35,7 @@ FEATURES: tuple[str, ...] = (
     "settle_rr",  # 1 / (1 + settle rank)
     "fusion",  # the hand-set reciprocal-rank fusion of settle and BM25 (1: first in both)
     "speaker",  # 1 when the query names the memory's speaker
-    "temporal",  # 1 when the memory's time falls in the window the query names
+    "temporal",  # 1: the memory's time or a date it states is in a window the query names; 0.5: dated, for a when-question
     "spread_lift",  # what spreading activation along associations added to the normalised fusion
     "neighbour_sim",  # best sim_max among the memory's session neighbours that are candidates (0: none)
     "recency",  # the memory's time as a rank among the candidates, 0 oldest .. 1 newest (0.5: no time)
@@ -59,7 +59,7 @@ class StageOutputs(NamedTuple):
         bm25: float32 ``(u,)``: BM25 score divided by the query's maximum attainable score (0: none).
         fusion: float32 ``(u,)``: the reciprocal-rank fusion score in [0, 1].
         speaker: bool ``(u,)``: the query names the memory's speaker.
-        temporal: bool ``(u,)``: the memory lies in the query's time window.
+        temporal: float32 ``(u,)``: temporal match in [0, 1] (``_temporal.temporal_match``).
         spread_lift: float32 ``(u,)``: spreading activation's lift over the normalised fusion.
         neighbours: int64 ``(e, 2)``: pairs ``(i, j)`` of candidate positions where ``j``
             is a session neighbour of ``i`` (both directions listed).
@@ -78,7 +78,7 @@ class StageOutputs(NamedTuple):
     bm25: FloatArray
     fusion: FloatArray
     speaker: npt.NDArray[np.bool_]
-    temporal: npt.NDArray[np.bool_]
+    temporal: FloatArray
     spread_lift: FloatArray
     neighbours: IntArray
     times: npt.NDArray[np.float64]

@@ -149,13 +149,15 @@ class Priors(NamedTuple):
     Attributes:
         scores: float32 ``(u,)``: the hand-set ranking scores (fusion, spreading, priors).
         speaker: bool ``(u,)``: the query names the memory's speaker.
-        temporal: bool ``(u,)``: the memory's time lies in the window the query names.
+        temporal: float32 ``(u,)``: ``_temporal.temporal_match``: 1 when the memory's time or a
+            date it states lies in a window the query names, 0.5 for a dated memory when
+            the query asks *when*, else 0.
         lift: float32 ``(u,)``: what spreading activation added to the fusion scaled to a maximum of 1.
     """
 
     scores: FloatArray
     speaker: npt.NDArray[np.bool_]
-    temporal: npt.NDArray[np.bool_]
+    temporal: FloatArray
     lift: FloatArray
 
 
@@ -177,7 +179,7 @@ def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray
     config = part.config
     bonus = np.zeros(uniq.size, dtype=np.float32)
     speaker = np.zeros(uniq.size, dtype=bool)
-    temporal = np.zeros(uniq.size, dtype=bool)
+    temporal = np.zeros(uniq.size, dtype=np.float32)
     named = part.named_speakers(query) if (always or config.speaker_weight > 0) and config.speaker_key else None
     if named is not None and named.size:
         speaker = np.isin(part.slot_speaker[uniq], named)
@@ -185,7 +187,7 @@ def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray
     if (always or config.temporal_weight > 0) and query:
         spans, owners = candidate_spans(part.slot_spans, uniq)
         match = temporal_match(query_time(query), part.slot_time[uniq], spans, owners)
-        temporal = match > 0
+        temporal = match.astype(np.float32)
         bonus += config.temporal_weight * match
     sources: list[int] = []
     targets: list[int] = []
