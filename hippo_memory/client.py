@@ -21,11 +21,10 @@ answer raises :class:`ServerError`.
 
 What differs from the engine, on purpose (``tests/test_server_parity.py`` pins it):
 ``close`` closes the connection pool, not the store; ``export_jsonl`` writes the file
-on the caller's machine; ``partition_key`` (how the server's store is partitioned) is
-not served. Vectors (``recall_vector``, ``recall_chain(vector=...)``) travel as JSON
-float32 values. With a key bound to a prefix, ids are the key's own (see
-:mod:`hippo_memory.server._ids`): a chosen id never collides with another tenant's.
-
+on the caller's machine; ``config`` is the server's, fetched once (``await
+AsyncHippoClient.get_config()``); ``encoder`` and ``partition_key`` are not served.
+Vectors travel as JSON float32 values. With a key bound to a prefix, ids are the key's
+own (:mod:`hippo_memory.server._ids`): a chosen id never collides with another tenant's.
 Needs ``httpx`` (``pip install 'hippo-memory[server]'``).
 """
 
@@ -41,10 +40,12 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from ._async import AsyncMemoryMixin
 from ._client_calls import (
     _associate,
     _associations,
     _Call,
+    _config,
     _consolidate,
     _count,
     _delay,
@@ -67,18 +68,13 @@ from ._client_calls import (
     _update,
     _write_jsonl,
 )
+from ._config import HippoConfig
 from ._errors import MissingDependencyError, StoreError
 from ._grouping import GroupHit, GroupMethod
 from ._items import MemoryInput
-from ._types import (
-    Chain,
-    ConsolidationReport,
-    Memory,
-    Namespace,
-    RecallResult,
-)
+from ._types import Chain, ConsolidationReport, Memory, Namespace, RecallResult
 from ._validation import DEFAULT_NAMESPACE, TimeLike
-from .server._errors import ServerError, error_from_answer
+from .server._errors import ServerError, raise_for_response
 
 try:
     import httpx
@@ -95,19 +91,11 @@ class ServiceUnavailableError(StoreError):
     """The server could not be reached (connection refused, timed out, or it kept answering 502/503/504)."""
 
 
-def _raise_for(response: httpx.Response) -> None:
-    """The one place a server's error answer becomes a ``HippoMemoryError``."""
-    if not response.is_success:
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
-        raise error_from_answer(response.status_code, body)
-
-
 # ---------------------------------------------------------------------------- clients
-class HippoClient:
+class HippoClient(AsyncMemoryMixin):
     """A :class:`~hippo_memory.HippoMemory` served by ``hippo-memory serve``, over HTTP.
+
+    Like the engine it has ``a*`` twins (worker threads) and a :attr:`config`, so every adapter takes either.
 
     Args:
         base_url: The server, e.g. ``"http://127.0.0.1:8765"``.
@@ -135,6 +123,14 @@ class HippoClient:
         self._http = httpx.Client(
             base_url=base_url, headers=_headers(api_key, headers), timeout=timeout, transport=transport
         )
+        self._config: HippoConfig | None = None
+
+    @property
+    def config(self) -> HippoConfig:
+        """The server engine's settings (``GET /v1/config``), fetched on first use."""
+        if self._config is None:
+            self._config = self._send(_config())
+        return self._config
 
     def _send(self, call: _Call[T]) -> T:
         attempts = 1 + (self.retries if call.idempotent else 0)
@@ -147,7 +143,7 @@ class HippoClient:
                     raise ServiceUnavailableError(f"cannot reach {self._http.base_url}: {exc}") from exc
             else:
                 if response.status_code not in _RETRY_STATUS or last:
-                    _raise_for(response)
+                    raise_for_response(response)
                     return call.parse(response.json())
             time.sleep(_delay(attempt, self.backoff))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -276,7 +272,7 @@ class HippoClient:
         since: TimeLike | None = None,
         until: TimeLike | None = None,
         depth: int | None = None,
-        method: GroupMethod = "soft_or",
+        method: GroupMethod = "max",
         vector: npt.NDArray[np.float32] | None = None,
     ) -> builtins.list[GroupHit]:
         """See :meth:`HippoMemory.recall_groups`."""
@@ -369,6 +365,13 @@ class AsyncHippoClient:
         self._http = httpx.AsyncClient(
             base_url=base_url, headers=_headers(api_key, headers), timeout=timeout, transport=transport
         )
+        self._config: HippoConfig | None = None
+
+    async def get_config(self) -> HippoConfig:
+        """The server engine's settings (``GET /v1/config``), fetched on first use (``HippoClient.config``)."""
+        if self._config is None:
+            self._config = await self._send(_config())
+        return self._config
 
     async def _send(self, call: _Call[T]) -> T:
         attempts = 1 + (self.retries if call.idempotent else 0)
@@ -381,7 +384,7 @@ class AsyncHippoClient:
                     raise ServiceUnavailableError(f"cannot reach {self._http.base_url}: {exc}") from exc
             else:
                 if response.status_code not in _RETRY_STATUS or last:
-                    _raise_for(response)
+                    raise_for_response(response)
                     return call.parse(response.json())
             await asyncio.sleep(_delay(attempt, self.backoff))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -509,7 +512,7 @@ class AsyncHippoClient:
         since: TimeLike | None = None,
         until: TimeLike | None = None,
         depth: int | None = None,
-        method: GroupMethod = "soft_or",
+        method: GroupMethod = "max",
         vector: npt.NDArray[np.float32] | None = None,
     ) -> builtins.list[GroupHit]:
         """See :meth:`HippoMemory.recall_groups`."""

@@ -176,7 +176,7 @@ class RecallGroupsRequest(BaseModel):
     since: TimeIn | None = None
     until: TimeIn | None = None
     depth: int | None = Field(default=None, ge=1, le=MAX_K, description="Memories recalled to aggregate.")
-    method: Literal["max", "top_mean", "soft_or", "rank_sum"] = "soft_or"
+    method: Literal["max", "top_mean", "soft_or", "rank_sum"] = "max"
     vector: VectorIn | None = Field(default=None, max_length=MAX_VECTOR, description="The query already encoded.")
 
 
