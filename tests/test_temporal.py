@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import _postgres_server
 import numpy as np
 import pytest
 
@@ -22,6 +23,8 @@ from hippo_memory._temporal import (
 )
 
 REFERENCE = datetime(2023, 5, 8, 13, 56, tzinfo=UTC).timestamp()  # a Monday
+postgres_server = _postgres_server.postgres_server  # the session's server
+postgres_url = _postgres_server.postgres_url  # a fresh database per test
 
 
 def _iso(spans: list[TimeSpan]) -> list[str]:
@@ -132,3 +135,12 @@ def test_a_when_question_lifts_the_memory_that_states_a_date() -> None:
             scores[weight] = {hit.memory.id: hit.score for hit in hits}
     assert scores[0.3][ids[0]] == pytest.approx(scores[0.0][ids[0]])  # states no date: unchanged
     assert scores[0.3][ids[1]] == pytest.approx(scores[0.0][ids[1]] + 0.5 * 0.3)  # half the weight
+
+
+def test_time_cues_survive_reopening_on_postgres(postgres_url: str) -> None:
+    with HippoMemory(postgres_url, encoder=HashingEncoder(64), config=_config()) as memory:
+        dated = memory.remember("Caroline: we moved here two weeks ago.", timestamp=REFERENCE)
+    with HippoMemory(postgres_url, encoder=HashingEncoder(64), config=_config()) as memory:
+        assert memory.get(dated).metadata[TIME_CUES_KEY] == ["2023-04-24/2023-05-01"]
+        window = memory.recall("What happened in the week of 2023-04-26?", k=1)
+        assert window[0].memory.id == dated
