@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from . import _errors
+from ._config import HippoConfig
 from ._grouping import GroupHit
 from ._types import (
     Chain,
@@ -40,6 +41,7 @@ __all__ = [
     "_Call",
     "_associate",
     "_associations",
+    "_config",
     "_consolidate",
     "_count",
     "_delay",
@@ -397,6 +399,10 @@ def _namespaces(prefix: Sequence[str] | None, max_depth: int | None) -> _Call[bu
 
 def _stats() -> _Call[dict[str, Any]]:
     return _Call("GET", "/v1/stats", None, lambda d: cast(dict[str, Any], d), idempotent=True)
+
+
+def _config() -> _Call[HippoConfig]:
+    return _Call("GET", "/v1/config", None, HippoConfig.model_validate, idempotent=True)
 
 
 def _consolidate(

@@ -28,8 +28,9 @@ from hippo_memory.server import KeyStore, PermissionDeniedError, create_app
 NOT_SERVED = {
     "partition_key": "how the server's store is partitioned is the server's business",
 }
-# Client methods the engine lacks: the async client's way to close its connection pool.
-CLIENT_ONLY = {"aclose"}
+# Client methods the engine lacks: the async client's way to close its connection pool
+# and to fetch the server's HippoConfig (the sync client's ``config`` is a property, as the engine's).
+CLIENT_ONLY = {"aclose", "get_config"}
 # Parameters a client method has beyond the engine's: the engine's arecall_chain lacks the
 # ``vector`` of its recall_chain, while the client's a-names are its very coroutines.
 EXTRA_PARAMS = {("AsyncHippoClient", "arecall_chain"): {"vector"}}
@@ -52,8 +53,9 @@ def _shape(fn: Callable[..., Any], drop: set[str] | None = None) -> tuple[Any, .
 
 
 def test_the_sync_client_has_the_engines_signatures() -> None:
+    """Every engine method, the ``a*`` twins included (the same worker-thread twins), so adapters take either."""
     engine, client = _public(HippoMemory), _public(HippoClient)
-    wanted = {n for n in engine if not n.startswith("a") or n in ("associate", "associations")}
+    wanted = set(engine)
     assert set(NOT_SERVED) <= wanted
     missing = wanted - set(client) - set(NOT_SERVED)
     assert missing == set()
@@ -235,3 +237,16 @@ def _error(fn: Callable[[], object]) -> Exception:
     except Exception as exc:
         return exc
     raise AssertionError("no error")
+
+
+async def test_both_clients_serve_the_engines_config(served: tuple[str, HippoMemory, KeyStore]) -> None:
+    """``GET /v1/config``: any key that may read gets the engine's HippoConfig (adapters read its limits)."""
+    url, memory, keys = served
+    reader, _ = keys.create("parity/config", ["read"])
+    writer, _ = keys.create("parity/config", ["write"])
+    with HippoClient(url, api_key=reader) as client:
+        assert client.config == memory.config and client.config is client.config  # fetched once
+    async with AsyncHippoClient(url, api_key=reader) as aclient:
+        assert await aclient.get_config() == memory.config
+    with HippoClient(url, api_key=writer) as client, pytest.raises(PermissionDeniedError):
+        _ = client.config

@@ -416,6 +416,10 @@ def create_app(
     def stats(who: Who) -> dict[str, Any]:
         return service.stats(who)
 
+    @api.get("/v1/config", tags=["memory"], response_model=dict[str, Any], summary="The engine's HippoConfig")
+    def engine_config(who: Who) -> dict[str, Any]:
+        return service.config(who)
+
     @api.post(
         "/v1/consolidate", tags=["memory"], response_model=dict[str, Any], summary="One consolidation pass (admin)"
     )

@@ -15,7 +15,7 @@ error answer back into its exception (:func:`error_from_answer`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _errors as _engine_errors
 from .._errors import (
@@ -32,12 +32,16 @@ from .._errors import (
     StoreVersionError,
 )
 
+if TYPE_CHECKING:  # the client's answers; the server itself does not need httpx
+    import httpx
+
 __all__ = [
     "AuthenticationError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "ServerError",
     "error_from_answer",
+    "raise_for_response",
     "status_for",
 ]
 
@@ -112,3 +116,13 @@ def error_from_answer(status: int, body: Any) -> HippoMemoryError:
     if cls is None:
         return ServerError(f"HTTP {status} {name}: {message}".replace("  ", " "))
     return cls(message)
+
+
+def raise_for_response(response: httpx.Response) -> None:
+    """The one place a client turns a server's error answer into a ``HippoMemoryError``."""
+    if not response.is_success:
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        raise error_from_answer(response.status_code, body)

@@ -379,6 +379,12 @@ class Service:
         }
 
     @_served
+    def config(self, who: Principal) -> dict[str, Any]:
+        """The engine's :class:`~hippo_memory.HippoConfig` as JSON: any key that may read (it holds no data)."""
+        self.require(who, "read")
+        return self.memory.config.model_dump(mode="json")
+
+    @_served
     def consolidate(self, who: Principal, req: ConsolidateRequest) -> ConsolidationReport:
         """Store-wide maintenance: only an admin key for the whole store."""
         self.require(who, "admin")
