@@ -3,6 +3,10 @@
 An adapter should contain only framework glue; what does not depend on the
 framework lives here, once:
 
+* **Engine or client.** :class:`MemoryBackend` is what an adapter calls, and both
+  :class:`~hippo_memory.HippoMemory` and :class:`~hippo_memory.HippoClient` have it;
+  :func:`as_memory_backend` (or a :data:`MemoryBackendField` pydantic field) checks
+  what an adapter was given and names the accepted types when it is neither.
 * **Missing namespaces are empty.** The engine raises
   :class:`~hippo_memory.NamespaceNotFoundError` when nothing is stored under a
   namespace; for an agent that simply means "no memories yet".
@@ -38,7 +42,6 @@ from typing import Any, Final, NamedTuple
 # move, and this module is imported only after the package has initialised.
 from hippo_memory import (
     Chain,
-    HippoMemory,
     InvalidInputError,
     Memory,
     NamespaceNotFoundError,
@@ -46,15 +49,27 @@ from hippo_memory import (
     RecallResult,
     validate_namespace,
 )
+from hippo_memory._memory_backend import (
+    ACCEPTED_MEMORIES,
+    MemoryBackend,
+    MemoryBackendField,
+    NotAMemoryBackendError,
+    as_memory_backend,
+)
 
 __all__ = [
+    "ACCEPTED_MEMORIES",
     "NO_MEMORIES",
     "STOP_REASONS",
     "TOOLS",
+    "MemoryBackend",
+    "MemoryBackendField",
+    "NotAMemoryBackendError",
     "StopReason",
     "ToolText",
     "arecall_chain_or_empty",
     "arecall_or_empty",
+    "as_memory_backend",
     "fill_prompt",
     "format_chain",
     "format_forgotten",
@@ -155,7 +170,7 @@ def format_forgotten(memory_id: str, found: bool) -> str:
 
 # ---------------------------------------------------------------------- missing namespace = empty
 def recall_or_empty(
-    memory: HippoMemory,
+    memory: MemoryBackend,
     query: str,
     /,
     *,
@@ -170,7 +185,7 @@ def recall_or_empty(
     """:meth:`HippoMemory.recall`, with a namespace holding nothing read as no hits.
 
     Args:
-        memory: The engine.
+        memory: The engine or a client.
         query: A question or partial cue.
         namespace: Search this namespace and those below it; ``None`` for all.
         k: Memories wanted.
@@ -207,7 +222,7 @@ def recall_or_empty(
 
 
 async def arecall_or_empty(
-    memory: HippoMemory,
+    memory: MemoryBackend,
     query: str,
     /,
     *,
@@ -235,7 +250,7 @@ async def arecall_or_empty(
 
 
 def recall_chain_or_empty(
-    memory: HippoMemory,
+    memory: MemoryBackend,
     query: str,
     /,
     *,
@@ -247,7 +262,7 @@ def recall_chain_or_empty(
     """:meth:`HippoMemory.recall_chain`, with a namespace holding nothing read as no chain.
 
     Args:
-        memory: The engine.
+        memory: The engine or a client.
         query: A question or cue for the first memory.
         hops: Associations to follow after the first memory.
         namespace: Restrict every hop to this namespace and below.
@@ -265,7 +280,7 @@ def recall_chain_or_empty(
 
 
 async def arecall_chain_or_empty(
-    memory: HippoMemory,
+    memory: MemoryBackend,
     query: str,
     /,
     *,

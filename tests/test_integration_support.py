@@ -8,14 +8,28 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 import hippo_memory.integration as integration
-from hippo_memory import Chain, HashingEncoder, HippoMemory, InvalidNamespaceError, RecallResult
+from hippo_memory import (
+    AsyncHippoClient,
+    Chain,
+    HashingEncoder,
+    HippoClient,
+    HippoMemory,
+    InvalidConfigError,
+    InvalidNamespaceError,
+    RecallResult,
+)
 from hippo_memory.integration import (
     NO_MEMORIES,
     STOP_REASONS,
+    MemoryBackend,
+    MemoryBackendField,
+    NotAMemoryBackendError,
     arecall_chain_or_empty,
     arecall_or_empty,
+    as_memory_backend,
     fill_prompt,
     format_chain,
     format_hits,
@@ -45,13 +59,18 @@ def memory() -> Iterator[HippoMemory]:
 
 def test_public_surface_is_pinned() -> None:
     assert integration.__all__ == [
+        "ACCEPTED_MEMORIES",
         "NO_MEMORIES",
         "STOP_REASONS",
         "TOOLS",
+        "MemoryBackend",
+        "MemoryBackendField",
+        "NotAMemoryBackendError",
         "StopReason",
         "ToolText",
         "arecall_chain_or_empty",
         "arecall_or_empty",
+        "as_memory_backend",
         "fill_prompt",
         "format_chain",
         "format_forgotten",
@@ -181,3 +200,30 @@ def test_parse_paraphrases_limits() -> None:
     assert parse_paraphrases("x" * 50, 1, max_chars=10) == ["x" * 10]
     with pytest.raises(ValueError):
         parse_paraphrases("[]", 0)
+
+
+# mypy (run on this file) checks that both satisfy the protocol: the adapters are typed with it.
+if typing.TYPE_CHECKING:
+    _engine: MemoryBackend = HippoMemory()
+    _client: MemoryBackend = HippoClient()
+
+
+def test_engine_and_client_are_memory_backends(memory: HippoMemory) -> None:
+    assert as_memory_backend(memory) is memory
+    with HippoClient("http://127.0.0.1:9") as client:  # nothing listens: the check must not send
+        assert as_memory_backend(client) is client
+
+    for wrong in (object(), "engine", AsyncHippoClient("http://127.0.0.1:9")):
+        with pytest.raises(NotAMemoryBackendError, match="HippoClient") as info:
+            as_memory_backend(wrong)
+        assert isinstance(info.value, InvalidConfigError) and isinstance(info.value, TypeError)
+
+
+def test_memory_backend_field_validates(memory: HippoMemory) -> None:
+    class Holder(BaseModel):
+        model_config = ConfigDict(arbitrary_types_allowed=True)
+        memory: MemoryBackendField
+
+    assert Holder(memory=memory).memory is memory
+    with pytest.raises(ValidationError, match="HippoClient"):
+        Holder(memory="not an engine")
