@@ -11,8 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from hippo_memory import HippoMemory, RecallResult
-from hippo_memory.integration import arecall_or_empty, recall_or_empty
+from hippo_memory import RecallResult
+from hippo_memory.integration import MemoryBackendField, arecall_or_empty, recall_or_empty
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import Field
 
@@ -46,7 +46,9 @@ class HippoConversationMemory(BaseMemory):
         'Human: My dog is Bo\\nAI: Nice!'
     """
 
-    memory: HippoMemory = Field(exclude=True, description="The memory to read and write.")
+    memory: MemoryBackendField = Field(
+        exclude=True, description="The memory to read and write: an engine or a HippoClient."
+    )
     namespace: tuple[str, ...] = Field(
         default=("conversation",), description="Where exchanges are stored and recalled."
     )

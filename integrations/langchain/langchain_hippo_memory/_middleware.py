@@ -16,13 +16,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from hippo_memory import (
-    HippoMemory,
     InvalidInputError,
     MemoryInput,
     MemoryNotFoundError,
     RecallResult,
 )
-from hippo_memory.integration import arecall_or_empty, fill_prompt, format_hits, recall_or_empty
+from hippo_memory.integration import (
+    MemoryBackend,
+    arecall_or_empty,
+    fill_prompt,
+    format_hits,
+    recall_or_empty,
+)
 from langchain_core.messages import (
     AIMessage,
     AnyMessage,
@@ -111,7 +116,7 @@ class HippoMemoryMiddleware(AgentMiddleware):
     """Recall memories into the model's system message and store each exchange.
 
     Args:
-        memory: The memory to read and write.
+        memory: The memory to read and write (an engine or a HippoClient).
         namespace: Where memories are recalled from and stored; labels may contain
             ``{placeholders}`` filled from the runtime context (``agent.invoke(...,
             context=Ctx(user_id=...))``, an attribute or a key) or, failing that,
@@ -135,7 +140,7 @@ class HippoMemoryMiddleware(AgentMiddleware):
 
     def __init__(
         self,
-        memory: HippoMemory,
+        memory: MemoryBackend,
         *,
         namespace: Sequence[str] = ("conversations",),
         k: int = 5,

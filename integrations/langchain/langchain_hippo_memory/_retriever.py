@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from hippo_memory import HippoMemory, InvalidInputError, RecallResult
-from hippo_memory.integration import arecall_or_empty, recall_or_empty
+from hippo_memory import InvalidInputError, RecallResult
+from hippo_memory.integration import MemoryBackendField, arecall_or_empty, recall_or_empty
 from langchain_core.callbacks import (
     AsyncCallbackManagerForRetrieverRun,
     CallbackManagerForRetrieverRun,
@@ -43,7 +43,9 @@ class HippoRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    memory: HippoMemory = Field(exclude=True, description="The memory to recall from.")
+    memory: MemoryBackendField = Field(
+        exclude=True, description="The memory to recall from: an engine or a HippoClient."
+    )
     namespace: tuple[str, ...] | None = Field(
         default=None, description="Namespace prefix searched (with its descendants); None for all."
     )

@@ -33,7 +33,7 @@ from hippo_memory import (
     MemoryInput,
     MemoryNotFoundError,
 )
-from hippo_memory.integration import recall_or_empty
+from hippo_memory.integration import MemoryBackend, as_memory_backend, recall_or_empty
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
     BaseStore,
@@ -111,7 +111,9 @@ class HippoStore(BaseStore):
       :meth:`sweep_ttl` or the background sweeper (:meth:`start_ttl_sweeper`).
 
     Args:
-        memory: An open :class:`~hippo_memory.HippoMemory` to share. When omitted the
+        memory: An open :class:`~hippo_memory.HippoMemory` or a
+            :class:`~hippo_memory.HippoClient` to share (the server then encodes and
+            its settings are checked as an engine's). When omitted the
             store opens its own at ``path`` (in memory when ``path`` is ``None``) and
             closes it in :meth:`close`.
         path: Store directory for a memory opened by the store.
@@ -138,7 +140,7 @@ class HippoStore(BaseStore):
 
     def __init__(
         self,
-        memory: HippoMemory | None = None,
+        memory: MemoryBackend | None = None,
         *,
         path: str | os.PathLike[str] | None = None,
         encoder: Encoder | str | os.PathLike[str] | None = None,
@@ -168,8 +170,8 @@ class HippoStore(BaseStore):
                 raise InvalidConfigError(
                     f"pass either an open memory or {', '.join(given)} to open one, not both"
                 )
-            self.memory = memory
-            self._owns_memory = False
+            self.memory: MemoryBackend = as_memory_backend(memory)
+            self._owned: HippoMemory | None = None
         else:
             if embed is not None:
                 if encoder is not None:
@@ -181,12 +183,12 @@ class HippoStore(BaseStore):
                 encoder = EmbeddingsEncoder(
                     embeddings, dims=settings.get("dims"), use_async=use_async
                 )
-            self.memory = HippoMemory(path, encoder=encoder, config=config, augmenter=augmenter)
-            self._owns_memory = True
+            self._owned = HippoMemory(path, encoder=encoder, config=config, augmenter=augmenter)
+            self.memory = self._owned
         problem = engine_problem(self.memory, settings.get("dims"))
         if problem is not None:
-            if self._owns_memory:
-                self.memory.close()
+            if self._owned is not None:
+                self._owned.close()
             raise InvalidConfigError(problem)
         fields = settings.get("fields")
         # As LangGraph's stores: the configuration passed (a copy), ``None`` when none
@@ -196,7 +198,8 @@ class HippoStore(BaseStore):
         )
         self.embeddings: Embeddings | None = (
             self.memory.encoder.embeddings
-            if isinstance(self.memory.encoder, EmbeddingsEncoder)
+            if isinstance(self.memory, HippoMemory)
+            and isinstance(self.memory.encoder, EmbeddingsEncoder)
             else None
         )
         self._fields = tokenized(fields or ())
@@ -558,8 +561,8 @@ class HippoStore(BaseStore):
     def close(self) -> None:
         """Stop the sweeper and close the memory if the store opened it."""
         self.stop_ttl_sweeper()
-        if self._owns_memory:
-            self.memory.close()
+        if self._owned is not None:
+            self._owned.close()
 
     def __enter__(self) -> HippoStore:
         return self

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Generic, Literal, Protocol, TypedDict, TypeVar
 
 from hippo_memory import HippoMemory, InvalidInputError, Memory
+from hippo_memory.integration import MemoryBackend
 from langchain_core.embeddings import Embeddings
 from langgraph.store.base import (
     GetOp,
@@ -276,13 +277,19 @@ POLICY_PROBLEM = (
 )
 
 
-def engine_problem(memory: HippoMemory, dims: int | None) -> str | None:
-    """Why this memory cannot back a store, or ``None``."""
-    if dims is not None and dims != memory.encoder.dim:
-        return (
-            f"index['dims']={dims} but the encoder {memory.encoder.name!r} "
-            f"produces {memory.encoder.dim} dimensions"
-        )
+def engine_problem(memory: MemoryBackend, dims: int | None) -> str | None:
+    """Why this memory (an engine or a client) cannot back a store, or ``None``."""
+    if dims is not None:
+        if not isinstance(memory, HippoMemory):
+            return (
+                "index['dims'] cannot be checked against a server's encoder: leave it out "
+                "with a HippoClient (the server encodes)"
+            )
+        if dims != memory.encoder.dim:
+            return (
+                f"index['dims']={dims} but the encoder {memory.encoder.name!r} "
+                f"produces {memory.encoder.dim} dimensions"
+            )
     config = memory.config
     # Write policies that skip, merge or hide near-duplicates would lose items.
     if getattr(config, "write_policy", "store_all") != "store_all" or getattr(

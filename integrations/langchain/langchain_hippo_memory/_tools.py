@@ -21,10 +21,11 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hippo_memory import DEFAULT_NAMESPACE, HippoMemory, Memory, MemoryNotFoundError
+from hippo_memory import DEFAULT_NAMESPACE, Memory, MemoryNotFoundError
 from hippo_memory.integration import (
     NO_MEMORIES,
     TOOLS,
+    MemoryBackend,
     arecall_chain_or_empty,
     arecall_or_empty,
     format_chain,
@@ -98,7 +99,7 @@ Output = tuple[str, list[dict[str, Any]]]
 
 
 def create_recall_tool(
-    memory: HippoMemory,
+    memory: MemoryBackend,
     *,
     namespace: Sequence[str] | None = None,
     k: int = 5,
@@ -109,7 +110,7 @@ def create_recall_tool(
     """A tool that recalls the memories most relevant to a query (single hop).
 
     Args:
-        memory: The memory to search.
+        memory: The memory to search (an engine or a HippoClient).
         namespace: Namespace prefix searched; may contain ``{placeholders}`` filled
             from the runtime context or ``config["configurable"]``. ``None``
             searches everything.
@@ -149,7 +150,7 @@ def create_recall_tool(
 
 
 def create_chain_tool(
-    memory: HippoMemory,
+    memory: MemoryBackend,
     *,
     namespace: Sequence[str] | None = None,
     hops: int = 3,
@@ -164,7 +165,7 @@ def create_chain_tool(
     mention it.
 
     Args:
-        memory: The memory to search.
+        memory: The memory to search (an engine or a HippoClient).
         namespace: Namespace prefix every hop stays in; may contain ``{placeholders}``.
         hops: Default number of associations followed after the first memory.
         min_strength: Stop when an association is weaker than this (engine default
@@ -220,7 +221,7 @@ def create_chain_tool(
 
 
 def create_remember_tool(
-    memory: HippoMemory,
+    memory: MemoryBackend,
     *,
     namespace: Sequence[str] | None = None,
     session: str | None = None,
@@ -230,7 +231,7 @@ def create_remember_tool(
     """A tool that stores a fact the model chooses to remember.
 
     Args:
-        memory: The memory to write to.
+        memory: The memory to write to (an engine or a HippoClient).
         namespace: Where facts are stored; may contain ``{placeholders}`` filled from
             the runtime context or ``config["configurable"]``. ``None`` stores under
             ``hippo_memory.DEFAULT_NAMESPACE``.
@@ -274,7 +275,7 @@ def _within(found: Memory, prefix: tuple[str, ...] | None) -> bool:
 
 
 def create_forget_tool(
-    memory: HippoMemory,
+    memory: MemoryBackend,
     *,
     namespace: Sequence[str] | None = None,
     name: str = _FORGET.name,
@@ -283,7 +284,7 @@ def create_forget_tool(
     """A tool that forgets one memory by id, only inside its namespace.
 
     Args:
-        memory: The memory to delete from.
+        memory: The memory to delete from (an engine or a HippoClient).
         namespace: Only memories in this namespace or below it can be forgotten (may
             contain ``{placeholders}``); ``None`` allows any memory of the engine. A
             memory elsewhere is answered as missing, so the tool reveals nothing
@@ -325,7 +326,7 @@ def create_forget_tool(
 
 
 def create_memory_tools(
-    memory: HippoMemory,
+    memory: MemoryBackend,
     *,
     namespace: Sequence[str] | None = None,
     k: int = 5,

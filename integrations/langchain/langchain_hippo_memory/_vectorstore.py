@@ -4,7 +4,9 @@ Documents are memories: ``page_content`` is the memory's text, ``metadata`` its
 metadata (returned exactly as given) and ``id`` its id. The engine encodes texts
 itself, with its own encoder, so :attr:`HippoVectorStore.embeddings` is that
 encoder seen as LangChain ``Embeddings``: vectors it makes are the ones
-:meth:`~HippoVectorStore.similarity_search_by_vector` understands.
+:meth:`~HippoVectorStore.similarity_search_by_vector` understands. Over a
+:class:`~hippo_memory.HippoClient` the server encodes; searches by vector and MMR
+then need ``embeddings=`` (the server's encoder model, run here).
 
 Filters are LangChain's usual dicts (``{"genre": "sf", "year": {"$gte": 2000}}``,
 ``{"$and": [...]}``), translated by :func:`to_hippo_filter` into the engine's
@@ -29,7 +31,12 @@ from hippo_memory import (
     RecallResult,
     validate_namespace,
 )
-from hippo_memory.integration import arecall_or_empty, recall_or_empty
+from hippo_memory.integration import (
+    MemoryBackend,
+    arecall_or_empty,
+    as_memory_backend,
+    recall_or_empty,
+)
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
@@ -125,8 +132,17 @@ class HippoVectorStore(VectorStore):
     an access of its memory, as recall does.
 
     Args:
-        memory: The engine; its encoder embeds documents and queries.
+        memory: The engine, whose encoder embeds documents and queries, or a
+            :class:`~hippo_memory.HippoClient`, whose server encodes what it stores
+            and recalls.
         namespace: Where the documents live.
+        embeddings: Only with a client: the server's encoder model as LangChain
+            ``Embeddings``, for searches by vector and MMR (which re-encode here).
+            Without it those raise ``InvalidConfigError``; text searches need none.
+
+    Raises:
+        NotAMemoryBackendError: ``memory`` is neither an engine nor a client.
+        InvalidConfigError: ``embeddings`` given with an engine (it encodes with its own).
 
     Example:
         >>> from hippo_memory import HippoMemory, HashingEncoder
@@ -138,29 +154,45 @@ class HippoVectorStore(VectorStore):
     """
 
     def __init__(
-        self, memory: HippoMemory, *, namespace: Sequence[str] = DEFAULT_VECTORSTORE_NAMESPACE
+        self,
+        memory: MemoryBackend,
+        *,
+        namespace: Sequence[str] = DEFAULT_VECTORSTORE_NAMESPACE,
+        embeddings: Embeddings | None = None,
     ) -> None:
-        if not isinstance(memory, HippoMemory):
-            raise InvalidConfigError(
-                f"memory must be a hippo_memory.HippoMemory, not {type(memory).__name__}"
-            )
-        self.memory = memory
+        self.memory = as_memory_backend(memory)
         self.namespace = validate_namespace(namespace)
-        encoder = memory.encoder
-        self._embeddings: Embeddings = (
-            encoder.embeddings
-            if isinstance(encoder, EmbeddingsEncoder)
-            else _EncoderEmbeddings(memory)
-        )
+        self._embeddings: Embeddings | None = embeddings
+        if isinstance(memory, HippoMemory):
+            if embeddings is not None:
+                raise InvalidConfigError(
+                    "an engine encodes with its own encoder: "
+                    "pass embeddings= only with a HippoClient"
+                )
+            encoder = memory.encoder
+            self._embeddings = (
+                encoder.embeddings
+                if isinstance(encoder, EmbeddingsEncoder)
+                else _EncoderEmbeddings(memory)
+            )
 
     @property
-    def embeddings(self) -> Embeddings:
+    def embeddings(self) -> Embeddings | None:
         """The engine's encoder as LangChain ``Embeddings``.
 
         The ``Embeddings`` wrapped by an :class:`EmbeddingsEncoder` engine encoder, or
         else an adapter calling the engine's encoder. Its vectors are in the space
         :meth:`similarity_search_by_vector` searches (the engine L2-normalises them).
+        Over a client: the ``embeddings`` passed, else ``None``.
         """
+        return self._embeddings
+
+    def _local_embeddings(self) -> Embeddings:
+        if self._embeddings is None:
+            raise InvalidConfigError(
+                "MMR over a HippoClient re-encodes the candidates here: pass "
+                "HippoVectorStore(client, embeddings=...) with the server's encoder model"
+            )
         return self._embeddings
 
     # ------------------------------------------------------------------ ids and scope
@@ -425,7 +457,7 @@ class HippoVectorStore(VectorStore):
         if not memories:
             return []
         # The engine does not hand out stored vectors: the candidates are re-encoded.
-        candidates = self.embeddings.embed_documents([m.text for m in memories])
+        candidates = self._local_embeddings().embed_documents([m.text for m in memories])
         chosen = maximal_marginal_relevance(
             np.asarray(query_vector, dtype=np.float32), candidates, lambda_mult=lambda_mult, k=k
         )
@@ -462,7 +494,7 @@ class HippoVectorStore(VectorStore):
         ``lambda_mult`` runs from 0 (most diverse) to 1 (most relevant).
         """
         options = self._recall_options(max(fetch_k, k), filter, kwargs)
-        vector = self.embeddings.embed_query(query)
+        vector = self._local_embeddings().embed_query(query)
         return self._mmr(vector, self._recall_vector(vector, query, options), k, lambda_mult)
 
     async def amax_marginal_relevance_search(
@@ -508,7 +540,7 @@ class HippoVectorStore(VectorStore):
         metadatas: list[dict[str, Any]] | None = None,
         *,
         ids: list[str] | None = None,
-        memory: HippoMemory | None = None,
+        memory: MemoryBackend | None = None,
         namespace: Sequence[str] = DEFAULT_VECTORSTORE_NAMESPACE,
         **kwargs: Any,
     ) -> HippoVectorStore:
@@ -520,9 +552,11 @@ class HippoVectorStore(VectorStore):
                 (wrapped in :class:`EmbeddingsEncoder`). With ``memory``, it must be
                 the ``Embeddings`` that engine's encoder wraps (its
                 :attr:`embeddings`), since the engine encodes with its own encoder.
+                With a :class:`~hippo_memory.HippoClient`, the server's encoder model
+                (the store's ``embeddings``).
             metadatas: Metadata per text.
             ids: Ids per text.
-            memory: An existing engine to store into.
+            memory: An existing engine, or a client, to store into.
             namespace: The store's namespace.
             **kwargs: Passed to :meth:`add_texts`.
 
@@ -531,7 +565,8 @@ class HippoVectorStore(VectorStore):
         """
         if memory is None:
             memory = HippoMemory(encoder=EmbeddingsEncoder(embedding))
-        store = cls(memory, namespace=namespace)
+        local = None if isinstance(memory, HippoMemory) else embedding
+        store = cls(memory, namespace=namespace, embeddings=local)
         if embedding is not store.embeddings:
             raise InvalidConfigError(
                 "memory encodes with its own encoder, not with `embedding`: pass the engine's "
