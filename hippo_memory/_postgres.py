@@ -260,15 +260,6 @@ class PostgresStorage:
         with self._connection(what) as conn, mapped_errors(what):
             return conn.execute(sql, params).fetchall()
 
-    def fetch_many(self, what: str, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[tuple[Any, ...]]]:
-        """Rows of each of several queries, sent in one pipeline: one round trip to the server for all of them."""
-        with self._connection(what) as conn, mapped_errors(what):
-            with conn.pipeline():
-                cursors = [conn.cursor() for _ in statements]
-                for cursor, (sql, params) in zip(cursors, statements, strict=True):
-                    cursor.execute(sql, params)
-            return [cursor.fetchall() for cursor in cursors]
-
     def execute(self, what: str, sql: str, params: Sequence[Any] = ()) -> None:
         """Run one statement."""
         with self._connection(what) as conn, mapped_errors(what):

@@ -36,6 +36,15 @@ _CUES_OF_SLOTS = (
     "SELECT row_no, slot, kind, text FROM hippo_cues WHERE partition_id = %s AND slot = ANY(%s::bigint[]) "
     "ORDER BY row_no"
 )
+_MEMORIES_WITH_CUES = (
+    f"SELECT {', '.join('m.' + c for c in MEMORY_COLUMNS.split(', '))}, c.numbers, c.kinds, c.texts "
+    "FROM hippo_memories m LEFT JOIN LATERAL ("
+    "SELECT array_agg(row_no ORDER BY row_no) AS numbers, array_agg(kind ORDER BY row_no) AS kinds, "
+    "array_agg(text ORDER BY row_no) AS texts FROM hippo_cues c "
+    "WHERE c.partition_id = m.partition_id AND c.slot = m.slot) c ON true "
+    "WHERE m.partition_id = %s AND m.slot = ANY(%s::bigint[])"
+)
+"""Records of some slots with their cues as three arrays in row order: one statement, one round trip."""
 _LIFECYCLE_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in LIFECYCLE_COLUMNS.split(", ")[1:])
 
 
@@ -138,22 +147,18 @@ class PostgresPartition:
             yield memory_record(row)
 
     def memories_by_slot(self, slots: Sequence[int]) -> dict[int, MemoryRecord]:
-        """The records of ``slots``; their cues come in the same round trip and answer this thread's next
+        """The records of ``slots``; their cues come in the same statement and answer this thread's next
         :meth:`cues_by_slot` (every caller reads a memory's cues right after its record, e.g. a recall's hits).
         """
         slot_list = [int(s) for s in slots]
-        memories, cues = self._storage.fetch_many(
-            "cannot read memories",
-            [
-                (
-                    f"SELECT {MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s AND slot = ANY(%s::bigint[])",
-                    (self.pid, slot_list),
-                ),
-                (_CUES_OF_SLOTS, (self.pid, slot_list)),
-            ],
-        )
-        self._prefetched.cues = _CuePrefetch(frozenset(slot_list), _cues_by_slot(cues))
-        return {int(row[0]): memory_record(row) for row in memories}
+        rows = self._fetch("cannot read memories", _MEMORIES_WITH_CUES, slot_list)
+        cues: dict[int, list[CueRecord]] = {}
+        for row in rows:
+            slot, (numbers, kinds, texts) = int(row[0]), row[-3:]
+            if numbers:
+                cues[slot] = [CueRecord(int(n), slot, k, t) for n, k, t in zip(numbers, kinds, texts, strict=True)]
+        self._prefetched.cues = _CuePrefetch(frozenset(slot_list), cues)
+        return {int(row[0]): memory_record(row[:-3]) for row in rows}
 
     def metadata_by_slot(self, slots: Sequence[int]) -> Iterator[tuple[int, str]]:
         for slot, metadata in self._fetch(

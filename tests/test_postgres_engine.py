@@ -78,10 +78,10 @@ def test_a_write_in_one_process_is_recalled_by_another_on_its_next_call(postgres
 
 
 def _count_round_trips(memory: HippoMemory, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record every call that reaches the server (a pipelined ``fetch_many`` is one round trip)."""
+    """Record every statement sent to the server."""
     calls: list[str] = []
     storage = memory.storage  # type: ignore[attr-defined]
-    for name in ("fetch", "fetch_many", "execute", "execute_many", "copy"):
+    for name in ("fetch", "execute", "execute_many", "copy"):
         original = getattr(storage, name)
 
         def counted(what: str, *args: object, _original: Any = original, _name: str = name) -> Any:
@@ -103,7 +103,7 @@ def test_a_warm_recall_makes_two_round_trips_and_still_sees_other_writers(
         memory.remember("Bob plays the cello.", namespace=("users", "bob"))
         memory.recall("topic 3", k=5)  # loads both partitions
         calls = _count_round_trips(memory, monkeypatch)
-        catalogue, records = "fetch: cannot read the partition catalogue", "fetch_many: cannot read memories"
+        catalogue, records = "fetch: cannot read the partition catalogue", "fetch: cannot read memories"
         for namespace, partitions in ((("users", "alice"), 1), (("users",), 2), (None, 2)):
             calls.clear()
             assert memory.recall("topic 3", namespace=namespace, k=5)
