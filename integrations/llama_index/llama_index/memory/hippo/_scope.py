@@ -13,9 +13,8 @@ from typing import Any
 from llama_index.core.base.llms.types import ChatMessage
 from llama_index.core.bridge.pydantic import BaseModel, ConfigDict, Field
 
-from hippo_memory import HippoMemory as HippoEngine
 from hippo_memory import Memory, Namespace, validate_namespace
-from hippo_memory.integration import recall_chain_or_empty, recall_or_empty
+from hippo_memory.integration import MemoryBackendField, recall_chain_or_empty, recall_or_empty
 
 from ._utils import (
     DEFAULT_ROLES,
@@ -36,8 +35,9 @@ class HippoScope(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    memory: HippoEngine = Field(
-        description="The hippo-memory engine that stores and recalls the messages.", exclude=True
+    memory: MemoryBackendField = Field(
+        description="The hippo-memory engine (or a HippoClient) that stores and recalls the messages.",
+        exclude=True,
     )
     namespace: tuple[str, ...] = Field(
         default=("llama_index",),

@@ -21,10 +21,9 @@ from llama_index.core.memory.memory import DEFAULT_TOKEN_LIMIT
 from llama_index.core.memory.types import BaseMemory
 from llama_index.core.storage.chat_store.base_db import AsyncDBChatStore
 
-from hippo_memory import HippoMemory as HippoEngine
 from hippo_memory import InvalidInputError
 from hippo_memory import Memory as StoredMemory
-from hippo_memory.integration import fill_prompt, format_hits
+from hippo_memory.integration import MemoryBackend, fill_prompt, format_hits
 
 from ._scope import HippoScope
 from ._utils import message_text, query_from_messages
@@ -100,7 +99,7 @@ class HippoChatMemory(HippoScope, BaseMemory):
     @classmethod
     def from_defaults(  # type: ignore[override]
         cls,
-        memory: HippoEngine,
+        memory: MemoryBackend,
         *,
         session_id: str | None = None,
         chat_history: list[ChatMessage] | None = None,
@@ -112,7 +111,7 @@ class HippoChatMemory(HippoScope, BaseMemory):
         """Build a chat memory on an engine.
 
         Args:
-            memory: The hippo-memory engine (the caller keeps ownership and closes it).
+            memory: The hippo-memory engine or a HippoClient (the caller keeps ownership and closes it).
             session_id: The user or conversation; a fresh UUID when omitted.
             chat_history: Initial short-term history. It is not stored long-term,
                 on the assumption that it was stored when it was first said.

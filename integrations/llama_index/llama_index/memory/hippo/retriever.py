@@ -11,9 +11,8 @@ from llama_index.core.base.base_retriever import BaseRetriever
 from llama_index.core.callbacks import CallbackManager
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
-from hippo_memory import HippoMemory as HippoEngine
 from hippo_memory import InvalidInputError, RecallHit, validate_filter, validate_namespace
-from hippo_memory.integration import recall_or_empty
+from hippo_memory.integration import MemoryBackend, as_memory_backend, recall_or_empty
 
 __all__ = ["HippoRetriever", "hit_to_node"]
 
@@ -50,7 +49,7 @@ class HippoRetriever(BaseRetriever):
     """Retrieve memories from a hippo-memory engine as ``NodeWithScore``.
 
     Args:
-        memory: The engine to search.
+        memory: The engine to search, or a HippoClient.
         namespace: Search this namespace and those below it; ``None`` for all.
         k: Memories returned per query.
         filter: Metadata conditions (see ``hippo_memory.matches_filter``).
@@ -73,7 +72,7 @@ class HippoRetriever(BaseRetriever):
 
     def __init__(
         self,
-        memory: HippoEngine,
+        memory: MemoryBackend,
         *,
         namespace: Sequence[str] | None = None,
         k: int = 5,
@@ -82,8 +81,7 @@ class HippoRetriever(BaseRetriever):
         callback_manager: CallbackManager | None = None,
         verbose: bool = False,
     ) -> None:
-        if not isinstance(memory, HippoEngine):
-            raise TypeError(f"memory must be a hippo_memory.HippoMemory, not {type(memory).__name__}")
+        memory = as_memory_backend(memory)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, not {k!r}")
         if (

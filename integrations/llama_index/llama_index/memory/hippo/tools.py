@@ -19,10 +19,11 @@ from llama_index.core.tools import FunctionTool
 from llama_index.core.tools.tool_spec.base import BaseToolSpec
 
 from hippo_memory import DEFAULT_NAMESPACE, InvalidInputError, MemoryNotFoundError, validate_namespace
-from hippo_memory import HippoMemory as HippoEngine
 from hippo_memory.integration import (
     NO_MEMORIES,
     TOOLS,
+    MemoryBackend,
+    as_memory_backend,
     format_chain,
     format_forgotten,
     format_hits,
@@ -68,7 +69,7 @@ class HippoToolSpec(BaseToolSpec):
     which agents report back to the LLM.
 
     Args:
-        memory: The engine.
+        memory: The engine, or a HippoClient.
         namespace: Namespace searched (with its descendants), written to and
             forgotten from; ``None`` searches and forgets everywhere and writes to
             ``hippo_memory.DEFAULT_NAMESPACE``.
@@ -87,7 +88,7 @@ class HippoToolSpec(BaseToolSpec):
 
     def __init__(
         self,
-        memory: HippoEngine,
+        memory: MemoryBackend,
         *,
         namespace: Sequence[str] | None = None,
         k: int = 5,
@@ -95,9 +96,7 @@ class HippoToolSpec(BaseToolSpec):
         max_k: int = 20,
         session: str | None = None,
     ) -> None:
-        if not isinstance(memory, HippoEngine):
-            raise TypeError(f"memory must be a hippo_memory.HippoMemory, not {type(memory).__name__}")
-        self.memory = memory
+        self.memory = as_memory_backend(memory)
         self.namespace = None if namespace is None else validate_namespace(namespace)
         self.max_k = _positive(max_k, "max_k")
         self.k = min(_positive(k, "k"), self.max_k)
@@ -178,7 +177,7 @@ def _tool(spec: HippoToolSpec, method: str, name: str | None, description: str |
 
 
 def create_recall_tool(
-    memory: HippoEngine,
+    memory: MemoryBackend,
     *,
     namespace: Sequence[str] | None = None,
     k: int = 5,
@@ -190,7 +189,7 @@ def create_recall_tool(
 
 
 def create_chain_tool(
-    memory: HippoEngine,
+    memory: MemoryBackend,
     *,
     namespace: Sequence[str] | None = None,
     hops: int = 3,
@@ -202,7 +201,7 @@ def create_chain_tool(
 
 
 def create_remember_tool(
-    memory: HippoEngine,
+    memory: MemoryBackend,
     *,
     namespace: Sequence[str] | None = None,
     session: str | None = None,
@@ -214,7 +213,7 @@ def create_remember_tool(
 
 
 def create_forget_tool(
-    memory: HippoEngine,
+    memory: MemoryBackend,
     *,
     namespace: Sequence[str] | None = None,
     name: str | None = None,
