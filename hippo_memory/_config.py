@@ -94,7 +94,7 @@ class HippoConfig(BaseModel):
     )
     # --- ranker (docs/ranker.md) -------------------------------------------------
     ranker: RankerKind = Field(
-        "fusion",
+        "learned",
         description="'learned': a logistic model over every stage's features gives each hit a calibrated probability of relevance as its score (comparable across queries); 'fusion': the hand-set reciprocal-rank fusion plus spreading and priors (lexical_weight, fusion_k, spread, speaker_weight, temporal_weight) ranks and scores.",
     )
     ranker_weights: str | None = Field(
