@@ -86,7 +86,10 @@ class _BlindEncoder:
 @pytest.mark.parametrize("lexical_weight", [0.0, 2.0])
 def test_the_lexical_channel_finds_what_the_cue_vectors_miss(lexical_weight: float) -> None:
     """A rare word (a name, a code) found by BM25 when the vectors carry no sign of it."""
-    config = HippoConfig(candidates=1, lexical_weight=lexical_weight, code_dim=1024, code_k=16, cue_variants=False)
+    # The fusion ranker: with a blind encoder the learned one's cosine features are noise.
+    config = HippoConfig(
+        candidates=1, lexical_weight=lexical_weight, code_dim=1024, code_k=16, cue_variants=False, ranker="fusion"
+    )
     texts = [*FACTS, "The wifi password of the cabin is XQ7-FERN."] + [f"Filler note number {i}." for i in range(40)]
     with HippoMemory(None, encoder=_BlindEncoder(), config=config) as memory:
         ids = memory.remember_many(texts)
@@ -99,7 +102,7 @@ def test_the_lexical_channel_finds_what_the_cue_vectors_miss(lexical_weight: flo
 
 def test_the_lexical_channel_searches_the_rarest_query_words() -> None:
     """With one lexical term, the rare word is searched, not the word every memory shares."""
-    config = HippoConfig(candidates=1, lexical_terms=1, code_dim=1024, code_k=16, cue_variants=False)
+    config = HippoConfig(candidates=1, lexical_terms=1, code_dim=1024, code_k=16, cue_variants=False, ranker="fusion")
     texts = [f"Garden note {i}." for i in range(40)] + ["The lock on the garden shed door opens with code XQ7."]
     with HippoMemory(None, encoder=_BlindEncoder(), config=config) as memory:
         ids = memory.remember_many(texts)
