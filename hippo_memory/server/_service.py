@@ -185,7 +185,12 @@ class Service:
     @_served
     def remember_many(self, who: Principal, req: RememberManyRequest) -> builtins.list[str]:
         self.require(who, "write")
-        default_ns = self.inside(who, req.namespace)
+        # The batch's default namespace matters only to items without their own: a
+        # batch whose items all name one under the prefix may leave it at "default".
+        if all(not isinstance(item, str) and item.namespace is not None for item in req.items):
+            default_ns = validate_namespace(req.namespace)
+        else:
+            default_ns = self.inside(who, req.namespace)
         items: builtins.list[str | MemoryInput] = []
         for item in req.items:
             if isinstance(item, str):
