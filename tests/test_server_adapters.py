@@ -1,28 +1,28 @@
 """The adapters over a HippoClient instead of an engine (issue 15: "every adapter can take a client").
 
-The LangChain tools and the agent middleware only call HippoMemory's methods, so a
-client works in their place; these tests run them against a live server with an API
-key bound to a prefix. The other adapters check ``isinstance(memory, HippoMemory)``
-(pydantic fields or explicit checks) or read ``memory.config`` / ``memory.encoder``,
-which a client does not have: they are pinned below as strict xfails, so the day an
-adapter accepts a client the test says so.
+Every adapter is typed with :class:`hippo_memory.integration.MemoryBackend`, which
+both the engine and the client satisfy. These tests run each one against a live
+server with an API key bound to ``users/alice`` (Bob's memory lies beside Alice's),
+sync and async, and check both the answers and that the key confines them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
 from _server_support import live_server, small_memory
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.outputs import ChatResult
 from langchain_core.tools import BaseTool
 from pydantic import Field
 
-from hippo_memory import HippoClient, HippoMemory
-from hippo_memory.server import KeyStore, create_app
+from hippo_memory import HashingEncoder, HippoClient, HippoMemory, InvalidConfigError
+from hippo_memory.integration import NotAMemoryBackendError
+from hippo_memory.server import KeyStore, PermissionDeniedError, create_app
 
 ALICE = ("users", "alice")
 
@@ -104,70 +104,195 @@ def test_agent_middleware_over_a_client(served: tuple[HippoClient, HippoMemory])
     assert stored == {"What is my greyhound called?", "Pixel."}  # the exchange, written through the server
 
 
-def _langgraph_store(client: HippoClient) -> object:
+def test_langgraph_store_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
     from langchain_hippo_memory import HippoStore
 
-    store = HippoStore(client)  # type: ignore[arg-type]
-    store.put(ALICE, "pet", {"text": "Alice has a greyhound"})
-    return store.search(ALICE, query="greyhound")
+    client, memory = served
+    store = HippoStore(client)
+    assert store.embeddings is None  # the server encodes
+    prefs, pets = (*ALICE, "prefs"), (*ALICE, "pets")
+    store.put(pets, "dog", {"text": "Alice walks her greyhound Pixel at dawn", "kind": "pet"})
+    store.put(prefs, "tea", {"text": "Alice drinks green tea", "kind": "drink"})
+    item = store.get(pets, "dog")
+    assert item is not None and item.value["kind"] == "pet" and item.key == "dog"
+    assert memory.list(pets)[0].namespace == pets  # written where the item lives, through the server
+
+    found = store.search(ALICE, query="greyhound at dawn", limit=2)
+    assert next(hit.key for hit in found) == "dog" and found[0].score is not None
+    assert [hit.key for hit in store.search(ALICE, filter={"kind": "drink"})] == ["tea"]
+    assert sorted(store.list_namespaces()) == [ALICE, pets, prefs]  # Alice's, never Bob's
+    assert store.list_namespaces(prefix=("users",)) == store.list_namespaces()  # clipped to the key
+
+    with pytest.raises(PermissionDeniedError):
+        store.put(("users", "bob"), "dog", {"text": "Bob's dog"})
+    store.delete(prefs, "tea")
+    assert store.get(prefs, "tea") is None and memory.count(prefs) == 0
+    with pytest.raises(InvalidConfigError, match="dims"):
+        HippoStore(client, index={"dims": 128})
 
 
-def _langchain_retriever(client: HippoClient) -> object:
+async def test_langgraph_store_async_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
+    from langchain_hippo_memory import HippoStore
+
+    client, _ = served
+    store = HippoStore(client)
+    await store.aput((*ALICE, "notes"), "n1", {"text": "Pixel chewed the red sofa again"})
+    item = await store.aget((*ALICE, "notes"), "n1")
+    assert item is not None and item.value == {"text": "Pixel chewed the red sofa again"}
+    assert [hit.key for hit in await store.asearch(ALICE, query="sofa")] == ["n1"]
+    await store.adelete((*ALICE, "notes"), "n1")
+    assert await store.alist_namespaces() == [ALICE]  # the fixture's memories; not Bob's
+
+
+def test_langchain_retriever_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
     from langchain_hippo_memory import HippoRetriever
 
-    return HippoRetriever(memory=client, namespace=ALICE).invoke("greyhound")  # type: ignore[arg-type]
+    client, _ = served
+    docs = HippoRetriever(memory=client, namespace=ALICE, k=2).invoke("Which greyhound was adopted?")
+    assert docs[0].page_content == "Alice adopted a greyhound named Pixel"
+    assert docs[0].metadata["hippo"]["namespace"] == list(ALICE)
+    everywhere = HippoRetriever(memory=client, k=5).invoke("greyhound")  # no namespace: the key's prefix
+    assert everywhere and all("Rex" not in d.page_content for d in everywhere)
+    with pytest.raises(PermissionDeniedError):
+        HippoRetriever(memory=client, namespace=("users", "bob")).invoke("greyhound")
 
 
-def _langchain_vectorstore(client: HippoClient) -> object:
+async def test_langchain_retriever_async_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
+    from langchain_hippo_memory import HippoRetriever
+
+    client, _ = served
+    docs = await HippoRetriever(memory=client, namespace=ALICE, k=1).ainvoke("red sofa")
+    assert [d.page_content for d in docs] == ["Pixel chewed the red sofa"]
+
+
+class _ServerEncoder(Embeddings):
+    """The served engine's encoder model run here, as LangChain embeddings (for vector search and MMR)."""
+
+    def __init__(self) -> None:
+        self.encoder = HashingEncoder(dim=128)  # what small_memory() serves
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        vectors: list[list[float]] = self.encoder.encode(texts).tolist()
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def test_langchain_vectorstore_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
     from langchain_hippo_memory import HippoVectorStore
 
-    return HippoVectorStore(client)  # type: ignore[arg-type]
+    client, memory = served
+    docs = (*ALICE, "docs")
+    store = HippoVectorStore(client, namespace=docs)
+    assert store.embeddings is None
+    ids = store.add_texts(
+        ["Lisbon has seven hills", "Porto is famous for its wine"],
+        [{"city": "lisbon"}, {"city": "porto"}],
+        ids=["l", "p"],
+    )
+    assert ids == ["l", "p"] and memory.count(docs) == 2
+    assert [d.id for d in store.similarity_search("wine", k=1)] == ["p"]
+    assert [d.id for d in store.similarity_search("hills", k=2, filter={"city": "porto"})] == ["p"]
+    assert [d.page_content for d in store.get_by_ids(["l"])] == ["Lisbon has seven hills"]
+    store.add_texts(["Lisbon has seven hills and trams"], [{"city": "lisbon"}], ids=["l"])  # an update in place
+    assert store.get_by_ids(["l"])[0].page_content.endswith("trams") and memory.count(docs) == 2
+
+    bob = memory.list(("users", "bob"))[0].id
+    assert store.get_by_ids([bob]) == []  # Bob's memory is not there for Alice's key
+    with pytest.raises(InvalidConfigError, match="embeddings="):
+        store.max_marginal_relevance_search("wine", k=1)
+    with pytest.raises(PermissionDeniedError):
+        HippoVectorStore(client, namespace=("users", "bob")).add_texts(["Bob's doc"])
+
+    local = HippoVectorStore(client, namespace=docs, embeddings=_ServerEncoder())
+    vector = local.embeddings.embed_query("Porto wine")  # type: ignore[union-attr]
+    assert [d.id for d in local.similarity_search_by_vector(vector, k=1)] == ["p"]
+    assert {d.id for d in local.max_marginal_relevance_search("wine", k=2, fetch_k=2)} == {"l", "p"}
+    assert store.delete(["p"]) is True and memory.count(docs) == 1
+    with pytest.raises(InvalidConfigError):
+        HippoVectorStore(memory, embeddings=_ServerEncoder())  # an engine encodes with its own encoder
+    with pytest.raises(NotAMemoryBackendError, match="HippoClient"):
+        HippoVectorStore(object())  # type: ignore[arg-type]
 
 
-def _llama_block(client: HippoClient) -> object:
-    from llama_index.memory.hippo import HippoMemoryBlock
+async def test_langchain_vectorstore_async_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
+    from langchain_hippo_memory import HippoVectorStore
 
-    return HippoMemoryBlock(memory=client, namespace=ALICE)
-
-
-def _llama_chat_memory(client: HippoClient) -> object:
-    from llama_index.memory.hippo import HippoChatMemory
-
-    return HippoChatMemory.from_defaults(memory=client, namespace=ALICE)
-
-
-def _llama_retriever(client: HippoClient) -> object:
-    from llama_index.memory.hippo import HippoRetriever
-
-    return HippoRetriever(memory=client, namespace=ALICE).retrieve("greyhound")  # type: ignore[arg-type]
+    client, memory = served
+    store = HippoVectorStore(client, namespace=(*ALICE, "adocs"))
+    assert await store.aadd_texts(["Faro has beaches"], ids=["f"]) == ["f"]
+    assert [d.id for d in await store.asimilarity_search("beaches", k=1)] == ["f"]
+    assert [d.id for d in await store.aget_by_ids(["f"])] == ["f"]
+    assert await store.adelete() is True and memory.count((*ALICE, "adocs")) == 0
 
 
-def _llama_tools(client: HippoClient) -> object:
-    from llama_index.memory.hippo import HippoToolSpec
+def _llama(name: str) -> Any:
+    module = pytest.importorskip("llama_index.memory.hippo")
+    return getattr(module, name)
 
-    return HippoToolSpec(memory=client, namespace=ALICE).to_tool_list()  # type: ignore[arg-type]
+
+async def test_llama_block_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+
+    client, memory = served
+    block = _llama("HippoMemoryBlock")(memory=client, namespace=(*ALICE, "chat"))
+    await block.aput([ChatMessage(role="user", content="My cat Miso sleeps on the piano")], session_id="s1")
+    assert [m.text for m in memory.list((*ALICE, "chat", "s1"))] == ["My cat Miso sleeps on the piano"]
+    context = await block.aget([ChatMessage(role="user", content="Where does Miso sleep?")], session_id="s1")
+    assert "Miso sleeps on the piano" in context
+    assert await block.aget([ChatMessage(role="user", content="Miso")], session_id="s2") == ""
+    bob = _llama("HippoMemoryBlock")(memory=client, namespace=("users", "bob"))
+    with pytest.raises(PermissionDeniedError):
+        await bob.aput([ChatMessage(role="user", content="Bob's secret")], session_id="s1")
 
 
-@pytest.mark.parametrize(
-    ("build", "why"),
-    [
-        (_langgraph_store, "HippoStore reads memory.config and memory.encoder, which HippoClient lacks"),
-        (_langchain_retriever, "HippoRetriever's pydantic field is typed HippoMemory (an isinstance check)"),
-        (_langchain_vectorstore, "HippoVectorStore checks isinstance(memory, HippoMemory) and encodes locally"),
-        (_llama_block, "HippoMemoryBlock's pydantic field is typed HippoMemory"),
-        (_llama_chat_memory, "HippoChatMemory's pydantic field is typed HippoMemory"),
-        (_llama_retriever, "the LlamaIndex retriever checks isinstance(memory, HippoMemory)"),
-        (_llama_tools, "HippoToolSpec checks isinstance(memory, HippoMemory)"),
-    ],
-)
-def test_adapters_that_do_not_take_a_client_yet(
-    served: tuple[HippoClient, HippoMemory], build: Callable[[HippoClient], object], why: str
-) -> None:
-    if build.__name__.startswith("_llama"):
-        pytest.importorskip("llama_index.memory.hippo")
+def test_llama_chat_memory_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+
+    client, memory = served
+    chat = _llama("HippoChatMemory").from_defaults(client, session_id="s", namespace=(*ALICE, "chat"))
+    chat.put(ChatMessage(role="user", content="The wifi password is tangerine42."))
+    assert memory.count((*ALICE, "chat", "s")) == 1
+    chat.reset()
+    messages = chat.get(input="what is the wifi password")
+    assert messages[0].role == "system" and "tangerine42" in (messages[0].content or "")
+
+
+async def test_llama_chat_memory_async_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
+    from llama_index.core.base.llms.types import ChatMessage
+
     client, _ = served
-    try:
-        build(client)
-    except Exception as exc:
-        pytest.xfail(f"{why}: {type(exc).__name__}")
-    pytest.fail(f"this adapter now takes a HippoClient: turn this case into a real test ({why})")
+    chat = _llama("HippoChatMemory").from_defaults(client, session_id="a", namespace=(*ALICE, "chat"))
+    await chat.aput(ChatMessage(role="user", content="My bike is a red Brompton."))
+    await chat.areset()
+    messages = await chat.aget(input="What colour is my bike?")
+    assert "red Brompton" in (messages[0].content or "")
+
+
+async def test_llama_retriever_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
+    client, _ = served
+    retriever = _llama("HippoRetriever")(client, namespace=("users",), k=5)
+    nodes = retriever.retrieve("greyhound")
+    texts = [n.node.get_content() for n in nodes]
+    assert "Alice adopted a greyhound named Pixel" in texts and all("Rex" not in t for t in texts)
+    assert next(n.node.get_content() for n in await retriever.aretrieve("sofa")) == "Pixel chewed the red sofa"
+    with pytest.raises(TypeError, match="HippoClient"):
+        _llama("HippoRetriever")("not a memory")
+
+
+async def test_llama_tools_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
+    client, memory = served
+    spec = _llama("HippoToolSpec")(client, namespace=ALICE)
+    tools = {tool.metadata.name: tool for tool in spec.to_tool_list()}
+    assert set(tools) == {"recall_memory", "recall_chain", "remember", "forget"}
+    recalled = str(tools["recall_memory"].call(query="Which greyhound was adopted?"))
+    assert "Pixel" in recalled and "Rex" not in recalled
+    made = str(tools["remember"].call(text="Alice plays the cello."))
+    assert memory.count(ALICE) == 3 and "cello" in str(await tools["recall_memory"].acall(query="cello"))
+    bob = memory.list(("users", "bob"))[0].id
+    assert "No memory" in str(tools["forget"].call(memory_id=bob))
+    assert memory.get(bob).text == "Bob adopted a greyhound named Rex"
+    cello = made.removeprefix("Remembered (id ").removesuffix(").")  # the key's own id for it
+    assert made == f"Remembered (id {cello})." and client.get(cello).text == "Alice plays the cello."
+    assert "Forgot" in str(await tools["forget"].acall(memory_id=cello)) and memory.count(ALICE) == 2
