@@ -296,3 +296,31 @@ async def test_llama_tools_over_a_client(served: tuple[HippoClient, HippoMemory]
     cello = made.removeprefix("Remembered (id ").removesuffix(").")  # the key's own id for it
     assert made == f"Remembered (id {cello})." and client.get(cello).text == "Alice plays the cello."
     assert "Forgot" in str(await tools["forget"].acall(memory_id=cello)) and memory.count(ALICE) == 2
+
+
+async def test_llama_vector_store_over_a_client(served: tuple[HippoClient, HippoMemory]) -> None:
+    from llama_index.core import Document, MockEmbedding, StorageContext, VectorStoreIndex
+
+    client, memory = served
+    docs = (*ALICE, "nodes")
+    store = _llama("HippoVectorStore")(memory=client, namespace=docs)
+    assert store.client is client
+    index = VectorStoreIndex.from_documents(
+        [Document(text="The spare key is under the blue flowerpot.", id_="house")],
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=MockEmbedding(embed_dim=8),
+    )
+    assert memory.count(docs) == 1
+    hits = index.as_retriever(similarity_top_k=1).retrieve("Where is the spare key?")
+    assert hits[0].node.ref_doc_id == "house" and "flowerpot" in hits[0].node.get_content()
+    assert [h.node.ref_doc_id for h in await index.as_retriever(similarity_top_k=1).aretrieve("key")] == ["house"]
+    index.delete_ref_doc("house")
+    assert memory.count(docs) == 0
+    with pytest.raises(PermissionDeniedError):
+        _llama("HippoVectorStore")(memory=client, namespace=("users", "bob")).add([_text_node()])
+
+
+def _text_node() -> Any:
+    from llama_index.core.schema import TextNode
+
+    return TextNode(id_="bob-node", text="Bob's node")

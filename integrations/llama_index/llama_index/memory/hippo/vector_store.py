@@ -46,7 +46,7 @@ from hippo_memory import (
     validate_namespace,
 )
 from hippo_memory import HippoMemory as HippoEngine
-from hippo_memory.integration import recall_or_empty
+from hippo_memory.integration import MemoryBackend, MemoryBackendField, as_memory_backend, recall_or_empty
 
 __all__ = ["HippoVectorStore", "to_hippo_filter"]
 
@@ -174,7 +174,9 @@ class HippoVectorStore(BasePydanticVectorStore):
         ),
     )
     flat_metadata: bool = Field(default=False, description="Require node metadata to be flat (str, int, float, None).")
-    memory: HippoEngine = Field(description="The hippo-memory engine holding the nodes.", exclude=True)
+    memory: MemoryBackendField = Field(
+        description="The hippo-memory engine (or a HippoClient) holding the nodes.", exclude=True
+    )
     namespace: tuple[str, ...] = Field(
         default=("llama_index", "vectors"), description="Namespace of the nodes (labels without periods)."
     )
@@ -183,8 +185,8 @@ class HippoVectorStore(BasePydanticVectorStore):
         # Validated here so that the engine's typed errors reach the caller.
         if "namespace" in data:
             data["namespace"] = validate_namespace(data["namespace"])
-        if "memory" in data and not isinstance(data["memory"], HippoEngine):
-            raise TypeError(f"memory must be a hippo_memory.HippoMemory, not {type(data['memory']).__name__}")
+        if "memory" in data:
+            data["memory"] = as_memory_backend(data["memory"])  # NotAMemoryBackendError is a TypeError
         super().__init__(**data)
 
     _owns_memory: bool = PrivateAttr(default=False)
@@ -229,12 +231,12 @@ class HippoVectorStore(BasePydanticVectorStore):
 
     def close(self) -> None:
         """Close the engine if :meth:`from_params` opened it (else the caller closes it)."""
-        if self._owns_memory:
+        if self._owns_memory and isinstance(self.memory, HippoEngine):
             self.memory.close()
 
     @property
-    def client(self) -> HippoEngine:
-        """The engine."""
+    def client(self) -> MemoryBackend:
+        """The engine (or the HippoClient)."""
         return self.memory
 
     # ------------------------------------------------------------------ scope
