@@ -110,6 +110,7 @@ def _memory(d: Mapping[str, Any]) -> Memory:
         expires_at=_opt_time(d["expires_at"]),
         superseded_by=d["superseded_by"],
         merged_from=tuple(d["merged_from"]),
+        time_cues=tuple(d.get("time_cues", ())),
     )
 
 
@@ -122,6 +123,7 @@ def _hit(h: Mapping[str, Any]) -> RecallHit:
         cues_matched=g["cues_matched"],
         best_cue=Cue(g["best_cue"]["text"], g["best_cue"]["kind"]),
         lexical_rank=g["lexical_rank"],
+        fused=g.get("fused"),
     )
     return RecallHit(_memory(h["memory"]), h["score"], h["rank"], diagnostics)
 

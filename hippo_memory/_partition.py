@@ -34,7 +34,7 @@ from ._index import CueIndex
 from ._lexical import LexicalIndex, window_document
 from ._lifecycle import LifecycleState
 from ._storage import CueRecord, MemoryRecord, PartitionStorage
-from ._temporal import time_cues_from_json
+from ._temporal import TIME_CUES_KEY, time_cues_from_json
 from ._types import Cue, Memory, Namespace
 from ._validation import from_epoch
 
@@ -431,18 +431,25 @@ class Partition:
         return offsets.astype(np.int64)
 
     def to_memory(self, row: MemoryRecord, cues: Sequence[CueRecord] = ()) -> Memory:
-        """The public :class:`Memory` of a record."""
+        """The public :class:`Memory` of a record.
+
+        The write-time time cues stored beside the caller's metadata become
+        :attr:`Memory.time_cues`, so ``metadata`` is what the caller gave.
+        """
+        metadata = json.loads(row.metadata)
+        time_cues = metadata.pop(TIME_CUES_KEY, None)
         return Memory(
             id=row.id,
             text=row.text,
             namespace=tuple(json.loads(row.namespace)),
-            metadata=json.loads(row.metadata),
+            metadata=metadata,
             timestamp=from_epoch(row.timestamp),
             created_at=from_epoch(row.created_at) or datetime.now(tz=UTC),
             updated_at=from_epoch(row.updated_at) or datetime.now(tz=UTC),
             session=row.session,
             cues=tuple(Cue(cue.text, cue.kind) for cue in cues),  # type: ignore[arg-type]
             **self.life.fields(row.slot, self.slot_id, self.clock()),
+            time_cues=tuple(str(c) for c in time_cues) if isinstance(time_cues, list) else (),
         )
 
     def memories(self, slots: Sequence[int]) -> dict[int, Memory]:

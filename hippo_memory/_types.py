@@ -67,6 +67,10 @@ class Memory:
         expires_at: When its ``ttl`` runs out (UTC); hidden from recall after that.
         superseded_by: Id of the newer memory that replaced it, if any.
         merged_from: Ids of near-duplicates merged into it (they resolve to it).
+        time_cues: The dates its text states, resolved at write time against its
+            timestamp, as ISO 8601 intervals (``"2023-05-07/2023-05-08"``); the
+            temporal prior matches them with a query's dates. Kept apart from
+            ``metadata``, which holds only what the caller gave.
     """
 
     id: str
@@ -85,6 +89,7 @@ class Memory:
     expires_at: datetime | None = None
     superseded_by: str | None = None
     merged_from: tuple[str, ...] = ()
+    time_cues: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The memory as a JSON-ready dict.
@@ -110,6 +115,7 @@ class Memory:
             "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
             "superseded_by": self.superseded_by,
             "merged_from": list(self.merged_from),
+            "time_cues": list(self.time_cues),
         }
 
 

@@ -18,9 +18,10 @@ from ._engine import Engine
 from ._errors import InvalidInputError, MemoryNotFoundError
 from ._items import Prepared
 from ._storage import LinkRecord
+from ._temporal import TIME_CUES_KEY
 from ._types import Cue, Memory, Namespace
 from ._validation import TimeLike, check_cues, check_metadata, check_text, dumps, to_epoch
-from ._write import build_item_cues, reencode, write
+from ._write import attach_time_cues, build_item_cues, reencode, write
 
 __all__ = ["Writer"]
 
@@ -103,6 +104,9 @@ class Writer(Engine):
             [Cue(c, "explicit") for c in explicit],
         )
         if new_text is None and new_cues is None:
+            # the text stands, but a new timestamp moves what "yesterday" meant, and new
+            # metadata from the caller does not carry the stored time cues (Memory.time_cues)
+            attach_time_cues(item, self.config, keep_given=new_meta is not None and TIME_CUES_KEY in new_meta)
             with self._locked(part):
                 if slot >= len(part.slot_id) or part.slot_id[slot] != row.id:
                     raise MemoryNotFoundError(f"memory {id!r} was forgotten or merged while it was being updated")

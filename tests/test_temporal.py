@@ -111,16 +111,21 @@ def test_remember_stores_time_cues_that_survive_reopening(tmp_path: Path) -> Non
         dated = memory.remember("Caroline: I went to a support group yesterday.", timestamp=REFERENCE)
         plain = memory.remember("Caroline: I love painting sunsets.", timestamp=REFERENCE)
         given = memory.remember("Back yesterday.", metadata={TIME_CUES_KEY: ["2020-01-01/2020-01-02"]})
-        assert memory.get(dated).metadata[TIME_CUES_KEY] == ["2023-05-07/2023-05-08"]
-        assert TIME_CUES_KEY not in memory.get(plain).metadata
-        assert memory.get(given).metadata[TIME_CUES_KEY] == ["2020-01-01/2020-01-02"]  # the caller's wins
+        assert memory.get(dated).time_cues == ("2023-05-07/2023-05-08",)
+        assert memory.get(plain).time_cues == ()
+        assert memory.get(given).time_cues == ("2020-01-01/2020-01-02",)  # the caller's wins
+        assert memory.get(dated).metadata == {} and memory.get(given).metadata == {}  # only what the caller gave
+        # new metadata keeps the dates the text states; a new timestamp moves them
+        memory.update(dated, metadata={"topic": "support"})
+        assert memory.get(dated).metadata == {"topic": "support"}
+        assert memory.get(dated).time_cues == ("2023-05-07/2023-05-08",)
     with HippoMemory(path, encoder=HashingEncoder(128), config=_config()) as memory:
-        assert memory.get(dated).metadata[TIME_CUES_KEY] == ["2023-05-07/2023-05-08"]
+        assert memory.get(dated).time_cues == ("2023-05-07/2023-05-08",)
         hits = memory.recall("When did Caroline go to the support group?", k=2)
         assert hits[0].memory.id == dated
         # a new text drops dates it no longer states
         memory.update(dated, text="Caroline: I went to a support group.")
-        assert TIME_CUES_KEY not in memory.get(dated).metadata
+        assert memory.get(dated).time_cues == ()
 
 
 def test_a_when_question_lifts_the_memory_that_states_a_date() -> None:
@@ -131,7 +136,7 @@ def test_a_when_question_lifts_the_memory_that_states_a_date() -> None:
         config = _config().model_copy(update={"temporal_weight": weight, "durable": False, "ranker": "fusion"})
         with HippoMemory(None, encoder=HashingEncoder(128), config=config) as memory:
             ids = memory.remember_many([{"id": f"t{i}", "text": t} for i, t in enumerate(turns)], timestamp=REFERENCE)
-            assert (TIME_CUES_KEY in memory.get(ids[1]).metadata) is (weight > 0)
+            assert bool(memory.get(ids[1]).time_cues) is (weight > 0)
             hits = memory.recall("When did Ann run the charity race for the shelter?", k=2)
             scores[weight] = {hit.memory.id: hit.score for hit in hits}
     assert scores[0.3][ids[0]] == pytest.approx(scores[0.0][ids[0]])  # states no date: unchanged
@@ -142,6 +147,6 @@ def test_time_cues_survive_reopening_on_postgres(postgres_url: str) -> None:
     with HippoMemory(postgres_url, encoder=HashingEncoder(64), config=_config()) as memory:
         dated = memory.remember("Caroline: we moved here two weeks ago.", timestamp=REFERENCE)
     with HippoMemory(postgres_url, encoder=HashingEncoder(64), config=_config()) as memory:
-        assert memory.get(dated).metadata[TIME_CUES_KEY] == ["2023-04-24/2023-05-01"]
+        assert memory.get(dated).time_cues == ("2023-04-24/2023-05-01",)
         window = memory.recall("What happened in the week of 2023-04-26?", k=1)
         assert window[0].memory.id == dated

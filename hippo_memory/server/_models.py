@@ -297,6 +297,7 @@ class MemoryOut(BaseModel):
     expires_at: str | None
     superseded_by: str | None
     merged_from: list[str]
+    time_cues: list[str] = Field(default_factory=list)
 
 
 class DiagnosticsOut(BaseModel):
@@ -306,6 +307,7 @@ class DiagnosticsOut(BaseModel):
     cues_matched: int
     best_cue: CueOut
     lexical_rank: int | None
+    fused: float | None = None
 
 
 class HitOut(BaseModel):
@@ -417,6 +419,7 @@ def _hit_out(hit: RecallHit) -> dict[str, Any]:
             "cues_matched": hit.diagnostics.cues_matched,
             "best_cue": {"text": hit.diagnostics.best_cue.text, "kind": hit.diagnostics.best_cue.kind},
             "lexical_rank": hit.diagnostics.lexical_rank,
+            "fused": hit.diagnostics.fused,
         },
     }
 
