@@ -457,7 +457,10 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
 
         Raises:
             NamespaceNotFoundError: nothing is stored under ``namespace``.
-            EmptyTextError, TextTooLongError, InvalidFilterError, InvalidInputError.
+            EmptyTextError: the query is empty.
+            TextTooLongError: the query is longer than ``max_text_chars``.
+            InvalidFilterError: ``filter`` is malformed.
+            InvalidInputError: ``group_by``, ``k``, ``depth`` or ``method`` is invalid.
         """
         if not isinstance(group_by, str) or not group_by:
             raise InvalidInputError(f"group_by must be a non-empty metadata key, not {group_by!r:.40}")
