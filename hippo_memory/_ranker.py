@@ -38,6 +38,7 @@ __all__ = [
     "features",
     "fuse",
     "learned_scores",
+    "model_features",
     "order",
     "settle_candidates",
     "similarity_floor",
@@ -251,11 +252,23 @@ def features(
     sims: FloatArray,
     fusion: Fusion,
     priors: Priors,
+    needed: tuple[str, ...] | None = None,
 ) -> FloatArray:
-    """The candidates' feature matrix: float32 ``(u, len(FEATURES))`` (see :mod:`hippo_memory._features`)."""
+    """The candidates' feature matrix: float32 ``(u, len(FEATURES))`` (see :mod:`hippo_memory._features`).
+
+    Args:
+        needed: Features the model reads; the costlier others (own-text cosine,
+            session neighbours, document lengths) are left at 0. ``None``: all (training).
+    """
     uniq = settled.uniq
-    text_rows = part.slot_rows[uniq, 0]
-    text_sims = (part.index.vectors(text_rows) @ q).astype(np.float32)
+
+    def wanted(name: str) -> bool:
+        return needed is None or name in needed
+
+    if wanted("sim_text"):
+        text_sims = (part.index.vectors(part.slot_rows[uniq, 0]) @ q).astype(np.float32)
+    else:
+        text_sims = np.zeros(uniq.size, dtype=np.float32)
     settle_rank = np.empty(uniq.size, dtype=np.int64)
     settle_rank[settled.order] = np.arange(uniq.size)
     life = part.life
@@ -275,13 +288,22 @@ def features(
         speaker=priors.speaker,
         temporal=priors.temporal,
         spread_lift=priors.lift,
-        neighbours=_neighbour_pairs(part, uniq),
+        neighbours=_neighbour_pairs(part, uniq) if wanted("neighbour_sim") else np.zeros((0, 2), dtype=np.int64),
         times=part.slot_time[uniq],
-        lengths=part.lexical.lengths(uniq),
+        lengths=part.lexical.lengths(uniq) if wanted("log_length") else np.zeros(uniq.size, dtype=np.float32),
         superseded=superseded,
         handset=priors.scores,
     )
     return candidate_features(stages)
+
+
+def model_features(part: Partition) -> tuple[str, ...]:
+    """Names of the features the configured model reads.
+
+    Raises:
+        InvalidConfigError: ``ranker_weights`` names a file that is not valid weights.
+    """
+    return load_model(part.config.ranker_weights).features
 
 
 def learned_scores(part: Partition, x: FloatArray) -> FloatArray:

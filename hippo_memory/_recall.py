@@ -17,7 +17,16 @@ import numpy as np
 import numpy.typing as npt
 
 from ._partition import Partition
-from ._ranker import apply_priors, features, fuse, learned_scores, order, settle_candidates, similarity_floor
+from ._ranker import (
+    apply_priors,
+    features,
+    fuse,
+    learned_scores,
+    model_features,
+    order,
+    settle_candidates,
+    similarity_floor,
+)
 from ._types import ChainHop, Cue, HitDiagnostics, Namespace, RecallHit
 
 __all__ = ["CandidateTable", "PartitionRecall", "candidate_table", "follow_chain", "recall_partition"]
@@ -170,7 +179,8 @@ def candidate_table(
     fusion = fuse(part, settled, lexical, lexical_scores, use_lexical)
     learned = config.ranker == "learned"
     priors = apply_priors(part, query, settled.uniq, fusion.scores, always=learned or want_features)
-    x = features(part, q, settled, sims, fusion, priors) if learned or want_features else None
+    needed = model_features(part) if learned and not want_features else None
+    x = features(part, q, settled, sims, fusion, priors, needed) if learned or want_features else None
     scores = learned_scores(part, x) if learned and x is not None else priors.scores
     ranked = order(part, settled.uniq, scores, include_superseded)
     ranked = similarity_floor(ranked, sims, settled.inverse, settled.uniq.size, min_similarity)
