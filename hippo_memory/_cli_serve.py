@@ -12,7 +12,17 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["is_loopback", "register_commands"]
+__all__ = ["is_loopback", "loopback_hosts", "register_commands"]
+
+
+def loopback_hosts(host: str) -> list[str]:
+    """The ``Host`` names a server bound to loopback ``host`` answers.
+
+    Starlette compares the header's text before the first ``:``, so an IPv6 literal
+    (``[::1]:8765``) cannot be listed: a server bound to ``::1`` is reached as
+    ``localhost``.
+    """
+    return sorted({"127.0.0.1", "localhost", host.lower()} - {h for h in (host.lower(),) if ":" in h})
 
 
 def is_loopback(host: str) -> bool:
@@ -66,7 +76,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     server_log.propagate = False
 
     memory = open_memory(args, create=args.create)
-    app = create_app(memory, keys=keys, close_on_shutdown=True, mcp=not args.no_mcp, host=args.host, ui=not args.no_ui)
+    # on loopback, answer only loopback Host names: a page rebinding its DNS name to 127.0.0.1 gets a 400
+    allowed = loopback_hosts(args.host) if is_loopback(args.host) else None
+    app = create_app(
+        memory,
+        keys=keys,
+        close_on_shutdown=True,
+        mcp=not args.no_mcp,
+        host=args.host,
+        ui=not args.no_ui,
+        allowed_hosts=allowed,
+    )
     print(f"hippo-memory: serving {args.store} on http://{args.host}:{args.port} (REST /v1, MCP /mcp)", file=sys.stderr)
     if not args.no_ui:
         print(f"hippo-memory: memory inspector at http://{args.host}:{args.port}/ui", file=sys.stderr)

@@ -210,8 +210,10 @@ def test_serve_prints_the_inspector_url(
     assert main([*serve, str(tmp_path / "two"), "--no-ui"]) == 0
     assert "inspector" not in capsys.readouterr().err
     for app, status in zip(apps, (200, 404), strict=True):
-        with TestClient(app) as client:  # its lifespan closes the memory serve opened
+        with TestClient(app, base_url="http://127.0.0.1:8799") as client:  # its lifespan closes the memory
             assert client.get("/ui").status_code == status
+            # serve on loopback answers loopback host names only (DNS rebinding)
+            assert client.get("/ui", headers={"host": "testserver"}).status_code == 400
 
 
 # ---------------------------------------------------------------------------- in Chromium

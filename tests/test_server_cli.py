@@ -56,3 +56,24 @@ def test_serve_answers_then_shuts_down_gracefully(tmp_path: Path) -> None:
     assert {(line["method"], line["path"][:12], line["status"]) for line in lines} >= {("POST", "/v1/memories", 201)}
     with HippoMemory(store, encoder="hashing:128") as reopened:  # closed on shutdown: the lock is free
         assert reopened.get(memory_id).text == "served and stored"
+
+
+def test_loopback_server_answers_only_loopback_host_names() -> None:
+    """DNS rebinding: a page whose own name resolves to 127.0.0.1 must not reach the API."""
+    from fastapi.testclient import TestClient
+
+    from hippo_memory import HashingEncoder
+    from hippo_memory._cli_serve import loopback_hosts
+    from hippo_memory.server import create_app
+
+    assert loopback_hosts("127.0.0.1") == ["127.0.0.1", "localhost"]
+    assert loopback_hosts("::1") == ["127.0.0.1", "localhost"]
+    memory = HippoMemory(None, encoder=HashingEncoder(32))
+    app = create_app(memory, mcp=False, ui=True, allowed_hosts=loopback_hosts("127.0.0.1"))
+    with TestClient(app, base_url="http://127.0.0.1:8765") as client:
+        assert client.get("/healthz").status_code == 200
+        assert client.post("/v1/memories", json={"text": "a note"}).status_code == 201
+        for path in ("/healthz", "/ui/", "/v1/stats"):
+            assert client.get(path, headers={"host": "attacker.example:8765"}).status_code == 400
+        assert client.get("/v1/stats", headers={"host": "localhost:8765"}).status_code == 200
+    memory.close()

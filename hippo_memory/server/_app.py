@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -231,6 +231,7 @@ def create_app(
     mcp: bool = True,
     host: str = "127.0.0.1",
     ui: bool = True,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The REST (and, with ``mcp``, MCP over streamable HTTP at ``/mcp``) application.
 
@@ -250,6 +251,11 @@ def create_app(
             ``Host``/``Origin`` headers against DNS rebinding.
         ui: Serve the memory inspector page at ``/ui`` (it calls ``/v1`` with the
             key the user types, so it can do only what that key may).
+        allowed_hosts: ``Host`` header values (port aside) the app answers; any other
+            gets a 400 before a route runs. ``hippo-memory serve`` on loopback passes
+            the loopback names, so a web page that rebinds its own DNS name to
+            127.0.0.1 cannot reach an unauthenticated local server (or the
+            inspector) from the user's browser. ``None``: every host.
     """
     if isinstance(memory_or_path, HippoMemory):
         memory = memory_or_path
@@ -446,4 +452,8 @@ def create_app(
         mount_inspector(app)
 
     app.add_middleware(_Boundary, max_body_bytes=max_body_bytes)
+    if allowed_hosts is not None:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     return app
