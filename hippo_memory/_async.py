@@ -63,6 +63,7 @@ class AsyncMemoryMixin:
             until: TimeLike | None = None,
             include_superseded: bool = False,
             min_similarity: float | None = None,
+            min_score: float | None = None,
         ) -> RecallResult: ...
         def recall_groups(
             self,
@@ -194,6 +195,7 @@ class AsyncMemoryMixin:
         until: TimeLike | None = None,
         include_superseded: bool = False,
         min_similarity: float | None = None,
+        min_score: float | None = None,
     ) -> RecallResult:
         """Async twin of :meth:`~hippo_memory.HippoMemory.recall`."""
         return await asyncio.to_thread(
@@ -206,6 +208,7 @@ class AsyncMemoryMixin:
                 until=until,
                 include_superseded=include_superseded,
                 min_similarity=min_similarity,
+                min_score=min_score,
             )
         )
 

@@ -208,6 +208,7 @@ def _recall(
     until: TimeLike | None,
     include_superseded: bool,
     min_similarity: float | None,
+    min_score: float | None = None,
 ) -> _Call[RecallResult]:
     body = {
         "query": query,
@@ -218,6 +219,7 @@ def _recall(
         "until": _time(until),
         "include_superseded": include_superseded,
         "min_similarity": min_similarity,
+        "min_score": min_score,
     }
     return _Call("POST", "/v1/recall", body, _recall_result, idempotent=True)
 
@@ -237,8 +239,9 @@ def _recall_vector(
     until: TimeLike | None,
     include_superseded: bool,
     min_similarity: float | None,
+    min_score: float | None = None,
 ) -> _Call[RecallResult]:
-    call = _recall(query, namespace, k, filter, since, until, include_superseded, min_similarity)
+    call = _recall(query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score)
     return _Call("POST", "/v1/recall_vector", {**call.body, "vector": _vector(vector)}, _recall_result, idempotent=True)
 
 

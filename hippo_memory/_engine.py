@@ -401,8 +401,12 @@ class Engine:
         until: float | None,
         include_superseded: bool,
         min_similarity: float | None,
+        min_score: float | None = None,
     ) -> RecallResult:
-        """Recall in every partition under ``prefix`` and merge their hits (validated arguments)."""
+        """Recall in every partition under ``prefix`` and merge their hits (validated arguments).
+
+        Hits scoring below ``min_score`` are dropped before any counts as an access.
+        """
         t0 = time.perf_counter()
         # Over several partitions hits merge by score, ties (each partition's own top ranks)
         # by cosine similarity, the one signal on the same scale everywhere; superseded
@@ -454,6 +458,8 @@ class Engine:
             )
         if prefix is not None and not answered:
             raise NamespaceNotFoundError(f"no memories under namespace {prefix!r}")
+        if min_score is not None:
+            found = [entry for entry in found if entry[5].score >= min_score]
         if len({entry[3] for entry in found}) > 1:  # hits of one partition are ranked already
             found.sort(key=lambda entry: entry[:5])
             hits = tuple(dataclasses.replace(entry[5], rank=rank) for rank, entry in enumerate(found[:k]))

@@ -331,6 +331,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         until: TimeLike | None = None,
         include_superseded: bool = False,
         min_similarity: float | None = None,
+        min_score: float | None = None,
     ) -> RecallResult:
         """Single-hop recall: nearest cues and BM25, Hopfield settle pooled per memory, fusion, priors.
 
@@ -343,6 +344,10 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             until: Only memories whose ``timestamp`` is at or before this.
             include_superseded: Also return replaced memories (ranked below current ones).
             min_similarity: Drop memories none of whose cues reaches this cosine with the query.
+            min_score: Drop hits scoring below this. Under the learned ranker (the
+                default) a score is a calibrated probability that the memory is
+                relevant, so one threshold means the same for every query (e.g. 0.3
+                returns nothing for a question the memory knows nothing about).
 
         Returns:
             Up to ``k`` hits, best first, with per-stage diagnostics. Each hit counts as
@@ -368,6 +373,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             until=until,
             include_superseded=include_superseded,
             min_similarity=min_similarity,
+            min_score=min_score,
         )
         timings = dict(result.timings_ms)
         timings["encode"] = (encoded - started) * 1e3
@@ -386,6 +392,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         until: TimeLike | None = None,
         include_superseded: bool = False,
         min_similarity: float | None = None,
+        min_score: float | None = None,
     ) -> RecallResult:
         """:meth:`recall` with a query vector float32 ``(d,)`` already encoded by this memory's encoder.
 
@@ -397,6 +404,10 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             or not math.isfinite(min_similarity)
         ):
             raise InvalidInputError("min_similarity must be a finite number or None")
+        if min_score is not None and (
+            isinstance(min_score, bool) or not isinstance(min_score, int | float) or not math.isfinite(min_score)
+        ):
+            raise InvalidInputError("min_score must be a finite number or None")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, not {k!r}")
         validate_filter(filter)
@@ -414,6 +425,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             until=until_t,
             include_superseded=include_superseded,
             min_similarity=min_similarity,
+            min_score=min_score,
         )
 
     def recall_groups(

@@ -244,9 +244,12 @@ class HippoClient(AsyncMemoryMixin):
         until: TimeLike | None = None,
         include_superseded: bool = False,
         min_similarity: float | None = None,
+        min_score: float | None = None,
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall`."""
-        return self._send(_recall(query, namespace, k, filter, since, until, include_superseded, min_similarity))
+        return self._send(
+            _recall(query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score)
+        )
 
     def recall_chain(
         self,
@@ -299,9 +302,12 @@ class HippoClient(AsyncMemoryMixin):
         until: TimeLike | None = None,
         include_superseded: bool = False,
         min_similarity: float | None = None,
+        min_score: float | None = None,
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall_vector` (the vector travels as JSON float32 values)."""
-        call = _recall_vector(vector, query, namespace, k, filter, since, until, include_superseded, min_similarity)
+        call = _recall_vector(
+            vector, query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score
+        )
         return self._send(call)
 
     def export_jsonl(
@@ -484,9 +490,12 @@ class AsyncHippoClient:
         until: TimeLike | None = None,
         include_superseded: bool = False,
         min_similarity: float | None = None,
+        min_score: float | None = None,
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall`."""
-        return await self._send(_recall(query, namespace, k, filter, since, until, include_superseded, min_similarity))
+        return await self._send(
+            _recall(query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score)
+        )
 
     async def recall_chain(
         self,
@@ -539,9 +548,12 @@ class AsyncHippoClient:
         until: TimeLike | None = None,
         include_superseded: bool = False,
         min_similarity: float | None = None,
+        min_score: float | None = None,
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall_vector` (the vector travels as JSON float32 values)."""
-        call = _recall_vector(vector, query, namespace, k, filter, since, until, include_superseded, min_similarity)
+        call = _recall_vector(
+            vector, query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score
+        )
         return await self._send(call)
 
     async def export_jsonl(

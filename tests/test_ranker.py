@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hippo_memory import HashingEncoder, HippoConfig, HippoMemory, InvalidConfigError
+from hippo_memory import HashingEncoder, HippoConfig, HippoMemory, InvalidConfigError, InvalidInputError
 from hippo_memory._features import FEATURES
 from hippo_memory._learned import fit_logistic, load_model, model_from_dict, reliability_table
 
@@ -47,6 +47,24 @@ def test_learned_scores_are_probabilities_and_rank_the_hits() -> None:
         unrelated = memory.recall("quantum chromodynamics lattice gauge", k=1)
         # An unrelated query is not confident the way a matching one is (the fusion scored both 1.0).
         assert unrelated[0].score < hits[0].score
+
+
+def test_min_score_drops_hits_below_it_before_they_count_as_accessed(tmp_path: Path) -> None:
+    with HippoMemory(None, encoder=HashingEncoder(128), config=_config()) as memory:
+        ids = memory.remember_many(FACTS)
+        query = "Which cat did Bob adopt from the shelter?"
+        every = memory.recall(query, k=6)
+        cut = (every[0].score + every[1].score) / 2  # between the first hit and the rest
+        kept = memory.recall(query, k=6, min_score=cut)
+        assert [hit.memory.id for hit in kept] == [every[0].memory.id]
+        assert [hit.rank for hit in kept] == [0]
+        assert memory.recall(query, k=6, min_score=1.01).hits == ()
+        # only returned hits count as accesses: one full recall, one that returned one hit, one none
+        accessed = {m: memory.get(m).access_count for m in ids}
+        assert accessed[every[0].memory.id] == 2 and accessed[every[1].memory.id] == 1
+        for bad in (float("nan"), float("inf"), "0.5", True):
+            with pytest.raises(InvalidInputError):
+                memory.recall(query, min_score=bad)  # type: ignore[arg-type]
 
 
 def test_the_fusion_ranker_keeps_its_scores() -> None:

@@ -67,6 +67,12 @@ def test_client_mirrors_the_embedded_memory(served: tuple[str, HippoMemory, KeyS
         result = client.recall("Where did Carol move?", namespace=ns, k=2)
         assert isinstance(result, RecallResult) and result.namespace == ns and result.hits[0].memory.id == first
         assert result.hits[0].diagnostics.best_cue.text and result[0] is result.hits[0]
+        assert result.hits[0].diagnostics.fused is not None  # the hand-set score travels with the hit
+        top = result.hits[0].score
+        assert [h.memory.id for h in client.recall("Where did Carol move?", namespace=ns, k=2, min_score=top)] == [
+            first
+        ]
+        assert client.recall("Where did Carol move?", namespace=ns, min_score=1.01).hits == ()
         chain = client.recall_chain("Carol moved to Lisbon", hops=2, namespace=ns)
         assert (
             isinstance(chain, Chain)

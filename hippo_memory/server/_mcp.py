@@ -120,7 +120,8 @@ def build_mcp(service: Service) -> MCPServer:
         told you in an earlier conversation: their preferences, people and pets they
         mentioned, plans, past events. Phrase `query` as the question or the fact you are
         looking for. Returns up to `k` memories, best first, each with an `id` and a
-        `score` in (0, 1]; an empty list means nothing relevant is stored. Pass
+        `score`: the probability (0 to 1) that it is relevant; below about 0.3 it
+        probably is not. An empty list means nothing is stored there. Pass
         `namespace` (e.g. ["users", "alice"]) to search one user's memories only.
         """
         req = RecallRequest(query=query, namespace=namespace, k=k, filter=filter)

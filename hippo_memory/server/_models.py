@@ -134,6 +134,9 @@ class RecallRequest(BaseModel):
     until: TimeIn | None = None
     include_superseded: bool = False
     min_similarity: Number | None = None
+    min_score: Number | None = Field(
+        default=None, description="Drop hits scoring below this (a calibrated probability of relevance)."
+    )
 
 
 class RecallChainRequest(BaseModel):
@@ -163,6 +166,9 @@ class RecallVectorRequest(BaseModel):
     until: TimeIn | None = None
     include_superseded: bool = False
     min_similarity: Number | None = None
+    min_score: Number | None = Field(
+        default=None, description="Drop hits scoring below this (a calibrated probability of relevance)."
+    )
 
 
 class RecallGroupsRequest(BaseModel):

@@ -285,6 +285,7 @@ class Service:
             until=req.until,
             include_superseded=req.include_superseded,
             min_similarity=req.min_similarity,
+            min_score=req.min_score,
         )
         return IdScope(who.prefix).result(result)
 
@@ -301,6 +302,7 @@ class Service:
             until=req.until,
             include_superseded=req.include_superseded,
             min_similarity=req.min_similarity,
+            min_score=req.min_score,
         )
         return IdScope(who.prefix).result(result)
 

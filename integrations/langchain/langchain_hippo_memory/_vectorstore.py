@@ -50,7 +50,7 @@ __all__ = ["DEFAULT_VECTORSTORE_NAMESPACE", "HippoVectorStore"]
 DEFAULT_VECTORSTORE_NAMESPACE: tuple[str, ...] = ("vectorstore",)
 """Namespace of a :class:`HippoVectorStore` built without one."""
 
-_SEARCH_OPTIONS = frozenset({"since", "until", "min_similarity", "include_superseded"})
+_SEARCH_OPTIONS = frozenset({"since", "until", "min_similarity", "min_score", "include_superseded"})
 _ADD_OPTIONS = frozenset({"batch_size"})  # passed by langchain_core.indexing.index; one batch here
 
 
@@ -117,18 +117,18 @@ class HippoVectorStore(VectorStore):
     An id held by a memory outside the namespace is refused, since memory ids are
     unique across the engine.
 
-    **Scores.** :meth:`similarity_search_with_score` returns the engine's ranking
-    score (``RecallHit.score``), in (0, 1], higher is better: the reciprocal-rank
-    fusion of the Hopfield settle ranking with the lexical (BM25) ranking, 1 for a
-    document first in both; by vector (no query text) it is the settle stage's
-    summed attention. It orders the results but is not a cosine similarity: the
-    best document always scores near 1. To drop unrelated documents, pass
-    ``min_similarity`` (a floor on the cosine between the query and the document's
-    best cue), which the engine applies before taking the top ``k``. Relevance
-    scores (``similarity_search_with_relevance_scores``) are these scores.
+    **Scores.** :meth:`similarity_search_with_score` returns the engine's score
+    (``RecallHit.score``): under the default learned ranker a calibrated probability
+    in [0, 1] that the document is relevant to the query, so one threshold means
+    the same for every query and an unrelated query scores low. It is not a cosine
+    similarity. To drop unrelated documents, pass ``min_score`` (on that
+    probability) or ``min_similarity`` (a floor on the cosine between the query and
+    the document's best cue). Relevance scores
+    (``similarity_search_with_relevance_scores``) are these scores, clipped to
+    [0, 1] (under ``ranker="fusion"`` the hand-set score can exceed 1).
 
     Searches accept, besides ``k`` and ``filter``: ``since``/``until`` (the memory's
-    timestamp), ``min_similarity`` and ``include_superseded``. Every hit counts as
+    timestamp), ``min_similarity``, ``min_score`` and ``include_superseded``. Every hit counts as
     an access of its memory, as recall does.
 
     Args:
@@ -354,7 +354,8 @@ class HippoVectorStore(VectorStore):
             query: A question or partial cue.
             k: Documents wanted.
             filter: A LangChain metadata filter (see :func:`to_hippo_filter`).
-            **kwargs: ``since``, ``until``, ``min_similarity``, ``include_superseded``.
+            **kwargs: ``since``, ``until``, ``min_similarity``, ``min_score``,
+                ``include_superseded``.
 
         Returns:
             ``(document, score)`` pairs; the score is ``RecallHit.score`` (see the
@@ -392,8 +393,8 @@ class HippoVectorStore(VectorStore):
         return [doc for doc, _ in pairs]
 
     def _select_relevance_score_fn(self) -> Any:
-        # The engine's scores already lie in (0, 1], higher is better.
-        return lambda score: score
+        # Calibrated probabilities already lie in [0, 1]; the hand-set fusion score can pass 1.
+        return lambda score: min(1.0, max(0.0, score))
 
     def _recall_vector(
         self, embedding: Sequence[float], query: str, options: dict[str, Any]

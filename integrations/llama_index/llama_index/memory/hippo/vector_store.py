@@ -144,11 +144,10 @@ class HippoVectorStore(BasePydanticVectorStore):
     namespace with those below it (as engine recall does) and never reads, deletes
     or clears memories elsewhere.
 
-    **Scores.** ``similarities`` are the engine's ranking scores
-    (``RecallHit.score``, in (0, 1], higher is better): the reciprocal-rank fusion of
-    the Hopfield settle ranking and the lexical (BM25) ranking of ``query_str``, 1
-    for a node first in both. They order the nodes; they are not cosine
-    similarities. Query modes ``default`` and ``hybrid`` are the same recall, which
+    **Scores.** ``similarities`` are the engine's scores (``RecallHit.score``):
+    under the default learned ranker a calibrated probability in [0, 1] that the
+    node is relevant to ``query_str``, comparable across queries; they are not
+    cosine similarities. Query modes ``default`` and ``hybrid`` are the same recall, which
     always fuses the two channels.
 
     Example:
