@@ -40,34 +40,8 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from . import _client_calls as calls
 from ._async import AsyncMemoryMixin
-from ._client_calls import (
-    _associate,
-    _associations,
-    _Call,
-    _config,
-    _consolidate,
-    _count,
-    _delay,
-    _export,
-    _forget,
-    _forget_before,
-    _forget_namespace,
-    _get,
-    _headers,
-    _list,
-    _namespaces,
-    _recall,
-    _recall_chain,
-    _recall_groups,
-    _recall_vector,
-    _remember,
-    _remember_many,
-    _stats,
-    _supersede,
-    _update,
-    _write_jsonl,
-)
 from ._config import HippoConfig
 from ._errors import MissingDependencyError, StoreError
 from ._grouping import GroupHit, GroupMethod
@@ -121,7 +95,7 @@ class HippoClient(AsyncMemoryMixin):
         self.retries = retries
         self.backoff = backoff
         self._http = httpx.Client(
-            base_url=base_url, headers=_headers(api_key, headers), timeout=timeout, transport=transport
+            base_url=base_url, headers=calls._headers(api_key, headers), timeout=timeout, transport=transport
         )
         self._config: HippoConfig | None = None
 
@@ -129,10 +103,10 @@ class HippoClient(AsyncMemoryMixin):
     def config(self) -> HippoConfig:
         """The server engine's settings (``GET /v1/config``), fetched on first use."""
         if self._config is None:
-            self._config = self._send(_config())
+            self._config = self._send(calls._config())
         return self._config
 
-    def _send(self, call: _Call[T]) -> T:
+    def _send(self, call: calls._Call[T]) -> T:
         attempts = 1 + (self.retries if call.idempotent else 0)
         for attempt in range(attempts):
             last = attempt == attempts - 1
@@ -145,7 +119,7 @@ class HippoClient(AsyncMemoryMixin):
                 if response.status_code not in _RETRY_STATUS or last:
                     raise_for_response(response)
                     return call.parse(response.json())
-            time.sleep(_delay(attempt, self.backoff))
+            time.sleep(calls._delay(attempt, self.backoff))
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- writing -----------------------------------------------------------------
@@ -164,7 +138,9 @@ class HippoClient(AsyncMemoryMixin):
         supersedes: str | None = None,
     ) -> str:
         """See :meth:`HippoMemory.remember`."""
-        return self._send(_remember(text, namespace, metadata, timestamp, cues, session, id, salience, ttl, supersedes))
+        return self._send(
+            calls._remember(text, namespace, metadata, timestamp, cues, session, id, salience, ttl, supersedes)
+        )
 
     def remember_many(
         self,
@@ -176,11 +152,11 @@ class HippoClient(AsyncMemoryMixin):
         timestamp: TimeLike | None = None,
     ) -> builtins.list[str]:
         """See :meth:`HippoMemory.remember_many`."""
-        return self._send(_remember_many(items, namespace, session, metadata, timestamp))
+        return self._send(calls._remember_many(items, namespace, session, metadata, timestamp))
 
     def associate(self, source: str, target: str, *, strength: float = 1.0, bidirectional: bool = False) -> None:
         """See :meth:`HippoMemory.associate`."""
-        self._send(_associate(source, target, strength, bidirectional))
+        self._send(calls._associate(source, target, strength, bidirectional))
 
     def update(
         self,
@@ -192,28 +168,28 @@ class HippoClient(AsyncMemoryMixin):
         cues: Sequence[str] | None = None,
     ) -> Memory:
         """See :meth:`HippoMemory.update`."""
-        return self._send(_update(id, text, metadata, timestamp, cues))
+        return self._send(calls._update(id, text, metadata, timestamp, cues))
 
     def forget(self, ids: str | Sequence[str]) -> int:
         """See :meth:`HippoMemory.forget`."""
-        return self._send(_forget(ids))
+        return self._send(calls._forget(ids))
 
     def supersede(self, old: str, new: str) -> None:
         """See :meth:`HippoMemory.supersede`."""
-        self._send(_supersede(old, new))
+        self._send(calls._supersede(old, new))
 
     def forget_namespace(self, namespace: Sequence[str]) -> int:
         """See :meth:`HippoMemory.forget_namespace` (the namespace must lie under the key's prefix)."""
-        return self._send(_forget_namespace(namespace))
+        return self._send(calls._forget_namespace(namespace))
 
     def forget_before(self, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int:
         """See :meth:`HippoMemory.forget_before` (no namespace: all the key may write)."""
-        return self._send(_forget_before(before, namespace))
+        return self._send(calls._forget_before(before, namespace))
 
     # -- reading -----------------------------------------------------------------
     def get(self, id: str) -> Memory:
         """See :meth:`HippoMemory.get`."""
-        return self._send(_get(id))
+        return self._send(calls._get(id))
 
     def list(
         self,
@@ -225,13 +201,13 @@ class HippoClient(AsyncMemoryMixin):
         newest_first: bool = False,
     ) -> builtins.list[Memory]:
         """See :meth:`HippoMemory.list` (at most 10,000 memories per call)."""
-        return self._send(_list(namespace, filter, limit, offset, newest_first))
+        return self._send(calls._list(namespace, filter, limit, offset, newest_first))
 
     def namespaces(
         self, prefix: Sequence[str] | None = None, *, max_depth: int | None = None
     ) -> builtins.list[Namespace]:
         """See :meth:`HippoMemory.namespaces`."""
-        return self._send(_namespaces(prefix, max_depth))
+        return self._send(calls._namespaces(prefix, max_depth))
 
     def recall(
         self,
@@ -248,7 +224,7 @@ class HippoClient(AsyncMemoryMixin):
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall`."""
         return self._send(
-            _recall(query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score)
+            calls._recall(query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score)
         )
 
     def recall_chain(
@@ -262,7 +238,7 @@ class HippoClient(AsyncMemoryMixin):
         vector: npt.NDArray[np.float32] | None = None,
     ) -> Chain:
         """See :meth:`HippoMemory.recall_chain`."""
-        return self._send(_recall_chain(query, hops, namespace, min_strength, filter, vector))
+        return self._send(calls._recall_chain(query, hops, namespace, min_strength, filter, vector))
 
     def recall_groups(
         self,
@@ -279,16 +255,16 @@ class HippoClient(AsyncMemoryMixin):
         vector: npt.NDArray[np.float32] | None = None,
     ) -> builtins.list[GroupHit]:
         """See :meth:`HippoMemory.recall_groups`."""
-        call = _recall_groups(query, group_by, k, namespace, filter, since, until, depth, method, vector)
+        call = calls._recall_groups(query, group_by, k, namespace, filter, since, until, depth, method, vector)
         return self._send(call)
 
     def count(self, namespace: Sequence[str] | None = None) -> int:
         """See :meth:`HippoMemory.count` (no namespace: all the key may read)."""
-        return self._send(_count(namespace))
+        return self._send(calls._count(namespace))
 
     def associations(self, id: str) -> builtins.list[tuple[str, float]]:
         """See :meth:`HippoMemory.associations`."""
-        return self._send(_associations(id))
+        return self._send(calls._associations(id))
 
     def recall_vector(
         self,
@@ -305,7 +281,7 @@ class HippoClient(AsyncMemoryMixin):
         min_score: float | None = None,
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall_vector` (the vector travels as JSON float32 values)."""
-        call = _recall_vector(
+        call = calls._recall_vector(
             vector, query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score
         )
         return self._send(call)
@@ -314,11 +290,11 @@ class HippoClient(AsyncMemoryMixin):
         self, path: str | os.PathLike[str], namespace: Sequence[str] | None = None, *, include_superseded: bool = False
     ) -> int:
         """See :meth:`HippoMemory.export_jsonl`; the file is written here, on the client's machine."""
-        return _write_jsonl(path, self._send(_export(namespace, include_superseded)))
+        return calls._write_jsonl(path, self._send(calls._export(namespace, include_superseded)))
 
     def stats(self) -> dict[str, Any]:
         """See :meth:`HippoMemory.stats` (a key bound to a prefix sees only its own counts)."""
-        return self._send(_stats())
+        return self._send(calls._stats())
 
     def consolidate(
         self,
@@ -332,7 +308,7 @@ class HippoClient(AsyncMemoryMixin):
         full: bool = False,
     ) -> ConsolidationReport:
         """See :meth:`HippoMemory.consolidate` (needs an admin key for the whole store)."""
-        return self._send(_consolidate(now, replay, replay_budget, decay, merge, compact, full))
+        return self._send(calls._consolidate(now, replay, replay_budget, decay, merge, compact, full))
 
     def close(self) -> None:
         """Close the connection pool (the server's memory stays open)."""
@@ -369,17 +345,17 @@ class AsyncHippoClient:
         self.retries = retries
         self.backoff = backoff
         self._http = httpx.AsyncClient(
-            base_url=base_url, headers=_headers(api_key, headers), timeout=timeout, transport=transport
+            base_url=base_url, headers=calls._headers(api_key, headers), timeout=timeout, transport=transport
         )
         self._config: HippoConfig | None = None
 
     async def get_config(self) -> HippoConfig:
         """The server engine's settings (``GET /v1/config``), fetched on first use (``HippoClient.config``)."""
         if self._config is None:
-            self._config = await self._send(_config())
+            self._config = await self._send(calls._config())
         return self._config
 
-    async def _send(self, call: _Call[T]) -> T:
+    async def _send(self, call: calls._Call[T]) -> T:
         attempts = 1 + (self.retries if call.idempotent else 0)
         for attempt in range(attempts):
             last = attempt == attempts - 1
@@ -392,7 +368,7 @@ class AsyncHippoClient:
                 if response.status_code not in _RETRY_STATUS or last:
                     raise_for_response(response)
                     return call.parse(response.json())
-            await asyncio.sleep(_delay(attempt, self.backoff))
+            await asyncio.sleep(calls._delay(attempt, self.backoff))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def remember(
@@ -410,7 +386,7 @@ class AsyncHippoClient:
         supersedes: str | None = None,
     ) -> str:
         """See :meth:`HippoMemory.remember`."""
-        call = _remember(text, namespace, metadata, timestamp, cues, session, id, salience, ttl, supersedes)
+        call = calls._remember(text, namespace, metadata, timestamp, cues, session, id, salience, ttl, supersedes)
         return await self._send(call)
 
     async def remember_many(
@@ -423,11 +399,11 @@ class AsyncHippoClient:
         timestamp: TimeLike | None = None,
     ) -> builtins.list[str]:
         """See :meth:`HippoMemory.remember_many`."""
-        return await self._send(_remember_many(items, namespace, session, metadata, timestamp))
+        return await self._send(calls._remember_many(items, namespace, session, metadata, timestamp))
 
     async def associate(self, source: str, target: str, *, strength: float = 1.0, bidirectional: bool = False) -> None:
         """See :meth:`HippoMemory.associate`."""
-        await self._send(_associate(source, target, strength, bidirectional))
+        await self._send(calls._associate(source, target, strength, bidirectional))
 
     async def update(
         self,
@@ -439,27 +415,27 @@ class AsyncHippoClient:
         cues: Sequence[str] | None = None,
     ) -> Memory:
         """See :meth:`HippoMemory.update`."""
-        return await self._send(_update(id, text, metadata, timestamp, cues))
+        return await self._send(calls._update(id, text, metadata, timestamp, cues))
 
     async def forget(self, ids: str | Sequence[str]) -> int:
         """See :meth:`HippoMemory.forget`."""
-        return await self._send(_forget(ids))
+        return await self._send(calls._forget(ids))
 
     async def supersede(self, old: str, new: str) -> None:
         """See :meth:`HippoMemory.supersede`."""
-        await self._send(_supersede(old, new))
+        await self._send(calls._supersede(old, new))
 
     async def forget_namespace(self, namespace: Sequence[str]) -> int:
         """See :meth:`HippoMemory.forget_namespace` (the namespace must lie under the key's prefix)."""
-        return await self._send(_forget_namespace(namespace))
+        return await self._send(calls._forget_namespace(namespace))
 
     async def forget_before(self, before: TimeLike, *, namespace: Sequence[str] | None = None) -> int:
         """See :meth:`HippoMemory.forget_before` (no namespace: all the key may write)."""
-        return await self._send(_forget_before(before, namespace))
+        return await self._send(calls._forget_before(before, namespace))
 
     async def get(self, id: str) -> Memory:
         """See :meth:`HippoMemory.get`."""
-        return await self._send(_get(id))
+        return await self._send(calls._get(id))
 
     async def list(
         self,
@@ -471,13 +447,13 @@ class AsyncHippoClient:
         newest_first: bool = False,
     ) -> builtins.list[Memory]:
         """See :meth:`HippoMemory.list` (at most 10,000 memories per call)."""
-        return await self._send(_list(namespace, filter, limit, offset, newest_first))
+        return await self._send(calls._list(namespace, filter, limit, offset, newest_first))
 
     async def namespaces(
         self, prefix: Sequence[str] | None = None, *, max_depth: int | None = None
     ) -> builtins.list[Namespace]:
         """See :meth:`HippoMemory.namespaces`."""
-        return await self._send(_namespaces(prefix, max_depth))
+        return await self._send(calls._namespaces(prefix, max_depth))
 
     async def recall(
         self,
@@ -494,7 +470,7 @@ class AsyncHippoClient:
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall`."""
         return await self._send(
-            _recall(query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score)
+            calls._recall(query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score)
         )
 
     async def recall_chain(
@@ -508,7 +484,7 @@ class AsyncHippoClient:
         vector: npt.NDArray[np.float32] | None = None,
     ) -> Chain:
         """See :meth:`HippoMemory.recall_chain`."""
-        return await self._send(_recall_chain(query, hops, namespace, min_strength, filter, vector))
+        return await self._send(calls._recall_chain(query, hops, namespace, min_strength, filter, vector))
 
     async def recall_groups(
         self,
@@ -525,16 +501,16 @@ class AsyncHippoClient:
         vector: npt.NDArray[np.float32] | None = None,
     ) -> builtins.list[GroupHit]:
         """See :meth:`HippoMemory.recall_groups`."""
-        call = _recall_groups(query, group_by, k, namespace, filter, since, until, depth, method, vector)
+        call = calls._recall_groups(query, group_by, k, namespace, filter, since, until, depth, method, vector)
         return await self._send(call)
 
     async def count(self, namespace: Sequence[str] | None = None) -> int:
         """See :meth:`HippoMemory.count` (no namespace: all the key may read)."""
-        return await self._send(_count(namespace))
+        return await self._send(calls._count(namespace))
 
     async def associations(self, id: str) -> builtins.list[tuple[str, float]]:
         """See :meth:`HippoMemory.associations`."""
-        return await self._send(_associations(id))
+        return await self._send(calls._associations(id))
 
     async def recall_vector(
         self,
@@ -551,7 +527,7 @@ class AsyncHippoClient:
         min_score: float | None = None,
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall_vector` (the vector travels as JSON float32 values)."""
-        call = _recall_vector(
+        call = calls._recall_vector(
             vector, query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score
         )
         return await self._send(call)
@@ -560,11 +536,11 @@ class AsyncHippoClient:
         self, path: str | os.PathLike[str], namespace: Sequence[str] | None = None, *, include_superseded: bool = False
     ) -> int:
         """See :meth:`HippoMemory.export_jsonl`; the file is written here, on the client's machine."""
-        return _write_jsonl(path, await self._send(_export(namespace, include_superseded)))
+        return calls._write_jsonl(path, await self._send(calls._export(namespace, include_superseded)))
 
     async def stats(self) -> dict[str, Any]:
         """See :meth:`HippoMemory.stats`."""
-        return await self._send(_stats())
+        return await self._send(calls._stats())
 
     async def consolidate(
         self,
@@ -578,7 +554,7 @@ class AsyncHippoClient:
         full: bool = False,
     ) -> ConsolidationReport:
         """See :meth:`HippoMemory.consolidate`."""
-        return await self._send(_consolidate(now, replay, replay_budget, decay, merge, compact, full))
+        return await self._send(calls._consolidate(now, replay, replay_budget, decay, merge, compact, full))
 
     aremember = remember
     aremember_many = remember_many
