@@ -122,7 +122,9 @@ class HippoMemoryMiddleware(AgentMiddleware):
             context=Ctx(user_id=...))``, an attribute or a key) or, failing that,
             ``config["configurable"]``, e.g. ``("users", "{user_id}", "conversations")``.
         k: Memories injected before each model call.
-        min_score: Hits with a lower ranking score are not injected.
+        min_score: Hits with a lower score are not injected. Under the engine's default
+            (learned) ranker a score is a calibrated probability of relevance, so e.g.
+            ``0.3`` keeps unrelated memories out of the prompt for every query.
         store_exchanges: Store the user message and the final answer after the agent.
         session: Session id linking stored exchanges when the run has no
             ``thread_id`` in its config; a random id per middleware by default.
