@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         load_encoder,
     )
     from ._filters import matches_filter, validate_filter
+    from ._grouping import GroupHit
     from ._memory import DEFAULT_NAMESPACE, HippoMemory, MemoryInput, validate_namespace
     from ._sqlite import FORMAT_VERSION
     from ._types import (
@@ -73,6 +74,7 @@ _LAZY: dict[str, str] = {
     "DEFAULT_MODEL": "._encoder",
     "DEFAULT_NAMESPACE": "._memory",
     "EmptyTextError": "._errors",
+    "GroupHit": "._grouping",
     "Encoder": "._encoder",
     "EncoderError": "._errors",
     "EncoderMismatchError": "._errors",
@@ -143,6 +145,7 @@ __all__ = [
     "Encoder",
     "EncoderError",
     "EncoderMismatchError",
+    "GroupHit",
     "HashingEncoder",
     "HippoClient",
     "HippoConfig",

@@ -24,6 +24,7 @@ EXPECTED = sorted(
         "Encoder",
         "EncoderError",
         "EncoderMismatchError",
+        "GroupHit",
         "HashingEncoder",
         "HippoConfig",
         "AsyncHippoClient",
