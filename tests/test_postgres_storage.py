@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -457,8 +458,15 @@ def test_the_consolidation_lock_is_one_process_at_a_time_and_never_blocks_a_writ
                     (CONSOLIDATION_LOCK_CLASS, part.pid),
                 ).fetchall()
             assert killed == [(True,)]
-            with theirs.consolidation_lock() as taken_over:
-                assert taken_over
+            # pg_terminate_backend only signals the backend: its lock goes when it has exited
+            deadline = time.monotonic() + 10.0
+            taken_over = False
+            while not taken_over and time.monotonic() < deadline:
+                with theirs.consolidation_lock() as taken_over:
+                    pass
+                if not taken_over:
+                    time.sleep(0.05)
+            assert taken_over
         # ... and the block still ended without an error (the pass's own work had committed).
     finally:
         other.close()
