@@ -30,7 +30,7 @@ import numpy.typing as npt
 from ._errors import InvalidInputError
 from ._types import RecallHit
 
-__all__ = ["GROUP_METHODS", "GroupHit", "GroupKey", "GroupMethod", "aggregate_groups", "group_hits"]
+__all__ = ["GROUP_METHODS", "GroupHit", "GroupKey", "GroupMethod", "aggregate_groups", "group_depth", "group_hits"]
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -115,6 +115,27 @@ def aggregate_groups(
     else:
         raise InvalidInputError(f"method must be one of {', '.join(GROUP_METHODS)}, not {method!r}")
     return out.astype(np.float32)
+
+
+def group_depth(group_by: object, k: object, depth: object, method: object) -> int:
+    """Check a group recall's arguments; the number of memories to recall and aggregate.
+
+    Returns:
+        ``depth``, or ``max(50, 10 * k)`` when it is ``None``.
+
+    Raises:
+        InvalidInputError: ``group_by`` is not a non-empty string, ``k`` or ``depth``
+            not a positive integer, or ``method`` not one of :data:`GROUP_METHODS`.
+    """
+    if not isinstance(group_by, str) or not group_by:
+        raise InvalidInputError(f"group_by must be a non-empty metadata key, not {group_by!r:.40}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"k must be a positive integer, not {k!r:.40}")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+        raise InvalidInputError(f"depth must be a positive integer or None, not {depth!r:.40}")
+    if method not in GROUP_METHODS:
+        raise InvalidInputError(f"method must be one of {', '.join(GROUP_METHODS)}, not {method!r:.40}")
+    return max(50, 10 * k) if depth is None else depth
 
 
 def group_hits(

@@ -31,7 +31,7 @@ from ._cues import CueAugmenter
 from ._encoder import Encoder, load_encoder, validate_vectors
 from ._errors import InvalidConfigError, InvalidInputError
 from ._filters import validate_filter
-from ._grouping import GROUP_METHODS, GroupHit, GroupMethod, group_hits
+from ._grouping import GroupHit, GroupMethod, group_depth, group_hits
 from ._items import MemoryInput
 from ._maintenance import Maintenance
 from ._recall import follow_chain
@@ -474,15 +474,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             InvalidFilterError: ``filter`` is malformed.
             InvalidInputError: ``group_by``, ``k``, ``depth`` or ``method`` is invalid.
         """
-        if not isinstance(group_by, str) or not group_by:
-            raise InvalidInputError(f"group_by must be a non-empty metadata key, not {group_by!r:.40}")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise InvalidInputError(f"k must be a positive integer, not {k!r:.40}")
-        if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
-            raise InvalidInputError(f"depth must be a positive integer or None, not {depth!r:.40}")
-        if method not in GROUP_METHODS:
-            raise InvalidInputError(f"method must be one of {', '.join(GROUP_METHODS)}, not {method!r:.40}")
-        wanted = max(50, 10 * k) if depth is None else depth
+        wanted = group_depth(group_by, k, depth, method)
         if vector is None:
             result = self.recall(query, namespace=namespace, k=wanted, filter=filter, since=since, until=until)
         else:
