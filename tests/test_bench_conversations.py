@@ -403,3 +403,50 @@ def test_rerun_encodes_nothing(locomo_path: Path, tmp_path: Path) -> None:
     assert reports[1]["encoding"]["encoded_now"] == 0
     assert reports[1]["systems"]["hippo"]["encoded_during_run"] == 0  # cue variants cached too
     assert reports[0]["systems"]["dense"]["overall"] == reports[1]["systems"]["dense"]["overall"]
+
+
+def test_ranker_cv_ranks_each_question_with_weights_that_never_saw_it(tmp_path: Path) -> None:
+    from hippo_memory._learned import load_model
+    from hippo_memory.bench._conversations import _fold_weights
+    from hippo_memory.bench._datasets import load_longmemeval
+    from hippo_memory.bench._train import question_fold
+
+    items = [
+        _lme_item(f"lme-{i}", "single-session-user", "What treats does my cat Miso love?", ["s-cat"]) for i in range(8)
+    ]
+    path = tmp_path / "train.json.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        json.dump(items, handle)
+    parser = argparse.ArgumentParser()
+    register_commands(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(
+        [
+            "longmemeval",
+            str(path),
+            "--ranker-cv",
+            str(path),
+            "--ranker-cv-folds",
+            "2",
+            "--ranker-cv-pool",
+            "1",
+            "--quiet",
+        ]
+    )
+    haystacks = load_longmemeval(load_json(path), level="turn")
+    folds = {h.key: question_fold(h.questions[0].qid, 2) for h in haystacks}
+    assert set(folds.values()) == {0, 1}  # the fixture's ids fall in both folds
+    weights = _fold_weights(args, haystacks, CachedEncoder(HashingEncoder(64), tmp_path / "c"))
+    for key, fold in folds.items():
+        provenance = load_model(weights[key]).provenance
+        assert provenance["held_out_fold"] == fold
+        assert provenance["questions"] == sum(1 for f in folds.values() if f != fold)
+    # and the command runs end to end, reporting the cross-validation
+    out = tmp_path / "cv.json"
+    code = _run(
+        f"longmemeval {path} --level turn --cache-dir {tmp_path / 'c'} --json {out} --systems hippo "
+        f"--ranker-cv {path} --ranker-cv-folds 2 --ranker-cv-pool 1"
+    )
+    assert code == 0
+    report = json.loads(out.read_text())
+    assert report["ranker_cv"] == {"train": ["train.json.gz"], "folds": 2, "pool": 1}
+    assert report["ranker_weights"] == "per fold (--ranker-cv)"

@@ -42,7 +42,7 @@ the BM25 baseline, to measure what they would bring; not engine features):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -80,6 +80,8 @@ class HippoSystem:
             in after it.
         group_method: How ``recall_groups`` aggregates turns into sessions
             (``granularity="part"`` only).
+        fold_weights: Haystack key -> ranker weights file for that haystack's memory
+            (cross-validated runs); haystacks not named use ``config``'s.
     """
 
     def __init__(
@@ -91,8 +93,10 @@ class HippoSystem:
         granularity: Granularity = "unit",
         chain_hops: int = 0,
         group_method: GroupMethod = DEFAULT_GROUP_METHOD,
+        fold_weights: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
+        self.fold_weights = dict(fold_weights or {})
         self.encoder = encoder
         self.config = config.model_copy(update={"durable": False})
         self.granularity: Granularity = granularity
@@ -109,7 +113,10 @@ class HippoSystem:
         self._parent = {item.uid: item.parent or item.uid for item in items}
         self._n_items = len(items)
         self._grouped = any(item.parent is not None for item in items)
-        memory = HippoMemory(None, encoder=self.encoder, config=self.config, device="cpu")
+        config = self.config
+        if haystack.key in self.fold_weights:
+            config = config.model_copy(update={"ranker_weights": self.fold_weights[haystack.key]})
+        memory = HippoMemory(None, encoder=self.encoder, config=config, device="cpu")
         inputs: list[MemoryInput] = []
         for item in items:
             spec: MemoryInput = {"id": item.uid, "text": item.text, "session": item.session}
@@ -235,6 +242,7 @@ def _factory(
             granularity=granularity,
             chain_hops=chain_hops,
             group_method=group_method,
+            fold_weights=context.fold_weights,
         )
 
     return build

@@ -34,7 +34,7 @@ import numpy as np
 
 from .._config import HippoConfig
 from .._encoder import DEFAULT_MODEL, Encoder, HashingEncoder, load_encoder
-from ._args import add_cache_dir_argument, add_config_argument
+from ._args import add_cache_dir_argument, add_config_argument, positive_int
 from ._baselines import BM25System, DenseSystem, RankingSystem, RRFSystem, bm25_stemmer_name
 from ._datasets import (
     LOCOMO_CATEGORIES,
@@ -87,12 +87,16 @@ class BenchContext:
         overrides: ``HippoConfig`` fields set for every hippo system (``--config``);
             a system's own defining change (``lexical_weight=0`` for
             ``hippo-nolexical``) is applied on top.
+        fold_weights: Haystack key -> the ranker weights file its hippo systems use
+            (``--ranker-cv``: weights trained without that haystack's question);
+            empty: the configured weights everywhere.
     """
 
     encoder: Encoder
     benchmark: Benchmark
     level: Level
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    fold_weights: Mapping[str, str] = field(default_factory=dict)
 
 
 SystemFactory = Callable[[BenchContext], RankingSystem]
@@ -172,6 +176,7 @@ def run_benchmark(
     dataset_label: str = "",
     quiet: bool = False,
     overrides: Mapping[str, Any] | None = None,
+    fold_weights: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the systems over the haystacks and return the JSON report.
 
@@ -185,6 +190,8 @@ def run_benchmark(
         dataset_label: Name of the data file, recorded in the report.
         quiet: Do not print progress to stderr.
         overrides: ``HippoConfig`` fields for every hippo system (see :class:`BenchContext`).
+        fold_weights: Per-haystack ranker weights (see :class:`BenchContext`); every
+            haystack must have one when given.
 
     Returns:
         The report (see ``docs/benchmarks.md`` for its schema).
@@ -220,7 +227,17 @@ def run_benchmark(
         "seconds": round(encode_seconds, 3),
     }
 
-    context = BenchContext(encoder=encoder, benchmark=benchmark, level=level, overrides=dict(overrides or {}))
+    if fold_weights:
+        missing = [h.key for h in haystacks if h.key not in fold_weights]
+        if missing:
+            raise ValueError(f"no ranker weights for haystack(s) {', '.join(missing[:5])}")
+    context = BenchContext(
+        encoder=encoder,
+        benchmark=benchmark,
+        level=level,
+        overrides=dict(overrides or {}),
+        fold_weights=dict(fold_weights or {}),
+    )
     results: dict[str, Any] = {}
     for name in systems:
         system = factories[name](context)
@@ -283,6 +300,7 @@ def run_benchmark(
         "k": list(ks),
         "bm25_stemmer": bm25_stemmer_name(),
         "config_overrides": dict(context.overrides),
+        "ranker_weights": "per fold (--ranker-cv)" if context.fold_weights else "configured",
         "overall_is": (
             "mean over categories 1-4 of the per-category means" if benchmark == "locomo" else "mean over questions"
         ),
@@ -409,6 +427,7 @@ def _run_command(args: argparse.Namespace) -> int:
     progress = None if args.quiet else stderr_progress(inner.name)
     encoder = CachedEncoder(inner, args.cache_dir, progress=progress)
     try:
+        fold_weights = _fold_weights(args, haystacks, encoder) if getattr(args, "ranker_cv", None) else None
         report = run_benchmark(
             haystacks,
             benchmark=benchmark,
@@ -419,7 +438,14 @@ def _run_command(args: argparse.Namespace) -> int:
             dataset_label=Path(args.path).name,
             quiet=args.quiet,
             overrides=dict(args.config),
+            fold_weights=fold_weights,
         )
+        if fold_weights:
+            report["ranker_cv"] = {
+                "train": [Path(p).name for p in args.ranker_cv],
+                "folds": args.ranker_cv_folds,
+                "pool": args.ranker_cv_pool,
+            }
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -433,6 +459,35 @@ def _run_command(args: argparse.Namespace) -> int:
         Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
         plot_report(report, args.plot)
     return 0
+
+
+def _fold_weights(args: argparse.Namespace, haystacks: Sequence[Haystack], encoder: CachedEncoder) -> dict[str, str]:
+    """``--ranker-cv``: fit one ranker per fold on the training files and map each
+    haystack to the weights that never saw its question."""
+    import tempfile
+
+    from .._learned import load_model
+    from ._train import question_fold, train_fold_rankers
+
+    several = [h.key for h in haystacks if len(h.questions) != 1]
+    if several:
+        raise ValueError("--ranker-cv needs one question per haystack (LongMemEval)")
+    folds = args.ranker_cv_folds
+    features = tuple(f.strip() for f in args.ranker_cv_features.split(",") if f.strip()) or load_model(None).features
+    out_dir = Path(tempfile.mkdtemp(prefix="hippo-ranker-cv-"))
+    if not args.quiet:
+        _log(f"training {folds} fold rankers on {', '.join(args.ranker_cv)} -> {out_dir}")
+    paths = train_fold_rankers(
+        args.ranker_cv,
+        folds=folds,
+        encoder=encoder,
+        config=HippoConfig.create(**dict(args.config)),
+        out_dir=out_dir,
+        pool=args.ranker_cv_pool,
+        features=features,
+        progress=not args.quiet,
+    )
+    return {h.key: str(paths[question_fold(h.questions[0].qid, folds)]) for h in haystacks}
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -480,6 +535,23 @@ def register_commands(bench_subparsers: argparse._SubParsersAction[Any]) -> None
     )
     _add_common(longmemeval)
     longmemeval.add_argument("--level", choices=("session", "turn"), default="session", help="what is ranked")
+    longmemeval.add_argument(
+        "--ranker-cv",
+        nargs="+",
+        metavar="TRAIN",
+        help="rank each question with a ranker trained on these labelled files without the question's fold "
+        "(the shipped weights were trained on LongMemEval dev questions: testing them on the same questions leaks)",
+    )
+    longmemeval.add_argument("--ranker-cv-folds", type=positive_int, default=5, help="folds of --ranker-cv (default 5)")
+    longmemeval.add_argument(
+        "--ranker-cv-pool", type=positive_int, default=12, help="haystack pooling of --ranker-cv training (default 12)"
+    )
+    longmemeval.add_argument(
+        "--ranker-cv-features",
+        default="",
+        metavar="a,b,...",
+        help="features of the --ranker-cv models (default: those of the shipped weights)",
+    )
     longmemeval.set_defaults(func=_run_command, conv_benchmark="longmemeval")
 
 

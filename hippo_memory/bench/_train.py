@@ -21,6 +21,7 @@ licence) only; LoCoMo (CC BY-NC) is for evaluation (see ``docs/ranker.md``).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -52,8 +53,10 @@ __all__ = [
     "main",
     "name_speakers",
     "pool_haystacks",
+    "question_fold",
     "rank_metrics",
     "register_command",
+    "train_fold_rankers",
 ]
 
 NAMESPACE = ("train",)
@@ -325,6 +328,89 @@ def cross_validate(
         model = fit_logistic(dump.x[~test], dump.y[~test], features=features, l2=l2)
         p[test] = model.probability(dump.x[test])
     return p, [int(f) for f in fold_of]
+
+
+def question_fold(qid: str, folds: int) -> int:
+    """A question's fold among ``folds``, from its id alone.
+
+    The same question gets the same fold in every file and run (LongMemEval's
+    oracle and ``_s`` files share question ids), so a model trained on one file's
+    other folds can be tested on another file's questions of this fold.
+    """
+    base = qid.removesuffix("#named")
+    return int.from_bytes(hashlib.sha1(base.encode("utf-8")).digest()[:4], "big") % folds
+
+
+def train_fold_rankers(
+    train_paths: Sequence[str],
+    *,
+    folds: int,
+    encoder: Encoder,
+    config: HippoConfig,
+    out_dir: str | Path,
+    pool: int = 12,
+    features: tuple[str, ...] = FEATURES,
+    l2: float = 1.0,
+    progress: bool = False,
+) -> list[Path]:
+    """Fit one ranker per fold, each without the questions of its fold.
+
+    Used to score a benchmark's questions with weights that never saw them (the
+    shipped weights were trained on LongMemEval's dev questions, so testing them on
+    the same questions of another LongMemEval file would leak): a test question of
+    fold ``f`` (:func:`question_fold`) is ranked by ``paths[f]``.
+
+    Args:
+        train_paths: Labelled training files (see :func:`load_training_haystacks`).
+        folds: Number of folds (at least 2).
+        encoder: The encoder.
+        config: Engine settings whose stages produce the features.
+        out_dir: Where the ``fold<f>.json`` weights files are written.
+        pool: Haystack pooling (see :func:`pool_haystacks`).
+        features: Features the models read.
+        l2: Ridge penalty.
+        progress: Print progress to stderr.
+
+    Returns:
+        The weights file of each fold, index = fold.
+
+    Raises:
+        ValueError: ``folds`` is under 2, or a fold's training rows hold no relevant candidate.
+    """
+    if folds < 2:
+        raise ValueError(f"fold rankers need 2 folds or more, not {folds}")
+    haystacks: list[Haystack] = []
+    for train_path in train_paths:
+        haystacks += load_training_haystacks(train_path)
+    if pool > 1:
+        haystacks = pool_haystacks(haystacks, pool)
+    dump = dump_features(haystacks, encoder, config, progress=progress)
+    fold_of = np.asarray([question_fold(qid, folds) for qid in dump.qids], dtype=np.int64)[dump.group]
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for fold in range(folds):
+        train = fold_of != fold
+        if not dump.y[train].any():
+            raise ValueError(f"fold {fold}: no relevant candidate to learn from")
+        model = fit_logistic(
+            dump.x[train],
+            dump.y[train],
+            features=features,
+            l2=l2,
+            provenance={
+                "trained_on": [Path(p).name for p in train_paths],
+                "held_out_fold": fold,
+                "folds": folds,
+                "pooled_haystacks": pool,
+                "questions": len({int(g) for g in dump.group[train]}),
+                "encoder": encoder.name,
+            },
+        )
+        weights = out / f"fold{fold}.json"
+        model.save(weights)
+        paths.append(weights)
+    return paths
 
 
 def _format_reliability(p: npt.NDArray[Any], y: npt.NDArray[Any]) -> tuple[list[str], float, list[dict[str, float]]]:
