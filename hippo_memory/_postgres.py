@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from ._errors import MissingDependencyError, StoreClosedError, StoreCorruptedError, StoreVersionError
-from ._postgres_io import CONSOLIDATION_LOCK_CLASS, mapped_errors
+from ._postgres_io import CONSOLIDATION_LOCK_CLASS, ChangeSet, mapped_errors
 from ._postgres_partition import PostgresPartition
 from ._postgres_schema import MIGRATIONS, Migration, apply_migrations
 from ._types import Namespace
@@ -52,7 +52,7 @@ except ImportError as _missing:  # pragma: no cover - exercised without the extr
         "a postgresql:// store needs psycopg and psycopg-pool: pip install 'hippo-memory[postgres]'"
     ) from _missing
 
-__all__ = ["FORMAT_VERSION", "MIGRATIONS", "Migration", "PoolConfig", "PostgresStorage"]
+__all__ = ["CHANGE_LOG_KEEP", "FORMAT_VERSION", "MIGRATIONS", "Migration", "PoolConfig", "PostgresStorage"]
 
 FORMAT_VERSION = 2
 """The store format recorded in ``hippo_meta`` (the records' meaning, as in the SQLite store)."""
@@ -96,13 +96,23 @@ def prefix_range(prefix: Namespace) -> tuple[str, str]:
     return low, low[:-1] + chr(ord(low[-1]) + 1)
 
 
+CHANGE_LOG_KEEP = 1024
+"""Commits of a partition kept in its change log (``hippo_changes``): a reader further behind reloads in full."""
+_PRUNE_EVERY = 128  # a partition's log is pruned by every 128th commit, back to CHANGE_LOG_KEEP
+_LOG_CHANGES = (
+    "INSERT INTO hippo_changes (partition_id, seq, memories, lifecycle, links, flags) "
+    "VALUES (%s, %s, %s::bigint[], %s::bigint[], %s::bigint[], %s)"
+)
+
+
 class _Local(threading.local):
     conn: psycopg.Connection[Any] | None = None
+    snapshot: psycopg.Connection[Any] | None = None
     depth: int = 0
-    touched: set[int]
+    touched: dict[int, ChangeSet]
 
     def __init__(self) -> None:
-        self.touched = set()
+        self.touched = {}
 
 
 class PostgresStorage:
@@ -248,7 +258,7 @@ class PostgresStorage:
     def _connection(self, what: str) -> Iterator[psycopg.Connection[Any]]:
         """The thread's transaction connection, or a pooled autocommit one."""
         self._check_open()
-        conn = self._local.conn
+        conn = self._local.conn or self._local.snapshot
         if conn is not None:
             yield conn
             return
@@ -293,7 +303,13 @@ class PostgresStorage:
     def transaction(self) -> Iterator[None]:
         """One connection's transaction for this thread (nested calls join it); rolled back on any exception.
 
-        At commit, the change sequence of every partition written in it is bumped.
+        At commit, the change sequence of every partition written in it is bumped and
+        what changed is logged under the new sequence (``hippo_changes``). The bump
+        is an ``UPDATE`` of the partition's catalogue row, whose row lock is held
+        until commit: a concurrent transaction of the same partition waits there for
+        this one to commit and then takes the next number, so a partition's
+        sequences commit in order and a reader that sees ``seq = n`` sees every log
+        row up to ``n`` (none commits later with a lower number).
         """
         self._check_open()
         local = self._local
@@ -306,17 +322,59 @@ class PostgresStorage:
             return
         with mapped_errors("cannot start a transaction"):
             conn = self._pool.getconn()
-        local.conn, local.depth, local.touched = conn, 1, set()
+        local.conn, local.depth, local.touched = conn, 1, {}
         try:
             with mapped_errors("cannot commit"), conn.transaction():
                 yield
                 if local.touched:
-                    conn.execute(
-                        "UPDATE hippo_partitions SET seq = seq + 1 WHERE partition_id = ANY(%s::bigint[])",
-                        (sorted(local.touched),),
-                    )
+                    self._log_changes(conn, local.touched)
         finally:
-            local.conn, local.depth, local.touched = None, 0, set()
+            local.conn, local.depth, local.touched = None, 0, {}
+            with contextlib.suppress(Exception):
+                self._pool.putconn(conn)
+
+    @staticmethod
+    def _log_changes(conn: psycopg.Connection[Any], touched: Mapping[int, ChangeSet]) -> None:
+        """Bump the sequence of every partition in ``touched`` and log its changes (at the end of a transaction)."""
+        bumped = conn.execute(
+            "UPDATE hippo_partitions SET seq = seq + 1 WHERE partition_id = ANY(%s::bigint[]) "
+            "RETURNING partition_id, seq",
+            (sorted(touched),),
+        ).fetchall()
+        with conn.cursor() as cursor:
+            cursor.executemany(_LOG_CHANGES, [touched[int(pid)].row(int(pid), int(seq)) for pid, seq in bumped])
+        for pid, seq in bumped:
+            if int(seq) % _PRUNE_EVERY == 0:
+                conn.execute(
+                    "DELETE FROM hippo_changes WHERE partition_id = %s AND seq <= %s",
+                    (int(pid), int(seq) - CHANGE_LOG_KEEP),
+                )
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Run this thread's reads of the block in one ``REPEATABLE READ READ ONLY`` transaction.
+
+        Every read sees the database as of the block's first statement (what a catch-up
+        needs: a change sequence and the rows it covers, consistent), and nothing can
+        be written, so it also runs on a read replica. Inside :meth:`transaction` (or
+        another snapshot) it joins that instead.
+        """
+        self._check_open()
+        local = self._local
+        if local.conn is not None or local.snapshot is not None:
+            yield
+            return
+        with mapped_errors("cannot start a read transaction"):
+            conn = self._pool.getconn()
+        try:
+            with mapped_errors("cannot start a read transaction"):
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            local.snapshot = conn
+            yield
+        finally:
+            local.snapshot = None
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
             with contextlib.suppress(Exception):
                 self._pool.putconn(conn)
 
@@ -356,9 +414,13 @@ class PostgresStorage:
         """Whether this thread is inside :meth:`transaction`."""
         return self._local.depth > 0
 
-    def touch(self, pid: int) -> None:
-        """Count partition ``pid`` as changed by this thread's transaction."""
-        self._local.touched.add(pid)
+    def touch(self, pid: int) -> ChangeSet:
+        """Count partition ``pid`` as changed by this thread's transaction; what changed goes into the returned set."""
+        touched = self._local.touched
+        found = touched.get(pid)
+        if found is None:
+            found = touched[pid] = ChangeSet()
+        return found
 
     # -- partitions -------------------------------------------------------------------
     def partition(self, key: Namespace, *, create: bool = False) -> PostgresPartition | None:

@@ -9,6 +9,7 @@ every statement runs through an :class:`Owner` (the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -17,10 +18,14 @@ from ._errors import InvalidInputError, StoreCorruptedError, StoreError, StoreLo
 from ._storage import LifecycleRecord, MemoryRecord
 
 __all__ = [
+    "CHANGED_ALIASES",
+    "CHANGED_ALL_LINKS",
+    "CHANGED_ROWS",
     "CONSOLIDATION_LOCK_CLASS",
     "LIFECYCLE_COLUMNS",
     "LOCK_CLASS",
     "MEMORY_COLUMNS",
+    "ChangeSet",
     "Owner",
     "lifecycle_record",
     "mapped_errors",
@@ -31,6 +36,35 @@ LOCK_CLASS = 0x68697070
 """First key of hippo-memory's two-key advisory locks ('hipp'); the second is the partition id."""
 CONSOLIDATION_LOCK_CLASS = 0x68697071
 """First key of the per-partition consolidation locks ('hipq'; a key of its own, so it never blocks a write)."""
+
+CHANGED_ALIASES = 1
+"""``hippo_changes.flags``: the partition's aliases changed (a reader re-reads them all)."""
+CHANGED_ALL_LINKS = 2
+"""``hippo_changes.flags``: every link of the partition was replaced (a reader re-reads them all)."""
+CHANGED_ROWS = 4
+"""``hippo_changes.flags``: vector rows were renumbered or the generation switched (a reader reloads in full)."""
+
+
+@dataclasses.dataclass(slots=True)
+class ChangeSet:
+    """What one transaction changed in one partition, logged in ``hippo_changes`` at commit.
+
+    Attributes:
+        memories: Slots whose record, cues or vector rows changed (or that were deleted).
+        lifecycle: Slots whose lifecycle row changed.
+        links: Slots whose outgoing links changed.
+        flags: :data:`CHANGED_ALIASES` | :data:`CHANGED_ALL_LINKS` | :data:`CHANGED_ROWS`.
+    """
+
+    memories: set[int] = dataclasses.field(default_factory=set)
+    lifecycle: set[int] = dataclasses.field(default_factory=set)
+    links: set[int] = dataclasses.field(default_factory=set)
+    flags: int = 0
+
+    def row(self, pid: int, seq: int) -> tuple[int, int, list[int], list[int], list[int], int]:
+        """The ``hippo_changes`` row of this change set, committed as ``seq`` of partition ``pid``."""
+        return pid, seq, sorted(self.memories), sorted(self.lifecycle), sorted(self.links), self.flags
+
 
 MEMORY_COLUMNS = (
     "slot, id, namespace, text, metadata, timestamp, created_at, updated_at, session, code, row_start, row_count"
@@ -99,9 +133,10 @@ class Owner(Protocol):
         self, what: str, table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence[Any]]
     ) -> None: ...
     def transaction(self) -> AbstractContextManager[None]: ...
+    def snapshot(self) -> AbstractContextManager[None]: ...
     def in_transaction(self) -> bool: ...
     def consolidation_lock(self, pid: int) -> AbstractContextManager[bool]: ...
-    def touch(self, pid: int) -> None: ...
+    def touch(self, pid: int) -> ChangeSet: ...
     def set_policy_counts(self, counts: Mapping[str, int]) -> None: ...
 
 

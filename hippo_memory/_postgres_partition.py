@@ -19,15 +19,19 @@ import numpy.typing as npt
 
 from ._errors import StoreCorruptedError, StoreError, StoreLockedError
 from ._postgres_io import (
+    CHANGED_ALIASES,
+    CHANGED_ALL_LINKS,
+    CHANGED_ROWS,
     LIFECYCLE_COLUMNS,
     LOCK_CLASS,
     MEMORY_COLUMNS,
+    ChangeSet,
     Owner,
     lifecycle_record,
     memory_record,
 )
 from ._postgres_vectors import BLOCK_ROWS, Pending, VectorBlocks, generation_number
-from ._storage import CueRecord, LifecycleRecord, LinkRecord, MemoryRecord
+from ._storage import CueRecord, LifecycleRecord, LinkRecord, MemoryRecord, PartitionChanges
 from ._types import Namespace
 
 __all__ = ["BLOCK_ROWS", "PostgresPartition"]  # BLOCK_ROWS: also read here by `hippo-memory check`
@@ -45,6 +49,10 @@ _MEMORIES_WITH_CUES = (
     "WHERE m.partition_id = %s AND m.slot = ANY(%s::bigint[])"
 )
 """Records of some slots with their cues as three arrays in row order: one statement, one round trip."""
+MAX_CATCH_UP_COMMITS = 512
+"""A reader more commits behind than this reloads the partition in full instead of applying the log."""
+MAX_CATCH_UP_FRACTION = 0.5
+"""A reader reloads in full when more than this fraction of the partition's rows changed (a bulk rewrite)."""
 _LIFECYCLE_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in LIFECYCLE_COLUMNS.split(", ")[1:])
 
 
@@ -95,12 +103,16 @@ class PostgresPartition:
         return self._storage.fetch(what, sql, (self.pid, *params))
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Join (or open) the storage's transaction and count the partition as changed by it."""
+    def _writing(self) -> Iterator[ChangeSet]:
+        """Join (or open) the storage's transaction and count the partition as changed by it.
+
+        Yields:
+            The transaction's change set of this partition: each write adds the slots it
+            changed, logged under the partition's next change sequence at commit.
+        """
         self._prefetched.cues = None  # this thread's next reads see its own writes
         with self._storage.transaction():
-            self._storage.touch(self.pid)
-            yield
+            yield self._storage.touch(self.pid)
 
     def _state(self) -> tuple[int, int]:
         rows = self._fetch(
@@ -123,6 +135,116 @@ class PostgresPartition:
         if (n_rows, generation) != (self.n_rows, self.generation):
             self._pending = None
         self.n_rows, self.generation = n_rows, generation
+
+    def changes_since(self, seq: int, first_row: int, dim: int) -> PartitionChanges:
+        """What committed since ``seq``, from the change log (``hippo_changes``), in one read-only snapshot.
+
+        The partition's catalogue row, its log rows after ``seq`` and the current rows of
+        every slot they name are read in one ``REPEATABLE READ READ ONLY`` transaction
+        (:meth:`~hippo_memory._postgres.PostgresStorage.snapshot`), so they agree with
+        each other; a log row can never commit later with a lower sequence (see
+        :meth:`~hippo_memory._postgres.PostgresStorage.transaction`). Nothing is written.
+
+        Returns:
+            The changes, or ``reload`` set when the log cannot bring the caller up to
+            date: another process compacted the partition, the caller is more than
+            :data:`MAX_CATCH_UP_COMMITS` commits behind or the log was pruned past
+            ``seq``, or more than :data:`MAX_CATCH_UP_FRACTION` of the rows changed.
+
+        Raises:
+            StoreCorruptedError: the partition left the catalogue, or a vector block read is damaged.
+        """
+        with self._storage.snapshot():
+            found = self._fetch(
+                "cannot read the partition catalogue",
+                "SELECT seq, n_rows, generation, ivf_generation FROM hippo_partitions WHERE partition_id = %s",
+            )
+            if not found:
+                raise StoreCorruptedError(f"partition {self.key!r} is no longer in the catalogue")
+            now, n_rows, generation, ivf_generation = (int(v) for v in found[0])
+            empty = np.zeros((0, dim), dtype=np.float32)
+            if now == seq:
+                return PartitionChanges(
+                    now, n_rows=n_rows, first_row=first_row, vectors=empty, ivf_generation=ivf_generation
+                )
+            reason = None
+            if generation != self.generation:
+                reason = "another process compacted the partition"
+            elif not seq < now <= seq + MAX_CATCH_UP_COMMITS or first_row > n_rows:
+                reason = f"{now - seq} commits behind (at most {MAX_CATCH_UP_COMMITS} are applied one by one)"
+            if reason is not None:
+                return PartitionChanges(now, reload=reason)
+            log = self._fetch(
+                "cannot read the change log",
+                "SELECT memories, lifecycle, links, flags FROM hippo_changes "
+                "WHERE partition_id = %s AND seq > %s AND seq <= %s",
+                seq,
+                now,
+            )
+            memories: set[int] = set()
+            lifecycle: set[int] = set()
+            links: set[int] = set()
+            flags = 0
+            for slots, life_slots, sources, flag in log:
+                memories.update(slots)
+                lifecycle.update(life_slots)
+                links.update(sources)
+                flags |= int(flag)
+            if len(log) != now - seq:
+                reason = f"the change log no longer reaches back to sequence {seq}"
+            elif flags & CHANGED_ROWS:
+                reason = "vector rows were renumbered (compaction)"
+            elif len(memories) > max(64, MAX_CATCH_UP_FRACTION * n_rows):
+                reason = f"{len(memories)} memories changed"
+            if reason is not None:
+                return PartitionChanges(now, reload=reason)
+            records = [
+                memory_record(row)
+                for row in self._fetch(
+                    "cannot read memories",
+                    f"SELECT {MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s "
+                    "AND slot = ANY(%s::bigint[]) ORDER BY slot",
+                    sorted(memories),
+                )
+            ]
+            lifecycle.update(record.slot for record in records)
+            life_rows = [
+                lifecycle_record(row)
+                for row in self._fetch(
+                    "cannot read lifecycle",
+                    f"SELECT {LIFECYCLE_COLUMNS} FROM hippo_lifecycle WHERE partition_id = %s "
+                    "AND slot = ANY(%s::bigint[])",
+                    sorted(lifecycle),
+                )
+            ]
+            every_link = bool(flags & CHANGED_ALL_LINKS)
+            link_rows = (
+                self.links()
+                if every_link
+                else (
+                    LinkRecord(int(src), int(dst), float(strength))
+                    for src, dst, strength in self._fetch(
+                        "cannot read links",
+                        "SELECT src, dst, strength FROM hippo_links WHERE partition_id = %s AND src = ANY(%s::bigint[])",
+                        sorted(links),
+                    )
+                )
+                if links
+                else ()
+            )
+            return PartitionChanges(
+                now,
+                n_rows=n_rows,
+                first_row=first_row,
+                vectors=self._vectors.load(generation, n_rows, dim, first_row=first_row),
+                memories=records,
+                removed=sorted(memories - {record.slot for record in records}),
+                lifecycle=life_rows,
+                link_sources=None if every_link else sorted(links),
+                links=list(link_rows),
+                aliases=self.aliases() if flags & CHANGED_ALIASES else None,
+                ivf_generation=ivf_generation,
+            )
 
     def lock_for_write(self) -> None:
         """``pg_advisory_xact_lock`` on the partition, held until the transaction ends.
@@ -297,7 +419,8 @@ class PostgresPartition:
         counts: dict[str, int] = {}
         for record in records:
             counts[record.namespace] = counts.get(record.namespace, 0) + 1
-        with self._writing():
+        with self._writing() as changed:
+            changed.memories.update(record.slot for record in records)
             self._storage.execute_many(
                 "cannot insert memories",
                 f"INSERT INTO hippo_memories (partition_id, {MEMORY_COLUMNS}) "
@@ -321,7 +444,8 @@ class PostgresPartition:
         text: str | None = None,
         code: bytes | None = None,
     ) -> None:
-        with self._writing():
+        with self._writing() as changed:
+            changed.memories.add(int(slot))
             self._storage.execute(
                 "cannot update a memory",
                 "UPDATE hippo_memories SET metadata = %s, timestamp = %s, updated_at = %s, "
@@ -331,7 +455,8 @@ class PostgresPartition:
 
     def delete_memories(self, slots: Sequence[int], ids: Sequence[str]) -> None:
         slot_list, id_list = [int(s) for s in slots], [str(i) for i in ids]
-        with self._writing():
+        with self._writing() as changed:
+            changed.memories.update(slot_list)
             run = self._storage.execute
             if slot_list:
                 args = (self.pid, slot_list)
@@ -361,11 +486,15 @@ class PostgresPartition:
                     (self.pid,),
                 )
             if id_list:
-                run(
-                    "cannot delete references",
-                    "UPDATE hippo_lifecycle SET superseded_by = NULL "
-                    "WHERE partition_id = %s AND superseded_by = ANY(%s::text[])",
-                    (self.pid, id_list),
+                changed.flags |= CHANGED_ALIASES
+                changed.lifecycle.update(
+                    int(slot)
+                    for (slot,) in self._storage.fetch(
+                        "cannot delete references",
+                        "UPDATE hippo_lifecycle SET superseded_by = NULL "
+                        "WHERE partition_id = %s AND superseded_by = ANY(%s::text[]) RETURNING slot",
+                        (self.pid, id_list),
+                    )
                 )
                 run(
                     "cannot delete aliases",
@@ -376,7 +505,8 @@ class PostgresPartition:
     def insert_cues(self, cues: Sequence[CueRecord]) -> None:
         if not cues:
             return
-        with self._writing():
+        with self._writing() as changed:
+            changed.memories.update(cue.slot for cue in cues)
             self._storage.execute_many(
                 "cannot insert cues",
                 "INSERT INTO hippo_cues (partition_id, row_no, slot, kind, text) VALUES (%s, %s, %s, %s, %s)",
@@ -384,7 +514,8 @@ class PostgresPartition:
             )
 
     def replace_cues(self, slot: int, cues: Sequence[CueRecord]) -> None:
-        with self._writing():
+        with self._writing() as changed:
+            changed.memories.add(int(slot))
             self._storage.execute(
                 "cannot replace cues", "DELETE FROM hippo_cues WHERE partition_id = %s AND slot = %s", (self.pid, slot)
             )
@@ -401,7 +532,8 @@ class PostgresPartition:
         old = [int(a) for a, _ in pairs]
         new = [int(b) for _, b in pairs]
         remap = "(SELECT unnest(%s::bigint[]) AS old, unnest(%s::bigint[]) AS new) m"
-        with self._writing():
+        with self._writing() as changed:
+            changed.flags |= CHANGED_ROWS
             # Two passes through negative numbers, so no row collides with one not yet moved.
             self._storage.execute(
                 "cannot renumber cues",
@@ -423,7 +555,8 @@ class PostgresPartition:
     def add_links(self, links: Sequence[LinkRecord]) -> None:
         if not links:
             return
-        with self._writing():
+        with self._writing() as changed:
+            changed.links.update(link.src for link in links)
             self._storage.execute_many(
                 "cannot add links",
                 "INSERT INTO hippo_links (partition_id, src, dst, strength) VALUES (%s, %s, %s, %s) "
@@ -434,7 +567,8 @@ class PostgresPartition:
     def set_links(self, links: Sequence[LinkRecord]) -> None:
         if not links:
             return
-        with self._writing():
+        with self._writing() as changed:
+            changed.links.update(link.src for link in links)
             self._storage.execute_many(
                 "cannot set links",
                 "INSERT INTO hippo_links (partition_id, src, dst, strength) VALUES (%s, %s, %s, %s) "
@@ -448,7 +582,8 @@ class PostgresPartition:
             )
 
     def replace_links(self, links: Iterable[LinkRecord]) -> None:
-        with self._writing():
+        with self._writing() as changed:
+            changed.flags |= CHANGED_ALL_LINKS
             self._storage.execute(
                 "cannot replace links", "DELETE FROM hippo_links WHERE partition_id = %s", (self.pid,)
             )
@@ -464,7 +599,8 @@ class PostgresPartition:
         if not records:
             return
         conflict = "DO NOTHING" if keep_existing else f"DO UPDATE SET {_LIFECYCLE_UPDATE}"
-        with self._writing():
+        with self._writing() as changed:
+            changed.lifecycle.update(record.slot for record in records)
             self._storage.execute_many(
                 "cannot write lifecycle",
                 f"INSERT INTO hippo_lifecycle (partition_id, {LIFECYCLE_COLUMNS}) "
@@ -473,7 +609,8 @@ class PostgresPartition:
             )
 
     def set_superseded(self, slot: int, newer_id: str | None) -> None:
-        with self._writing():
+        with self._writing() as changed:
+            changed.lifecycle.add(int(slot))
             self._storage.execute(
                 "cannot record supersession",
                 "UPDATE hippo_lifecycle SET superseded_by = %s WHERE partition_id = %s AND slot = %s",
@@ -483,17 +620,22 @@ class PostgresPartition:
     def merge_ids(self, pairs: Sequence[tuple[str, str]]) -> None:
         if not pairs:
             return
-        with self._writing():
+        with self._writing() as changed:
+            changed.flags |= CHANGED_ALIASES
             for merged, survivor in pairs:
                 self._storage.execute(
                     "cannot merge ids",
                     "UPDATE hippo_aliases SET target = %s WHERE partition_id = %s AND target = %s",
                     (survivor, self.pid, merged),
                 )
-                self._storage.execute(
-                    "cannot merge ids",
-                    "UPDATE hippo_lifecycle SET superseded_by = %s WHERE partition_id = %s AND superseded_by = %s",
-                    (survivor, self.pid, merged),
+                changed.lifecycle.update(
+                    int(slot)
+                    for (slot,) in self._storage.fetch(
+                        "cannot merge ids",
+                        "UPDATE hippo_lifecycle SET superseded_by = %s WHERE partition_id = %s AND superseded_by = %s "
+                        "RETURNING slot",
+                        (survivor, self.pid, merged),
+                    )
                 )
             self._storage.execute_many(
                 "cannot merge ids",
@@ -507,7 +649,9 @@ class PostgresPartition:
             self._storage.set_policy_counts(counts)
 
     def set_consolidated_at(self, when: float) -> None:
+        """Record the pass; older vector generations left by an interrupted compaction go with it."""
         self._set_column("consolidated_at", when)
+        self.remove_stale_files()
 
     def set_ivf_generation(self, generation: int) -> None:
         self._set_column("ivf_generation", generation)
@@ -540,7 +684,12 @@ class PostgresPartition:
 
     # -- compaction -------------------------------------------------------------------
     def next_vectors_name(self) -> str:
-        """A new generation number, from a sequence: two compactions never write the same one."""
+        """A new generation number, from a sequence: two compactions never write the same one.
+
+        Older generations an interrupted compaction left are deleted first: this is the
+        compaction's write path (a load only reads, see :meth:`remove_stale_files`).
+        """
+        self.remove_stale_files()
         rows = self._storage.fetch("cannot allocate a vector generation", "SELECT nextval('hippo_generations')")
         return f"g{int(rows[0][0])}"
 
@@ -549,7 +698,9 @@ class PostgresPartition:
         self._vectors.write(generation_number(name), first_row, vectors)
 
     def commit_vectors_name(self, name: str) -> None:
-        self._set_column("generation", generation_number(name))
+        with self._writing() as changed:
+            changed.flags |= CHANGED_ROWS
+            self._set_column("generation", generation_number(name))
 
     def switch_vectors(self, name: str, n_rows: int) -> None:
         """Use the committed generation ``name``, then delete the older generations' blocks."""
@@ -558,7 +709,12 @@ class PostgresPartition:
             self.remove_stale_files()
 
     def remove_stale_files(self) -> None:
-        """Delete the blocks of generations older than the live one (never a newer one being written)."""
+        """Delete the blocks of generations older than the live one (never a newer one being written).
+
+        A write: called by compaction and consolidation (:meth:`next_vectors_name`,
+        :meth:`switch_vectors`, :meth:`set_consolidated_at`), never by a load, which
+        only reads (a read replica serves loads and catch-ups).
+        """
         self._vectors.remove_stale()
 
     def close(self) -> None:

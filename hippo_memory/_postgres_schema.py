@@ -129,6 +129,24 @@ MIGRATIONS: list[Migration] = [
             )""",
         ),
     ),
+    Migration(
+        2,
+        "per-partition change log",
+        (
+            # One row per committed transaction and partition, numbered by the partition's
+            # seq (taken under its catalogue row's lock, so numbers commit in order): the
+            # slots whose records, lifecycle rows or outgoing links changed, and flags.
+            """CREATE TABLE hippo_changes (
+                partition_id bigint NOT NULL,
+                seq bigint NOT NULL,
+                memories bigint[] NOT NULL,
+                lifecycle bigint[] NOT NULL,
+                links bigint[] NOT NULL,
+                flags integer NOT NULL,
+                PRIMARY KEY (partition_id, seq)
+            )""",
+        ),
+    ),
 ]
 """The schema, one step per version; never edit a released step, append a new one."""
 
@@ -157,6 +175,7 @@ _TABLES: dict[str, frozenset[str]] = {
     "hippo_aliases": frozenset({"partition_id", "id", "target"}),
     "hippo_vectors": frozenset({"partition_id", "generation", "block", "rows", "crc", "data"}),
     "hippo_tensors": frozenset({"partition_id", "name", "data"}),
+    "hippo_changes": frozenset({"partition_id", "seq", "memories", "lifecycle", "links", "flags"}),
 }
 """The columns each table of the current schema has (a table with others belongs to another application)."""
 

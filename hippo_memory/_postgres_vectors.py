@@ -144,29 +144,30 @@ class VectorBlocks:
             )
         return head
 
-    def load(self, generation: int, n_rows: int, dim: int) -> npt.NDArray[np.float32]:
-        """Rows ``0 .. n_rows`` of ``generation``, each block verified against its CRC-32; modifies nothing.
+    def load(self, generation: int, n_rows: int, dim: int, *, first_row: int = 0) -> npt.NDArray[np.float32]:
+        """Rows ``first_row .. n_rows`` of ``generation``, each block read verified against its CRC-32; modifies nothing.
 
         Returns:
-            float32 array of shape ``(n_rows, dim)``.
+            float32 array of shape ``(n_rows - first_row, dim)``.
 
         Raises:
             StoreCorruptedError: a block is missing, of the wrong size, or differs from its checksum.
             StoreLockedError: another process compacted the partition while it was being read (retry).
         """
-        if n_rows == 0:
+        if n_rows <= first_row:
             return np.zeros((0, dim), dtype=np.float32)
         n_blocks = -(-n_rows // BLOCK_ROWS)
+        first_block = first_row // BLOCK_ROWS
         blocks = self._storage.fetch(
             "cannot read vectors",
             "SELECT block, rows, crc, data FROM hippo_vectors WHERE partition_id = %s AND generation = %s "
-            "AND block < %s ORDER BY block",
-            (self.pid, generation, n_blocks),
+            "AND block >= %s AND block < %s ORDER BY block",
+            (self.pid, generation, first_block, n_blocks),
         )
         row_bytes = dim * 4
         parts: list[bytes] = []
         problem = None
-        for expected, (block, rows, crc, data) in enumerate(blocks):
+        for expected, (block, rows, crc, data) in enumerate(blocks, start=first_block):
             data = bytes(data)
             if block != expected:
                 problem = f"block {expected} is missing"
@@ -177,11 +178,13 @@ class VectorBlocks:
             if problem:
                 break
             parts.append(data)
-        if problem is None and len(blocks) < n_blocks:
+        if problem is None and len(blocks) < n_blocks - first_block:
             problem = f"the blocks hold fewer than the {n_rows} committed rows"
-        buffer = b"".join(parts)
-        if problem is None and len(buffer) < n_rows * row_bytes:
-            problem = f"the blocks hold {len(buffer) // row_bytes} rows but {n_rows} are committed"
+        skip = first_row - first_block * BLOCK_ROWS
+        buffer = b"".join(parts)[skip * row_bytes :]
+        n_read = n_rows - first_row
+        if problem is None and len(buffer) < n_read * row_bytes:
+            problem = f"the blocks hold {len(buffer) // row_bytes + first_row} rows but {n_rows} are committed"
         if problem is not None:
             if self._live_generation() != generation:
                 raise StoreLockedError(
@@ -191,7 +194,7 @@ class VectorBlocks:
                 f"partition {self.key!r}: {problem} (vector generation {generation}): the database was damaged or "
                 "edited. Nothing was modified; `hippo-memory repair` rebuilds a store from its texts."
             )
-        return np.frombuffer(buffer[: n_rows * row_bytes], dtype=np.float32).reshape(n_rows, dim).copy()
+        return np.frombuffer(buffer[: n_read * row_bytes], dtype=np.float32).reshape(n_read, dim).copy()
 
     def _live_generation(self) -> int:
         rows = self._storage.fetch(

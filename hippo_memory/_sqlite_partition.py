@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from ._errors import StoreCorruptedError, StoreError, StoreLockedError
 from ._sqlite_checksums import CHECKSUM_ROWS, block_checksums, damaged_blocks, stored_checksums
-from ._storage import CueRecord, LifecycleRecord, LinkRecord, MemoryRecord
+from ._storage import CueRecord, LifecycleRecord, LinkRecord, MemoryRecord, PartitionChanges
 from ._types import Namespace
 
 
@@ -161,6 +161,10 @@ class SQLitePartition:
         if row is not None and (int(row[0]), str(row[1])) != (self.n_rows, self.vectors_name):
             self.close()
             self.n_rows, self.vectors_name = int(row[0]), str(row[1])
+
+    def changes_since(self, seq: int, first_row: int, dim: int) -> PartitionChanges:
+        """No change log: a directory has one writer process, which never needs to catch up."""
+        return PartitionChanges(self.seq(), reload="a SQLite directory keeps no change log")
 
     def lock_for_write(self) -> None:
         """Nothing to do: the directory's one writer process holds the store's lock."""

@@ -10,7 +10,9 @@ inside :meth:`Storage.transaction`, which may span partitions (a batch of
 
 Each partition has a change sequence (:meth:`PartitionStorage.seq`), bumped by every
 committed transaction that touched it: a reader that holds the partition in RAM
-compares it with the sequence it loaded at to know whether it must catch up.
+compares it with the sequence it loaded at to know whether it must catch up, and
+asks :meth:`PartitionStorage.changes_since` for what changed (a backend without a
+change log answers "reload in full").
 
 Vector rows are partition-local integers, append-only between compactions: a
 write appends its vectors (:meth:`PartitionStorage.append_vectors`) before the
@@ -40,6 +42,7 @@ __all__ = [
     "LifecycleRecord",
     "LinkRecord",
     "MemoryRecord",
+    "PartitionChanges",
     "PartitionStorage",
     "Storage",
 ]
@@ -111,6 +114,46 @@ class LifecycleRecord(NamedTuple):
     merged_from: str
 
 
+class PartitionChanges(NamedTuple):
+    """What changed in a partition between two change sequences, read in one snapshot.
+
+    The state of every changed slot is read as committed at :attr:`seq` (not the
+    operations that changed it), so applying a set of changes twice, or to a state
+    that already holds some of them, gives the same result.
+
+    Attributes:
+        seq: The change sequence the changes bring the partition to.
+        reload: Why the changes cannot be applied one by one (the log does not reach
+            back far enough, the partition was compacted, too much changed, no change
+            log): the caller reloads the partition in full. ``None`` otherwise; the
+            other fields are empty when it is set.
+        n_rows: The committed vector row count at :attr:`seq`.
+        first_row: The first row of :attr:`vectors` (the row count the caller held).
+        vectors: float32 ``(n_rows - first_row, dim)``: the rows appended since, verified.
+        memories: The current records of the changed slots that exist at :attr:`seq`.
+        removed: Changed slots without a record at :attr:`seq` (forgotten or merged away).
+        lifecycle: The current lifecycle rows of the slots whose row changed (and of :attr:`memories`).
+        link_sources: Slots whose outgoing links changed (their links are :attr:`links`),
+            or ``None`` when every link of the partition changed.
+        links: The current outgoing links of :attr:`link_sources` (every link for ``None``).
+        aliases: Every alias of the partition when they changed, else ``None``.
+        ivf_generation: The generation of the persisted IVF centroids at :attr:`seq`.
+    """
+
+    seq: int
+    reload: str | None = None
+    n_rows: int = 0
+    first_row: int = 0
+    vectors: npt.NDArray[np.float32] = np.zeros((0, 0), dtype=np.float32)
+    memories: Sequence[MemoryRecord] = ()
+    removed: Sequence[int] = ()
+    lifecycle: Sequence[LifecycleRecord] = ()
+    link_sources: Sequence[int] | None = ()
+    links: Sequence[LinkRecord] = ()
+    aliases: Mapping[str, str] | None = None
+    ivf_generation: int = 0
+
+
 class PartitionStorage(Protocol):
     """The records and vectors of one partition. Writes go inside :meth:`Storage.transaction`."""
 
@@ -124,6 +167,20 @@ class PartitionStorage(Protocol):
 
     def refresh(self) -> None:
         """Re-read the committed row count and live vector file (another process may have written)."""
+        ...
+
+    def changes_since(self, seq: int, first_row: int, dim: int) -> PartitionChanges:
+        """What committed since change sequence ``seq``, read without writing anything.
+
+        Args:
+            seq: The change sequence the caller's state reflects.
+            first_row: The vector row count the caller holds (rows from it on are returned).
+            dim: The vector dimension.
+
+        Returns:
+            The changes, or a :class:`PartitionChanges` whose ``reload`` says why the
+            caller must reload the partition in full.
+        """
         ...
 
     def lock_for_write(self) -> None:
