@@ -157,14 +157,19 @@ class Engine:
 
         On a shared backend a loaded partition is first checked against its change
         sequence (one small query, unless the caller read it already: ``seq``, see
-        :meth:`Storage.partition_seqs`) and reloaded when another process committed
-        to it, so a memory written by process A is recalled by process B on its next call.
+        :meth:`Storage.partition_seqs`) and caught up when another process committed
+        to it (:meth:`Partition.catch_up`), so a memory written by process A is
+        recalled by process B on its next call.
         """
         self._check_open()
         with self._registry:
             part = self._loaded.get(key)
             if part is not None:
-                if not self.storage.shared or (part.store.seq() if seq is None else seq) == part.seq:
+                if (
+                    not self.storage.shared
+                    or (part.store.seq() if seq is None else seq) == part.seq
+                    or self._catch_up(part)
+                ):
                     self._loaded.move_to_end(key)
                     return part
                 self._unload(key)
@@ -176,6 +181,18 @@ class Engine:
             self._sizes[key] = part.nbytes()
         self._evict()
         return part
+
+    def _catch_up(self, part: Partition) -> bool:
+        """Apply other processes' commits to a loaded partition in place; ``False``: drop and load it afresh."""
+        with part.lock:
+            if part.closed:
+                return False
+            try:
+                part.catch_up()
+            except StoreError:
+                return False
+            self._sizes[part.key] = part.nbytes()
+            return True
 
     def _load(self, store: PartitionStorage) -> Partition:
         """Load a partition; on a shared backend, retry a load that raced another process's commit.

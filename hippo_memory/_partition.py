@@ -15,6 +15,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import json
+import logging
+import math
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,12 +35,18 @@ from ._hebbian import AssociativeMemory
 from ._index import CueIndex
 from ._lexical import LexicalIndex, window_document
 from ._lifecycle import LifecycleState
-from ._storage import CueRecord, MemoryRecord, PartitionStorage
+from ._storage import CueRecord, LifecycleRecord, MemoryRecord, PartitionChanges, PartitionStorage
 from ._temporal import TIME_CUES_KEY, time_cues_from_json
 from ._types import Cue, Memory, Namespace
 from ._validation import from_epoch
 
 __all__ = ["Partition", "StalePartition"]
+
+_log = logging.getLogger("hippo_memory.partition")
+
+
+class _Diverged(Exception):
+    """Changes read from the storage do not fit the in-RAM state: reload the partition in full."""
 
 
 class StalePartition(Exception):
@@ -68,6 +76,9 @@ class Partition:
     Attributes:
         lock: Serialises changes to this partition (recall of other partitions never waits).
         seq: The storage change sequence this state reflects.
+        catch_ups: How this state caught up with other processes' commits so far:
+            ``"incremental"`` (the changes applied) and ``"full"`` (reloaded).
+        last_reload: Why the last catch-up reloaded in full (``None`` before any did).
     """
 
     def __init__(
@@ -94,6 +105,8 @@ class Partition:
         self.closed = False
         self._decisions = decisions
         self._writing = False
+        self.catch_ups = {"incremental": 0, "full": 0}
+        self.last_reload: str | None = None
         self._reset()
 
     # ------------------------------------------------------------------ loading
@@ -134,7 +147,10 @@ class Partition:
         """Read the partition from its storage, verifying the records against the vector file.
 
         Nothing is written unless the partition loads cleanly; then the checksums of
-        vector rows written before checksums existed are recorded.
+        vector rows written before checksums existed are recorded and the vector files
+        of other generations deleted. A shared backend's load only reads (it may run
+        on a read replica): it seals nothing and leaves old generations to its
+        compaction and consolidation, which delete them.
 
         Raises:
             StoreCorruptedError: the records refer to vector rows the file does not hold,
@@ -173,8 +189,9 @@ class Partition:
             self._persisted_centroids = self.index.ivf_centroids
         else:
             self.index.refresh()
-        store.seal_vectors()
-        store.remove_stale_files()
+        if not self.shared:
+            store.seal_vectors()
+            store.remove_stale_files()
 
     def new_index(self) -> CueIndex:
         """An empty candidate index configured like this partition's (also used by compaction)."""
@@ -214,6 +231,163 @@ class Partition:
             members = self.session_slots.setdefault((ns, row.session), [])
             bisect.insort(members, slot)
             self.slot_session[slot] = (ns, row.session)
+
+    # ------------------------------------------------------------------ catching up
+    def catch_up(self) -> None:
+        """Bring the state up to the storage's committed change sequence, only reading (call under :attr:`lock`).
+
+        Applies the changes other processes committed since :attr:`seq`
+        (:meth:`PartitionStorage.changes_since`); when the storage cannot list them
+        (see :attr:`PartitionChanges.reload`) or they do not fit this state, reloads
+        the partition in full. Counted in :attr:`catch_ups`.
+
+        Raises:
+            StoreError: the storage could not be read, or what it holds is damaged (the
+                state is then empty or unchanged: the caller drops it and loads afresh).
+        """
+        changes = self.store.changes_since(self.seq, self.index.n_rows, self.dim)
+        if changes.reload is None:
+            try:
+                self._apply(changes)
+            except _Diverged as diverged:
+                changes = changes._replace(reload=str(diverged))
+            except BaseException:
+                self._reset()  # half applied: empty, so nothing serves it (the caller reloads)
+                raise
+            else:
+                self.catch_ups["incremental"] += 1
+                return
+        self.last_reload = changes.reload
+        _log.debug("partition %r reloads in full: %s", self.key, changes.reload)
+        self.reload()
+        self.catch_ups["full"] += 1
+
+    def _apply(self, changes: PartitionChanges) -> None:
+        """Apply committed changes to the in-RAM state (index, lexical index, codes, links, lifecycle).
+
+        Raises:
+            _Diverged: the changes do not fit this state (reload in full; the state is
+                then partly changed).
+        """
+        if changes.seq == self.seq:
+            return
+        if changes.first_row != self.index.n_rows:
+            raise _Diverged("the vector rows held differ from the ones the changes follow")
+        live = {slot for slot in changes.removed if slot < len(self.slot_id) and self.slot_id[slot] is not None}
+        if live:
+            self.drop_slots(sorted(live))
+        self._append_rows(changes)
+        texts: dict[int, str] = {}
+        new_slots: list[MemoryRecord] = []
+        for row in changes.memories:
+            texts[row.slot] = row.text
+            if row.slot < len(self.slot_id) and self.slot_id[row.slot] is not None:
+                self._reinstall(row, changes.first_row)
+            elif row.id in self.id_slot:
+                raise _Diverged(f"memory {row.id!r} moved to slot {row.slot}")
+            else:
+                self.install(row)
+                new_slots.append(row)
+        self.index_lexical(texts)
+        half_life = self.config.half_life_days * 86_400.0
+        for row in new_slots:
+            self.life.reset(row.slot, learned_at=float(row.created_at), stability=half_life)
+        for record in changes.lifecycle:
+            if record.slot < len(self.slot_id) and self.slot_id[record.slot] is not None:
+                self._set_lifecycle(record)
+        life = self.life
+        life.next_expiry = float(life.expires_at.min()) if life.expires_at.size else math.inf
+        if changes.link_sources is None:
+            self.assoc.links.clear()
+        else:
+            for source in changes.link_sources:
+                self.assoc.links.pop(source, None)
+        for link in changes.links:
+            self.assoc.set_link(link.src, link.dst, link.strength)
+        if changes.aliases is not None:
+            life.aliases = dict(changes.aliases)
+        self._catch_up_ivf(changes.ivf_generation)
+        self.store.rows_committed(changes.n_rows)
+        self.seq = changes.seq
+
+    def _append_rows(self, changes: PartitionChanges) -> None:
+        """Add the vector rows committed since to the index; rows of no live memory are stored dead."""
+        first, n_new = changes.first_row, changes.n_rows - changes.first_row
+        if changes.vectors.shape[0] != n_new:
+            raise StoreCorruptedError(f"partition {self.key!r}: the vector blocks do not hold {changes.n_rows} rows")
+        owner = np.full(n_new, -1, dtype=np.int64)
+        for row in changes.memories:
+            end = row.row_start + row.row_count
+            if row.row_start < 0 or end > changes.n_rows:
+                raise StoreCorruptedError(
+                    f"partition {self.key!r}: memory {row.id!r} refers to vector rows that were never committed"
+                )
+            if end > first:
+                owner[max(row.row_start, first) - first : end - first] = row.slot
+        if n_new == 0:
+            return
+        alive = owner >= 0
+        if not np.isfinite(changes.vectors[alive]).all():
+            raise StoreCorruptedError(f"partition {self.key!r}: the vector blocks hold non-finite values")
+        self.index.add(changes.vectors, owner, alive=alive, rebuild=False)
+
+    def _reinstall(self, row: MemoryRecord, first_row: int) -> None:
+        """Mirror the new state of a memory held in RAM (an update: text, metadata, cues, code)."""
+        slot = row.slot
+        session = self.slot_session.get(slot)
+        namespace = self.namespaces[int(self.slot_ns[slot])]
+        if (
+            self.slot_id[slot] != row.id
+            or namespace != tuple(json.loads(row.namespace))
+            or (session[1] if session else None) != row.session
+        ):
+            raise _Diverged(f"memory {row.id!r} changed its slot, namespace or session")
+        start, count = (int(v) for v in self.slot_rows[slot])
+        if (start, count) != (row.row_start, row.row_count):
+            if row.row_count and row.row_start < first_row:
+                raise _Diverged(f"memory {row.id!r} moved to vector rows held already")
+            self.index.remove(np.arange(start, start + count))
+        self.slot_rows[slot] = (row.row_start, row.row_count)
+        self.slot_time[slot] = np.nan if row.timestamp is None else row.timestamp
+        self.set_speaker(slot, row.metadata)
+        self.set_time_cues(slot, row.metadata)
+        self.assoc.set_code(slot, np.frombuffer(row.code, dtype=np.uint16).astype(np.int64))
+
+    def _set_lifecycle(self, record: LifecycleRecord) -> None:
+        """Mirror a memory's lifecycle row (as :meth:`LifecycleState.load` does); drops its unflushed accesses."""
+        life, slot = self.life, record.slot
+        life.grow(slot + 1)
+        life.salience[slot] = record.salience
+        life.novelty[slot] = np.nan if record.novelty is None else record.novelty
+        life.learned_at[slot] = record.learned_at
+        life.reinforced_at[slot] = record.reinforced_at
+        life.stability[slot] = record.stability
+        life.access[slot] = record.access_count
+        life.last_access[slot] = np.nan if record.last_access is None else record.last_access
+        life.replays[slot] = record.replay_count
+        life.expires_at[slot] = math.inf if record.expires_at is None else record.expires_at
+        newer = self.id_slot.get(record.superseded_by, -1) if record.superseded_by else -1
+        life.n_superseded += int(newer >= 0) - int(life.superseded_by[slot] >= 0)
+        life.superseded_by[slot] = newer
+        ids = json.loads(record.merged_from or "[]")
+        if ids:
+            life.merged_from[slot] = list(ids)
+        else:
+            life.merged_from.pop(slot, None)
+        life.dirty.discard(slot)
+
+    def _catch_up_ivf(self, generation: int) -> None:
+        """Use the IVF centroids another process persisted, as a load would."""
+        index = self.index
+        if generation == self.ivf_generation and index.wants_ivf() == (index.ivf_centroids is not None):
+            return
+        self.ivf_generation = generation
+        centroids = self.store.read_tensors(f"ivf-{generation}.safetensors") if generation else None
+        if centroids is not None and index.wants_ivf():
+            index.build_ivf(centroids["centroids"].astype(np.float32))
+            self._persisted_centroids = index.ivf_centroids
+        else:
+            index.refresh()
 
     def namespace_id(self, namespace: Namespace) -> int:
         """The partition-local number of a namespace (allocated on first use)."""
@@ -351,7 +525,7 @@ class Partition:
         self.store.lock_for_write()
         seq = self.store.seq()
         if seq != self.seq:
-            self.reload()
+            self.catch_up()
             seq = self.seq
         self._writing = True
         try:
