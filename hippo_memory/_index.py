@@ -2,12 +2,14 @@
 
 Backends, chosen by ``HippoConfig.index``:
 
-- ``exact``: a torch matrix-vector product over all stored cue vectors (the pure
-  torch fallback, on the CPU or CUDA); also what ``flat`` means, since a single
+- ``exact``: a matrix-vector product over all stored cue vectors; on the CPU up to
+  16,384 rows on one thread (faiss's SIMD inner products, no thread pool to wake),
+  above that and on CUDA a torch product; also what ``flat`` means, since a single
   query through ``faiss.IndexFlatIP`` was slower still on the reference machine.
-  It is memory-bound: on this project's 2-core reference machine it measured
-  0.47 ms at 8K x 384 float32 (12 MB, cache-resident), then 2.6 ms at 16K and 9.6 ms
-  at 60K.
+  It is memory-bound: on this project's 2-core reference machine torch's product
+  measured 0.47 ms at 8K x 384 float32 (12 MB, cache-resident), then 2.6 ms at 16K
+  and 9.6 ms at 60K on a quiet machine, and 4 to 7 ms at any size up to 8K once
+  other processes kept the cores busy (the thread pool's wake-up).
 - ``ivf``: ``faiss.IndexIVFScalarQuantizer`` (8-bit uniform, not on residuals, inner
   product) trained on the stored vectors, ``nlist = min(4 * sqrt(n), n / 39)``, with
   ``remove_ids`` for deletions: 0.08 to 0.25 ms from 8K to 60K vectors with
@@ -35,10 +37,13 @@ import torch
 
 from ._config import IndexKind
 
-__all__ = ["CueIndex"]
+__all__ = ["CueIndex", "inner_products"]
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
+
+_SINGLE_THREAD_ROWS = 16_384
+"""Exact searches over at most this many rows run on one thread (:meth:`CueIndex._exact`)."""
 
 
 def _faiss() -> Any:
@@ -58,6 +63,34 @@ def _top_torch(sims: torch.Tensor, k: int) -> tuple[IntArray, FloatArray]:
     values = top.values.cpu().numpy().astype(np.float32)
     order = np.lexsort((positions, -values))
     return positions[order], values[order]
+
+
+def inner_products(vectors: FloatArray, query: FloatArray) -> FloatArray:
+    """``vectors @ query`` on one thread: float32 ``(n,)`` from float32 ``(n, d)`` and ``(d,)``.
+
+    faiss's SIMD kernel, which uses no thread pool. torch's and numpy's products hand
+    the work to an OpenMP or BLAS pool, whose wake-up cost 2 to 7 ms per call on the
+    2-core reference machine once other processes kept the cores busy, whatever the
+    size (4.4 ms for 150 rows); one thread took 0.04 ms for 150 rows and 0.6 ms for
+    3,000. Without faiss, numpy's ``einsum`` (also single-threaded).
+
+    Raises:
+        ValueError: the shapes do not match (the kernel reads raw memory).
+    """
+    if vectors.ndim != 2 or query.shape != (vectors.shape[1],):
+        raise ValueError(f"inner_products: vectors {vectors.shape} and query {query.shape} do not match")
+    n = int(vectors.shape[0])
+    out = np.empty(n, dtype=np.float32)
+    if n == 0:
+        return out
+    faiss = _faiss()
+    if faiss is None:  # pragma: no cover - faiss is a core dependency
+        out[:] = np.einsum("ij,j->i", vectors, query)
+        return out
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    query = np.ascontiguousarray(query, dtype=np.float32)
+    faiss.fvec_inner_products_ny(faiss.swig_ptr(out), faiss.swig_ptr(query), faiss.swig_ptr(vectors), query.size, n)
+    return out
 
 
 class CueIndex:
@@ -329,12 +362,25 @@ class CueIndex:
         return found[found >= 0]
 
     def _exact(self, query: FloatArray, k: int, rows: IntArray | None) -> tuple[IntArray, FloatArray]:
-        """Exact inner products with torch (CPU or CUDA).
+        """Exact inner products: one CPU thread up to ``_SINGLE_THREAD_ROWS`` rows, else torch (CPU or CUDA).
 
-        torch rather than numpy on the CPU: numpy's BLAS keeps a second thread pool
-        that fights torch's OpenMP threads for the cores, which measured 12 ms instead
-        of 0.3 ms for a 10K x 384 product on the 2-core reference machine.
+        Up to that size the product is cheap and a thread pool's wake-up is what it
+        would cost (:func:`inner_products`); ``torch.topk`` over one vector runs on the
+        calling thread and keeps the choice among tied rows it always made. Above it torch's threads share a
+        memory-bound product; numpy's BLAS would keep a second thread pool that fights
+        torch's OpenMP threads for the cores (it measured 12 ms instead of 0.3 ms for a
+        10K x 384 product on the 2-core reference machine).
         """
+        n = self.n_rows if rows is None else int(rows.size)
+        if self.device.type == "cpu" and n <= _SINGLE_THREAD_ROWS:
+            if rows is None:
+                every = inner_products(self._vectors[: self.n_rows], query)
+                if self.n_alive < self.n_rows:
+                    every[~self._alive[: self.n_rows]] = -np.inf
+                return _top_torch(torch.from_numpy(every), min(k, self.n_alive))
+            subset = inner_products(self._vectors[rows], query)
+            positions, values = _top_torch(torch.from_numpy(subset), min(k, rows.size))
+            return rows[positions], values
         if self.device.type != "cpu":
             if self._gpu_vectors is None:
                 self._gpu_vectors = torch.from_numpy(self._vectors[: self.n_rows]).to(self.device)
