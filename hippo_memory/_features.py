@@ -13,7 +13,8 @@ relative to the query's best candidate, which is what ranking needs.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable, Collection
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -87,11 +88,13 @@ class StageOutputs(NamedTuple):
     handset: FloatArray
 
 
-def candidate_features(stages: StageOutputs) -> FloatArray:
+def candidate_features(stages: StageOutputs, needed: Collection[str] | None = None) -> FloatArray:
     """The feature matrix of the candidates.
 
     Args:
         stages: The stage outputs over ``u`` candidates.
+        needed: Names of the columns to compute (a model's features); the others stay
+            0, and the stage outputs only they read are not looked at. ``None``: all.
 
     Returns:
         float32 ``(u, len(FEATURES))``, finite, columns in :data:`FEATURES` order.
@@ -100,42 +103,73 @@ def candidate_features(stages: StageOutputs) -> FloatArray:
     out = np.zeros((u, len(FEATURES)), dtype=np.float32)
     if u == 0:
         return out
-    sim_max = np.full(u, -1.0, dtype=np.float32)
-    np.maximum.at(sim_max, stages.inverse, stages.sims)
-    counts = np.bincount(stages.inverse, minlength=u)
-    bm25 = stages.bm25.astype(np.float32)
-    top_bm25 = float(bm25.max())
-    neighbour = np.zeros(u, dtype=np.float32)
-    if stages.neighbours.size:
-        np.maximum.at(neighbour, stages.neighbours[:, 0], np.maximum(sim_max[stages.neighbours[:, 1]], 0.0))
-    times = stages.times
-    known = ~np.isnan(times)
-    recency = np.full(u, 0.5, dtype=np.float32)
-    if known.sum() > 1:
-        ranks = np.argsort(np.argsort(times[known], kind="stable"), kind="stable")
-        recency[known] = ranks / max(int(known.sum()) - 1, 1)
-    lexical = stages.lexical_rank
-    columns = (
-        sim_max,
-        stages.text_sims,
-        sim_max - sim_max.max(),
-        stages.pooled,
-        np.log1p(counts),
-        bm25,
-        bm25 / top_bm25 if top_bm25 > 0 else np.zeros(u),
-        np.where(lexical >= 0, 1.0 / (1.0 + np.maximum(lexical, 0)), 0.0),
-        1.0 / (1.0 + stages.settle_rank),
-        stages.fusion,
-        stages.speaker,
-        stages.temporal,
-        stages.spread_lift,
-        neighbour,
-        recency,
-        np.log1p(stages.lengths),
-        stages.superseded,
-        stages.handset,
-    )
-    for column, values in enumerate(columns):
-        out[:, column] = values
+    names = FEATURES if needed is None else [name for name in FEATURES if name in needed]
+    shared: dict[str, Any] = {}
+
+    def sim_max() -> FloatArray:
+        if "sim_max" not in shared:
+            best = np.full(u, -1.0, dtype=np.float32)
+            np.maximum.at(best, stages.inverse, stages.sims)
+            shared["sim_max"] = best
+        value: FloatArray = shared["sim_max"]
+        return value
+
+    for name in names:
+        out[:, FEATURES.index(name)] = _column(name, stages, u, sim_max)
     np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     return out
+
+
+def _column(name: str, stages: StageOutputs, u: int, sim_max: Callable[[], FloatArray]) -> npt.NDArray[Any]:
+    """The values of feature ``name`` over the ``u`` candidates (see :data:`FEATURES`)."""
+    if name == "sim_max":
+        return sim_max()
+    if name == "sim_gap":
+        best = sim_max()
+        gap: FloatArray = best - best.max()
+        return gap
+    if name == "log_cues":
+        return np.log1p(np.bincount(stages.inverse, minlength=u))
+    if name in ("bm25", "bm25_rel"):
+        bm25 = stages.bm25.astype(np.float32)
+        if name == "bm25":
+            return bm25
+        top_bm25 = float(bm25.max())
+        return bm25 / top_bm25 if top_bm25 > 0 else np.zeros(u)
+    if name == "lexical_rr":
+        lexical = stages.lexical_rank
+        return np.where(lexical >= 0, 1.0 / (1.0 + np.maximum(lexical, 0)), 0.0)
+    if name == "settle_rr":
+        return 1.0 / (1.0 + stages.settle_rank)
+    if name == "neighbour_sim":
+        neighbour = np.zeros(u, dtype=np.float32)
+        if stages.neighbours.size:
+            best = sim_max()
+            np.maximum.at(neighbour, stages.neighbours[:, 0], np.maximum(best[stages.neighbours[:, 1]], 0.0))
+        return neighbour
+    if name == "recency":
+        times = stages.times
+        known = ~np.isnan(times)
+        recency = np.full(u, 0.5, dtype=np.float32)
+        if known.sum() > 1:
+            ranks = np.argsort(np.argsort(times[known], kind="stable"), kind="stable")
+            recency[known] = ranks / max(int(known.sum()) - 1, 1)
+        return recency
+    if name == "log_length":
+        return np.log1p(stages.lengths)
+    if name == "attention":
+        return stages.pooled
+    value: npt.NDArray[Any] = getattr(stages, _STAGE_OF[name])
+    return value
+
+
+_STAGE_OF = {
+    "sim_text": "text_sims",
+    "fusion": "fusion",
+    "speaker": "speaker",
+    "temporal": "temporal",
+    "spread_lift": "spread_lift",
+    "superseded": "superseded",
+    "handset": "handset",
+}
+"""Features that copy one stage output as it is."""

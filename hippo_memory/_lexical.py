@@ -40,6 +40,8 @@ __all__ = ["LexicalIndex", "head", "tail", "tokenize", "window_document"]
 IntArray = npt.NDArray[np.int64]
 
 _TOKEN = re.compile(r"[^\W_](?:[\w'\-]*\w)?")
+_WEIGHT_CACHE_POSTINGS = 1 << 20
+"""Most postings whose BM25 weights a :class:`LexicalIndex` keeps (about 12 MB)."""
 
 
 @lru_cache(maxsize=64)
@@ -144,6 +146,11 @@ class LexicalIndex:
         self._total_length = 0.0
         self._postings = 0
         self._dead_postings = 0
+        # Each searched term's postings and BM25 weights, valid until the next add or
+        # remove (they depend on N, df and the mean length): a warm partition serving
+        # reads scores a repeated word without recomputing its postings' weights.
+        self._weights: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]] = {}
+        self._weights_size = 0
 
     # ------------------------------------------------------------------ terms
     def terms(self, text: str) -> tuple[list[str], int]:
@@ -165,7 +172,10 @@ class LexicalIndex:
         a negative IDF, which BM25 floors at ``1e-6``: it carries no evidence, and a
         ranking made of such words alone would order memories by length noise.
         """
-        words, _ = self.terms(query)
+        return self.rarest(self.terms(query)[0], n)
+
+    def rarest(self, words: Sequence[str], n: int) -> list[str]:
+        """:meth:`rarest_terms` of a query's stemmed ``words`` (from :meth:`terms`)."""
         half = len(self._terms) / 2.0
         seen: dict[str, int] = {}
         for position, word in enumerate(words):
@@ -177,6 +187,7 @@ class LexicalIndex:
     # ------------------------------------------------------------------ writing
     def add(self, slots: Sequence[int], texts: Sequence[str]) -> None:
         """Index memory ``texts`` under ``slots`` (a slot already indexed is re-indexed)."""
+        self._forget_weights()
         for slot, text in zip(slots, texts, strict=True):
             if slot in self._terms:
                 self._purge(slot, self._terms.pop(slot), alive=True)
@@ -204,6 +215,7 @@ class LexicalIndex:
 
     def remove(self, slots: Iterable[int]) -> None:
         """Forget memories ``slots`` (unknown slots are ignored)."""
+        self._forget_weights()
         for slot in slots:
             terms = self._terms.pop(slot, None)
             if terms is None:
@@ -216,6 +228,30 @@ class LexicalIndex:
             self._dead_postings += len(terms)
         if self._dead_postings > max(1024, self._postings // 4):
             self._compact()
+
+    def _forget_weights(self) -> None:
+        self._weights.clear()
+        self._weights_size = 0
+
+    def _term_weights(
+        self, term: str, df: int, n: int, mean_length: float
+    ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]:
+        """``term``'s posting slots and their BM25 weights, read-only (cached until the index changes)."""
+        cached = self._weights.get(term)
+        if cached is not None:
+            return cached
+        k1, b = self.k1, self.b
+        slots = np.frombuffer(self._slots[term], dtype=np.int32).copy()
+        tf = np.frombuffer(self._freqs[term], dtype=np.uint16).astype(np.float32)
+        idf = max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6)
+        norm = k1 * ((1.0 - b) + (b / mean_length) * self._length[slots])
+        weights: npt.NDArray[np.float32] = ((idf * (k1 + 1.0)) * tf / (tf + norm)).astype(np.float32, copy=False)
+        slots.flags.writeable = weights.flags.writeable = False
+        if self._weights_size + slots.size > _WEIGHT_CACHE_POSTINGS:
+            self._forget_weights()
+        self._weights[term] = (slots, weights)
+        self._weights_size += int(slots.size)
+        return slots, weights
 
     def _purge(self, slot: int, terms: tuple[str, ...], *, alive: bool) -> None:
         """Drop ``slot``'s postings from ``terms`` now (its text is about to change)."""
@@ -306,18 +342,14 @@ class LexicalIndex:
         if not n or limit < 1:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         mean_length = max(self._total_length / n, 1e-9)
-        k1, b = self.k1, self.b
         found: list[npt.NDArray[np.int32]] = []
         weights: list[npt.NDArray[Any]] = []
         for term in dict.fromkeys(terms):
             df = self._df.get(term, 0)
             if not df:
                 continue
-            slots = np.frombuffer(self._slots[term], dtype=np.int32).copy()
-            tf = np.frombuffer(self._freqs[term], dtype=np.uint16).astype(np.float32)
-            idf = max(math.log((n - df + 0.5) / (df + 0.5)), 1e-6)
-            norm = k1 * ((1.0 - b) + (b / mean_length) * self._length[slots])
-            weights.append((idf * (k1 + 1.0)) * tf / (tf + norm))
+            slots, weight = self._term_weights(term, df, n, mean_length)
+            weights.append(weight)
             found.append(slots)
         if not found:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
@@ -325,14 +357,22 @@ class LexicalIndex:
             hits, scores = found[0].astype(np.int64), weights[0]
         else:
             every, weight = np.concatenate(found), np.concatenate(weights)
-            if every.size * 8 > self._length.shape[0]:
+            if every.size * 4 > self._length.shape[0]:
                 # Long postings: summing into one dense accumulator beats sorting them.
                 dense = np.bincount(every, weights=weight)
                 hits = np.flatnonzero(dense)
                 scores = dense[hits].astype(np.float32)
             else:
-                hits, inverse = np.unique(every, return_inverse=True)
-                hits = hits.astype(np.int64)
+                # np.unique(every, return_inverse=True) without its per-call overhead; the
+                # weights are summed in the same order, so the scores are the same.
+                order = np.argsort(every)
+                grouped = every[order]
+                first = np.empty(grouped.size, dtype=bool)
+                first[0] = True
+                np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
+                hits = grouped[first].astype(np.int64)
+                inverse = np.empty(grouped.size, dtype=np.int64)
+                inverse[order] = np.cumsum(first) - 1
                 scores = np.bincount(inverse, weights=weight).astype(np.float32)
         keep = self._alive[hits]
         if allowed is not None:
@@ -359,4 +399,5 @@ class LexicalIndex:
         postings += sum(a.itemsize * len(a) + 64 for a in self._freqs.values())
         per_memory = sum(56 + 8 * len(t) for t in self._terms.values()) + 100 * len(self._terms)
         vocabulary = 3 * 100 * len(self._slots)  # three dict entries and the term string
-        return postings + per_memory + vocabulary + self._length.nbytes + self._alive.nbytes
+        cache = 8 * self._weights_size  # cached slots and weights of searched terms
+        return postings + per_memory + vocabulary + cache + self._length.nbytes + self._alive.nbytes

@@ -29,18 +29,19 @@ DAY = 86_400.0
 
 # ---------------------------------------------------------------------------- pure maths
 def memory_strength(now: float, reinforced_at: FloatArray, stability: FloatArray) -> FloatArray:
-    """Strength ``2 ** (-(now - reinforced_at) / stability)``, clipped to ``[0, 1]``.
+    """Strength ``2 ** (-(now - reinforced_at) / stability)`` in ``[0, 1]`` (an age below 0 counts as 0).
 
     Args:
         now: Epoch seconds.
-        reinforced_at: float64 ``(n,)``, last creation, access or replay.
-        stability: float64 ``(n,)``, half-lives in seconds.
+        reinforced_at: float64 ``(n,)`` (or one float64), last creation, access or replay.
+        stability: float64 ``(n,)`` (or one float64), half-lives in seconds.
 
     Returns:
-        float64 ``(n,)``.
+        float64 ``(n,)`` (one float64 for scalars).
     """
     age = np.maximum(0.0, now - reinforced_at)
-    out: FloatArray = np.clip(np.exp2(-age / np.maximum(stability, 1e-9)), 0.0, 1.0)
+    # An exponent <= 0 puts exp2 in [0, 1] already (NaN stays NaN): no clip to pay for.
+    out: FloatArray = np.exp2(-age / np.maximum(stability, 1e-9))
     return out
 
 
@@ -221,9 +222,7 @@ class LifecycleState:
         return {
             "salience": float(self.salience[slot]),
             "novelty": None if math.isnan(novelty) else novelty,
-            "strength": float(
-                memory_strength(now, self.reinforced_at[slot : slot + 1], self.stability[slot : slot + 1])[0]
-            ),
+            "strength": float(memory_strength(now, self.reinforced_at[slot], self.stability[slot])),
             "access_count": int(self.access[slot]),
             "expires_at": None if math.isinf(expires) else from_epoch(expires),
             "superseded_by": slot_id[newer] if 0 <= newer < len(slot_id) else None,

@@ -55,10 +55,12 @@ def _lexical_slots(part: Partition, query: str, allowed: IntArray | None) -> tup
     """
     config = part.config
     lexical = part.lexical
-    terms = lexical.rarest_terms(query, config.lexical_terms)
-    found, scores = lexical.search_scored(terms, config.lexical_candidates, allowed)
+    words = lexical.terms(query)[0]
+    found, scores = lexical.search_scored(
+        lexical.rarest(words, config.lexical_terms), config.lexical_candidates, allowed
+    )
     if found.size:
-        ceiling = lexical.max_score(lexical.terms(query)[0])
+        ceiling = lexical.max_score(words)
         scores = scores / np.float32(max(ceiling, 1e-9))
     return found, scores
 
@@ -199,6 +201,18 @@ def candidate_table(
     )
 
 
+def _rows_of_memories(inverse: IntArray, memories: IntArray) -> list[IntArray]:
+    """The candidate rows of each of ``memories`` (positions into ``uniq``): int64 arrays, ascending.
+
+    One stable sort of ``inverse`` instead of a scan of every row per memory.
+    """
+    order = np.argsort(inverse, kind="stable")
+    grouped = inverse[order]
+    starts = np.searchsorted(grouped, memories, side="left").tolist()
+    ends = np.searchsorted(grouped, memories, side="right").tolist()
+    return [order[start:end] for start, end in zip(starts, ends, strict=True)]
+
+
 def recall_partition(
     part: Partition,
     q: FloatArray,
@@ -246,17 +260,16 @@ def recall_partition(
     )
     t2 = time.perf_counter()
     chosen = table.ranked[:k]
-    uniq = table.uniq
-    chosen_slots = [int(uniq[i]) for i in chosen]
+    chosen_slots: list[int] = table.uniq[chosen].tolist()
     if touch:
         part.life.touch(np.asarray(chosen_slots, dtype=np.int64), clock, config.stability_growth)
     records = part.store.memories_by_slot(chosen_slots)
     cue_rows = part.store.cues_by_slot(chosen_slots)
     hits = []
-    for rank, i in enumerate(chosen):
-        slot = int(uniq[i])
-        mine = np.flatnonzero(table.inverse == i)
-        best_row = int(table.cand_rows[mine[int(np.argmax(table.attention[mine]))]])
+    for rank, (i, mine) in enumerate(zip(chosen.tolist(), _rows_of_memories(table.inverse, chosen), strict=True)):
+        slot = chosen_slots[rank]
+        attention = table.attention[mine].tolist()
+        best_row = int(table.cand_rows[mine[attention.index(max(attention))]])  # the first best, as argmax
         cues = cue_rows.get(slot, [])
         best = next(
             (Cue(c.text, c.kind) for c in cues if c.row == best_row),  # type: ignore[arg-type]
@@ -269,8 +282,8 @@ def recall_partition(
                 score=float(table.scores[i]),
                 rank=rank,
                 diagnostics=HitDiagnostics(
-                    similarity=float(table.sims[mine].max()),
-                    candidate_rank=int(mine.min()),
+                    similarity=max(table.sims[mine].tolist()),
+                    candidate_rank=int(mine[0]),
                     attention=float(table.pooled[i]),
                     cues_matched=int(mine.size),
                     best_cue=best,

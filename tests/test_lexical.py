@@ -137,3 +137,32 @@ def test_lexical_language_is_validated() -> None:
     assert HippoConfig(lexical_language=None).lexical_language is None
     with pytest.raises(InvalidConfigError, match="Snowball"):
         HippoConfig.create(lexical_language="klingon")
+
+
+def test_cached_term_weights_follow_every_change_of_the_index() -> None:
+    """A term's BM25 weights are kept between searches; every add or remove must drop them."""
+    texts = _random_texts(300, seed=5)
+    index = LexicalIndex()
+    index.add(list(range(200)), texts[:200])
+    terms = ["river", "violin", "quokka"]
+
+    def fresh(live: dict[int, str]) -> tuple[list[int], list[float]]:
+        other = LexicalIndex()
+        other.add(list(live), list(live.values()))
+        hits, scores = other.search_scored(terms, 30)
+        return hits.tolist(), scores.tolist()
+
+    live = dict(enumerate(texts[:200]))
+    for step in range(4):
+        for _ in range(2):  # the second search reads the cached weights
+            hits, scores = index.search_scored(terms, 30)
+            assert (hits.tolist(), scores.tolist()) == fresh(live)
+        if step == 0:
+            index.add(list(range(200, 300)), texts[200:])
+            live.update(enumerate(texts[200:], start=200))
+        elif step == 1:
+            index.remove(range(0, 300, 3))
+            live = {s: t for s, t in live.items() if s % 3}
+        elif step == 2:
+            index.add([1], ["quokka quokka river"])  # re-indexed in place
+            live[1] = "quokka quokka river"
