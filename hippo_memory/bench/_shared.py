@@ -9,6 +9,11 @@ directory, in the same run:
 * catch-up latency (PostgreSQL): from a write returning in one engine to its first
   recall by another engine that held the partition warm (two engines, two
   connection pools, one process);
+* catch-up by partition size (PostgreSQL, ``--catch-up-sizes``): the same, in
+  partitions of 1,000 and 10,000 memories, once applying the change log
+  (incremental, what the engine does) and once forced to reload the partition in
+  full (what it did before the change log, and still does when the log cannot serve),
+  beside a warm recall that needs no catch-up;
 * cold load: the first recall of a 10,000-memory partition in a fresh engine;
 * a scale point (PostgreSQL): ``--memories`` across ``--tenants``, then a fresh
   engine process with a 500 MB partition budget recalls in every tenant and
@@ -195,6 +200,54 @@ def _catch_up(url: str, rounds: int) -> dict[str, float]:
     return {**_percentiles(latencies), "rounds": rounds, "max_recall_calls": max(calls)}
 
 
+def _catch_up_sweep(url: str, sizes: list[int], rounds: int) -> list[dict[str, Any]]:
+    """Catch-up in partitions of each size: incremental (the change log) against a forced full reload.
+
+    For each size, B holds a tenant of that many memories warm; each round A writes one
+    memory and B's next recall (which must return it) is timed. ``full`` forces every
+    catch-up to reload the partition (at most 0 commits are applied one by one).
+    """
+    from .. import HashingEncoder, HippoMemory, _postgres_partition
+
+    out = []
+    for n, size in enumerate(sizes):
+        tenant = 900_000 + n
+        namespace = ("tenants", str(tenant))
+        with (
+            HippoMemory(url, encoder=HashingEncoder(ENCODER_DIM), config=_config()) as writer,
+            HippoMemory(url, encoder=HashingEncoder(ENCODER_DIM), config=_config()) as reader,
+        ):
+            for start in range(0, size, 500):
+                writer.remember_many(
+                    [_text(tenant, j) for j in range(start, min(start + 500, size))], namespace=namespace
+                )
+            row: dict[str, Any] = {
+                "memories": size,
+                "warm_recall": _percentiles(_recall_times(reader, tenant, size, rounds)),
+            }
+            part = reader._loaded[namespace]
+            keep = _postgres_partition.MAX_CATCH_UP_COMMITS
+            for mode in ("incremental", "full"):
+                _postgres_partition.MAX_CATCH_UP_COMMITS = keep if mode == "incremental" else 0
+                before = dict(part.catch_ups)
+                latencies = []
+                try:
+                    for r in range(rounds):
+                        text = f"sweep {mode} round {r} token s{r}{mode[0]}x"
+                        written = writer.remember(text, namespace=namespace)
+                        started = time.perf_counter()
+                        hits = reader.recall(text, namespace=namespace, k=1)
+                        latencies.append((time.perf_counter() - started) * 1e3)
+                        if not hits or hits[0].memory.id != written:
+                            raise RuntimeError(f"catch-up ({mode}) did not recall the memory just written")
+                finally:
+                    _postgres_partition.MAX_CATCH_UP_COMMITS = keep
+                done = {k: part.catch_ups[k] - before[k] for k in before}
+                row[mode] = {**_percentiles(latencies), "catch_ups": done}
+            out.append(row)
+    return out
+
+
 def _scale(url: str, memories: int, tenants: int, budget_mb: float, recalls: int) -> dict[str, Any]:
     per_tenant = max(1, memories // tenants)
     writers = 4
@@ -277,6 +330,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             row["cold_load"] = _cold_load(store, args.cold)
             if backend == "postgres":
                 row["catch_up"] = _catch_up(store, args.rounds)
+                sizes = [int(size) for size in args.catch_up_sizes.split(",") if size.strip()]
+                row["catch_up_sizes"] = _catch_up_sweep(store, sizes, args.rounds)
             results["backends"][backend] = row
         if args.memories:
             results["scale"] = _scale(url, args.memories, args.tenants, args.budget_mb, args.recalls)
@@ -307,6 +362,22 @@ def _table(results: dict[str, Any]) -> str:
         f"| cold load of a {sq['cold_load']['memories']}-memory partition | {sq['cold_load']['load_s']:.3f} s "
         f"| {pg['cold_load']['load_s']:.3f} s |",
     ]
+    if pg.get("catch_up_sizes"):
+        lines += [
+            "",
+            "Catch-up by partition size (PostgreSQL; a write in A, then B's recall that returns it, "
+            f"{pg['catch_up']['rounds']} rounds):",
+            "",
+            "| partition | warm recall p50 (no catch-up) | incremental catch-up + recall p50 / p95 "
+            "| full reload + recall p50 / p95 |",
+            "|---:|---:|---:|---:|",
+        ]
+        for row in pg["catch_up_sizes"]:
+            inc, full = row["incremental"], row["full"]
+            lines.append(
+                f"| {row['memories']} | {row['warm_recall']['p50_ms']:.2f} ms | {inc['p50_ms']:.2f} / "
+                f"{inc['p95_ms']:.2f} ms | {full['p50_ms']:.2f} / {full['p95_ms']:.2f} ms |"
+            )
     if "scale" in results:
         sc = results["scale"]
         lines += [
@@ -343,6 +414,11 @@ def register_command(bench: Any) -> None:
     parser.add_argument("--recalls", type=positive_int, default=200, help="timed recalls")
     parser.add_argument("--cold", type=positive_int, default=10_000, help="memories of the cold-loaded partition")
     parser.add_argument("--rounds", type=positive_int, default=30, help="catch-up measurements")
+    parser.add_argument(
+        "--catch-up-sizes",
+        default="1000,10000",
+        help="partition sizes of the catch-up sweep, comma-separated (empty skips it)",
+    )
     parser.add_argument(
         "--memories", type=int, default=1_000_000, help="memories of the scale point (0 skips it; default 1,000,000)"
     )
