@@ -172,6 +172,7 @@ def test_synthetic_bench_runs_small(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert any((tmp_path / "cache").rglob("*.vecs.npy"))  # encodings cached for a rerun
     results = json.loads(out_json.read_text())
     assert results["config_overrides"] == {"ivf_nprobe": 8}
+    assert results["ranker"] == "learned" and "ranker: learned" in out  # the latencies include the default ranker
     assert results["quality"]["variants"]["no cue variants"]["exact"] == 1.0
     assert results["chains"][0]["hop_accuracy"] >= 0.9
     assert results["scale"][0]["memories"] == 300 and results["scale"][0]["cue_vectors"] == 900

@@ -6,7 +6,8 @@ Rows:
   query, top-1, with and without cue variants; also question phrasings.
 - 3-hop chains among 500 background memories, and a 6-hop chain.
 - scale at 1K / 5K / 20K memories with 3 cues each: accuracy, recall latency
-  p50/p95 excluding query encoding, 3-hop chain latency, engine memory.
+  p50/p95 excluding query encoding (ranker included: the learned one unless
+  ``--config ranker=fusion``), 3-hop chain latency, engine memory.
 - index: the candidate stage alone at 1K to 60K cue vectors: exact (torch) against
   IVF search latency, and the share of the exact top 50 (``candidates``) that IVF finds (what
   ``HippoConfig.ivf_threshold`` is chosen from).
@@ -486,7 +487,7 @@ def run(
         other_tenants: Tenants of 200 memories beside the measured one (``tenants`` section).
     """
     overrides = dict(overrides or {})
-    HippoConfig.create(**overrides)  # fail on a bad override before encoding anything
+    config = HippoConfig.create(**overrides)  # fail on a bad override before encoding anything
     inner = load_encoder(encoder_name)
     cached = CachedEncoder(inner, cache_dir) if cache_dir is not None else None
     encoder = MemoEncoder(cached if cached is not None else inner)
@@ -497,6 +498,7 @@ def run(
         "python": platform.python_version(),
         "seed": seed,
         "config_overrides": overrides,
+        "ranker": config.ranker,  # recall latencies include it (the learned model by default)
     }
     try:
         if "quality" in sections:
@@ -524,7 +526,8 @@ def run(
 
 def format_table(results: dict[str, Any]) -> str:
     """Human-readable table of :func:`run`'s results."""
-    lines = [f"encoder: {results['encoder']}   machine: {results['machine']}"]
+    ranker = results.get("ranker", "learned")
+    lines = [f"encoder: {results['encoder']}   ranker: {ranker}   machine: {results['machine']}"]
     if "quality" in results:
         q = results["quality"]
         lines += [
