@@ -116,7 +116,8 @@ def candidate_features(stages: StageOutputs, needed: Collection[str] | None = No
 
     for name in names:
         out[:, FEATURES.index(name)] = _column(name, stages, u, sim_max)
-    np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    if not np.isfinite(out).all():
+        np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     return out
 
 

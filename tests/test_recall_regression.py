@@ -238,6 +238,22 @@ def test_inner_products_equal_a_float64_product() -> None:
         inner_products(strided, rng.standard_normal(47).astype(np.float32))
 
 
+def test_the_two_ranking_fusion_equals_the_general_one_bit_for_bit() -> None:
+    from hippo_memory._ranker import fuse_settle_lexical
+    from hippo_memory.functional import reciprocal_rank_fusion
+
+    rng = np.random.default_rng(2)
+    for u in (0, 1, 5, 80):
+        settle_rank = rng.permutation(u).astype(np.int64)
+        lexical_rank = np.full(u, -1, dtype=np.int64)
+        ranked = rng.random(u) < 0.4
+        lexical_rank[ranked] = rng.permutation(int(ranked.sum()))
+        for weight, k in ((2.0, 60.0), (0.5, 1.0), (0.0, 10.0), (3.7, 0.0)):
+            got = fuse_settle_lexical(settle_rank, lexical_rank, weight, k)
+            want = reciprocal_rank_fusion(np.stack([settle_rank, lexical_rank]), np.asarray([1.0, weight]), k)
+            assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     GOLDEN.write_text(json.dumps({r: observe(r) for r in ("learned", "fusion")}, indent=None) + "\n", encoding="utf-8")
     print(f"wrote {GOLDEN}")
