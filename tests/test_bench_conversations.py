@@ -435,7 +435,7 @@ def test_ranker_cv_ranks_each_question_with_weights_that_never_saw_it(tmp_path: 
     haystacks = load_longmemeval(load_json(path), level="turn")
     folds = {h.key: question_fold(h.questions[0].qid, 2) for h in haystacks}
     assert set(folds.values()) == {0, 1}  # the fixture's ids fall in both folds
-    weights = _fold_weights(args, haystacks, CachedEncoder(HashingEncoder(64), tmp_path / "c"))
+    weights = _fold_weights(args, haystacks, CachedEncoder(HashingEncoder(64), tmp_path / "c"), str(tmp_path / "w"))
     for key, fold in folds.items():
         provenance = load_model(weights[key]).provenance
         assert provenance["held_out_fold"] == fold

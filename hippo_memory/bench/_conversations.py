@@ -23,6 +23,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -426,8 +427,9 @@ def _run_command(args: argparse.Namespace) -> int:
     inner = make_encoder(args.encoder)
     progress = None if args.quiet else stderr_progress(inner.name)
     encoder = CachedEncoder(inner, args.cache_dir, progress=progress)
+    fold_dir = tempfile.TemporaryDirectory(prefix="hippo-ranker-cv-")
     try:
-        fold_weights = _fold_weights(args, haystacks, encoder) if getattr(args, "ranker_cv", None) else None
+        fold_weights = _fold_weights(args, haystacks, encoder, fold_dir.name) if args.ranker_cv else None
         report = run_benchmark(
             haystacks,
             benchmark=benchmark,
@@ -451,6 +453,7 @@ def _run_command(args: argparse.Namespace) -> int:
         return 2
     finally:
         encoder.close()
+        fold_dir.cleanup()
     print(format_report(report))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -461,11 +464,11 @@ def _run_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fold_weights(args: argparse.Namespace, haystacks: Sequence[Haystack], encoder: CachedEncoder) -> dict[str, str]:
-    """``--ranker-cv``: fit one ranker per fold on the training files and map each
-    haystack to the weights that never saw its question."""
-    import tempfile
-
+def _fold_weights(
+    args: argparse.Namespace, haystacks: Sequence[Haystack], encoder: CachedEncoder, out_dir: str
+) -> dict[str, str]:
+    """``--ranker-cv``: fit one ranker per fold on the training files (weights written
+    to ``out_dir``) and map each haystack to the weights that never saw its question."""
     from .._learned import load_model
     from ._train import question_fold, train_fold_rankers
 
@@ -474,7 +477,6 @@ def _fold_weights(args: argparse.Namespace, haystacks: Sequence[Haystack], encod
         raise ValueError("--ranker-cv needs one question per haystack (LongMemEval)")
     folds = args.ranker_cv_folds
     features = tuple(f.strip() for f in args.ranker_cv_features.split(",") if f.strip()) or load_model(None).features
-    out_dir = Path(tempfile.mkdtemp(prefix="hippo-ranker-cv-"))
     if not args.quiet:
         _log(f"training {folds} fold rankers on {', '.join(args.ranker_cv)} -> {out_dir}")
     paths = train_fold_rankers(
@@ -526,7 +528,7 @@ def register_commands(bench_subparsers: argparse._SubParsersAction[Any]) -> None
         description="Turn-level recall@k / all@k on LoCoMo, per category, beside baselines.",
     )
     _add_common(locomo)
-    locomo.set_defaults(func=_run_command, conv_benchmark="locomo", level="turn")
+    locomo.set_defaults(func=_run_command, conv_benchmark="locomo", level="turn", ranker_cv=None)
 
     longmemeval = bench_subparsers.add_parser(
         "longmemeval",
