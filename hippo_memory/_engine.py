@@ -364,15 +364,17 @@ class Engine:
                 part = entry[3]
                 if id(part) in by_part:
                     with self._locked(part):
-                        records = part.store.memories_by_slot(by_part.pop(id(part)))
-                        selected = [
-                            s
-                            for s, r in records.items()
-                            if filter is None or matches_filter(json.loads(r.metadata), filter)
-                        ]
-                        cues = part.store.cues_by_slot(selected)
+                        wanted = by_part.pop(id(part))
+                        if filter is None:  # records and cues in one statement
+                            for s, (record, cues) in part.store.memories_with_cues(wanted).items():
+                                fetched[(id(part), s)] = part.to_memory(record, cues)
+                            continue
+                        # A filter reads the cues of the memories it keeps only.
+                        records = part.store.memories_by_slot(wanted)
+                        selected = [s for s, r in records.items() if matches_filter(json.loads(r.metadata), filter)]
+                        cue_rows = part.store.cues_by_slot(selected)
                         for s in selected:
-                            fetched[(id(part), s)] = part.to_memory(records[s], cues.get(s, []))
+                            fetched[(id(part), s)] = part.to_memory(records[s], cue_rows.get(s, []))
             for entry in chunk:
                 memory = fetched.get((id(entry[3]), entry[2]))
                 if memory is not None:

@@ -628,9 +628,8 @@ class Partition:
 
     def memories(self, slots: Sequence[int]) -> dict[int, Memory]:
         """The public memories of ``slots`` (with their cues)."""
-        records = self.store.memories_by_slot(slots)
-        cues = self.store.cues_by_slot(slots)
-        return {s: self.to_memory(records[s], cues.get(s, [])) for s in slots if s in records}
+        found = self.store.memories_with_cues(slots)
+        return {s: self.to_memory(*found[s]) for s in slots if s in found}
 
     # ------------------------------------------------------------------ changes
     def persist_ivf(self) -> None:

@@ -9,10 +9,9 @@ and its errors are mapped (:func:`~hippo_memory._postgres_io.mapped_errors`).
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -56,19 +55,6 @@ MAX_CATCH_UP_FRACTION = 0.5
 _LIFECYCLE_UPDATE = ", ".join(f"{c} = excluded.{c}" for c in LIFECYCLE_COLUMNS.split(", ")[1:])
 
 
-class _CuePrefetch(NamedTuple):
-    """Cues read with the records of ``slots`` (:meth:`PostgresPartition.memories_by_slot`), for one use."""
-
-    slots: frozenset[int]
-    cues: dict[int, list[CueRecord]]
-
-
-class _Prefetched(threading.local):
-    """Each thread's own prefetched cues (another thread's writes never make them disagree with its records)."""
-
-    cues: _CuePrefetch | None = None
-
-
 def _cues_by_slot(rows: Iterable[tuple[Any, ...]]) -> dict[int, list[CueRecord]]:
     """``slot -> cues`` of ``hippo_cues`` rows (row order kept)."""
     out: dict[int, list[CueRecord]] = {}
@@ -95,7 +81,6 @@ class PostgresPartition:
         self.dim = 0
         self._pending: Pending | None = None
         self._vectors = VectorBlocks(storage, pid, key)
-        self._prefetched = _Prefetched()
         self.refresh()
 
     # -- helpers ----------------------------------------------------------------------
@@ -110,7 +95,6 @@ class PostgresPartition:
             The transaction's change set of this partition: each write adds the slots it
             changed, logged under the partition's next change sequence at commit.
         """
-        self._prefetched.cues = None  # this thread's next reads see its own writes
         with self._storage.transaction():
             yield self._storage.touch(self.pid)
 
@@ -269,18 +253,22 @@ class PostgresPartition:
             yield memory_record(row)
 
     def memories_by_slot(self, slots: Sequence[int]) -> dict[int, MemoryRecord]:
-        """The records of ``slots``; their cues come in the same statement and answer this thread's next
-        :meth:`cues_by_slot` (every caller reads a memory's cues right after its record, e.g. a recall's hits).
-        """
-        slot_list = [int(s) for s in slots]
-        rows = self._fetch("cannot read memories", _MEMORIES_WITH_CUES, slot_list)
-        cues: dict[int, list[CueRecord]] = {}
-        for row in rows:
+        rows = self._fetch(
+            "cannot read memories",
+            f"SELECT {MEMORY_COLUMNS} FROM hippo_memories WHERE partition_id = %s AND slot = ANY(%s::bigint[])",
+            [int(s) for s in slots],
+        )
+        return {int(row[0]): memory_record(row) for row in rows}
+
+    def memories_with_cues(self, slots: Sequence[int]) -> dict[int, tuple[MemoryRecord, list[CueRecord]]]:
+        out: dict[int, tuple[MemoryRecord, list[CueRecord]]] = {}
+        for row in self._fetch("cannot read memories", _MEMORIES_WITH_CUES, [int(s) for s in slots]):
             slot, (numbers, kinds, texts) = int(row[0]), row[-3:]
-            if numbers:
-                cues[slot] = [CueRecord(int(n), slot, k, t) for n, k, t in zip(numbers, kinds, texts, strict=True)]
-        self._prefetched.cues = _CuePrefetch(frozenset(slot_list), cues)
-        return {int(row[0]): memory_record(row[:-3]) for row in rows}
+            cues = [
+                CueRecord(int(n), slot, k, t) for n, k, t in zip(numbers or (), kinds or (), texts or (), strict=True)
+            ]
+            out[slot] = (memory_record(row[:-3]), cues)
+        return out
 
     def metadata_by_slot(self, slots: Sequence[int]) -> Iterator[tuple[int, str]]:
         for slot, metadata in self._fetch(
@@ -291,11 +279,7 @@ class PostgresPartition:
             yield int(slot), str(metadata)
 
     def cues_by_slot(self, slots: Sequence[int]) -> dict[int, list[CueRecord]]:
-        slot_list = [int(s) for s in slots]
-        prefetch, self._prefetched.cues = self._prefetched.cues, None
-        if prefetch is not None and prefetch.slots.issuperset(slot_list):
-            return {s: prefetch.cues[s] for s in slot_list if s in prefetch.cues}
-        return _cues_by_slot(self._fetch("cannot read cues", _CUES_OF_SLOTS, slot_list))
+        return _cues_by_slot(self._fetch("cannot read cues", _CUES_OF_SLOTS, [int(s) for s in slots]))
 
     def cues_by_row(self, rows: Sequence[int]) -> dict[int, CueRecord]:
         return {

@@ -263,22 +263,21 @@ def recall_partition(
     chosen_slots: list[int] = table.uniq[chosen].tolist()
     if touch:
         part.life.touch(np.asarray(chosen_slots, dtype=np.int64), clock, config.stability_growth)
-    records = part.store.memories_by_slot(chosen_slots)
-    cue_rows = part.store.cues_by_slot(chosen_slots)
+    records = part.store.memories_with_cues(chosen_slots)
     hits = []
     for rank, (i, mine) in enumerate(zip(chosen.tolist(), _rows_of_memories(table.inverse, chosen), strict=True)):
         slot = chosen_slots[rank]
         attention = table.attention[mine].tolist()
         best_row = int(table.cand_rows[mine[attention.index(max(attention))]])  # the first best, as argmax
-        cues = cue_rows.get(slot, [])
+        record, cues = records[slot]
         best = next(
             (Cue(c.text, c.kind) for c in cues if c.row == best_row),  # type: ignore[arg-type]
-            Cue(records[slot].text, "text"),
+            Cue(record.text, "text"),
         )
         lexical_rank = int(table.lexical_rank[i])
         hits.append(
             RecallHit(
-                memory=part.to_memory(records[slot], cues),
+                memory=part.to_memory(record, cues),
                 score=float(table.scores[i]),
                 rank=rank,
                 diagnostics=HitDiagnostics(

@@ -54,6 +54,12 @@ _CHUNK = 900
 _MEMORY_COLUMNS = (
     "slot, id, namespace, text, metadata, timestamp, created_at, updated_at, session, code, row_start, row_count"
 )
+_MEMORIES_WITH_CUES = (
+    f"SELECT {', '.join('m.' + c for c in _MEMORY_COLUMNS.split(', '))}, c.row, c.kind, c.text "
+    "FROM memories m LEFT JOIN cues c ON c.partition = m.partition AND c.slot = m.slot "
+    "WHERE m.partition = ? AND m.slot IN "
+)
+"""Records of some slots joined with their cues: one row per cue (or one with NULL cue columns)."""
 _LIFECYCLE_COLUMNS = (
     "slot, salience, novelty, learned_at, reinforced_at, stability, access_count, last_access, "
     "replay_count, expires_at, superseded_by, merged_from"
@@ -188,6 +194,22 @@ class SQLitePartition:
                 [self.pid, *chunk],
             ):
                 out[row[0]] = MemoryRecord(*row)
+        return out
+
+    def memories_with_cues(self, slots: Sequence[int]) -> dict[int, tuple[MemoryRecord, list[CueRecord]]]:
+        out: dict[int, tuple[MemoryRecord, list[CueRecord]]] = {}
+        for chunk in chunks(list(slots)):
+            # A join repeats the record's columns on each cue row, which costs less than a
+            # second statement for the few memories of a recall's hits.
+            for row in self.db.execute(f"{_MEMORIES_WITH_CUES}({marks(len(chunk))})", [self.pid, *chunk]):
+                slot = row[0]
+                entry = out.get(slot)
+                if entry is None:
+                    entry = out[slot] = (MemoryRecord(*row[:12]), [])
+                if row[12] is not None:
+                    entry[1].append(CueRecord(row[12], slot, row[13], row[14]))
+        for _, cues in out.values():
+            cues.sort()
         return out
 
     def metadata_by_slot(self, slots: Sequence[int]) -> Iterator[tuple[int, str]]:

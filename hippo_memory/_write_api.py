@@ -91,8 +91,7 @@ class Writer(Engine):
         part, _ = self._locate_one(id)
         with self._locked(part):
             slot = part.slot(id)  # under the lock: a racing forget raises MemoryNotFoundError here
-            row = part.store.memories_by_slot([slot])[slot]
-            old_cues = part.store.cues_by_slot([slot]).get(slot, [])
+            row, old_cues = part.store.memories_with_cues([slot])[slot]
         explicit = new_cues if new_cues is not None else [c.text for c in old_cues if c.kind == "explicit"]
         item = Prepared(
             row.id,

@@ -453,3 +453,21 @@ def test_sentence_cues_default_to_the_supersession_setting(
         memory_id = memory.remember("We went hiking near Sintra last weekend. The fog was thick all morning.")
         kinds = [cue.kind for cue in memory.get(memory_id).cues]
         assert ("sentence" in kinds) is expected
+
+
+def test_records_and_cues_read_in_one_statement_match_the_two_reads(mem: HippoMemory) -> None:
+    ids = mem.remember_many(
+        [{"text": fact, "cues": [f"cue {i}"]} for i, fact in enumerate(FACTS)], namespace=("team", "x")
+    )
+    mem.update(ids[1], cues=["a new cue", "another"])  # its cues move to new rows
+    part = mem._partition(mem.partition_key(("team", "x")))
+    assert part is not None
+    slots = sorted(part.id_slot.values())
+    both = part.store.memories_with_cues([*slots, 999])
+    records, cues = part.store.memories_by_slot(slots), part.store.cues_by_slot(slots)
+    assert both == {s: (records[s], cues.get(s, [])) for s in slots}
+    assert all([c.row for c in found] == sorted(c.row for c in found) for _, found in both.values())
+    # the memory built from them names the partition's namespace, as the record's JSON does
+    for memory in mem.list(("team",)):
+        assert memory.namespace == ("team", "x") == mem.get(memory.id).namespace
+        assert memory.cues == mem.get(memory.id).cues
