@@ -608,14 +608,21 @@ class Partition:
         """The public :class:`Memory` of a record.
 
         The write-time time cues stored beside the caller's metadata become
-        :attr:`Memory.time_cues`, so ``metadata`` is what the caller gave.
+        :attr:`Memory.time_cues`, so ``metadata`` is what the caller gave. A loaded
+        memory's namespace is the partition's own tuple (the record's JSON is parsed
+        only for a record the partition does not hold).
         """
         metadata = json.loads(row.metadata)
         time_cues = metadata.pop(TIME_CUES_KEY, None)
+        slot = row.slot
+        if slot < len(self.slot_id) and self.slot_id[slot] == row.id:  # loaded: its namespace is known
+            namespace = self.namespaces[int(self.slot_ns[slot])]
+        else:
+            namespace = tuple(json.loads(row.namespace))
         return Memory(
             id=row.id,
             text=row.text,
-            namespace=tuple(json.loads(row.namespace)),
+            namespace=namespace,
             metadata=metadata,
             timestamp=from_epoch(row.timestamp),
             created_at=from_epoch(row.created_at) or datetime.now(tz=UTC),
