@@ -436,11 +436,14 @@ class Engine:
         # Shared backend: the catalogue and the change sequences of every partition in one query.
         seqs = self.storage.partition_seqs(prefix) if self.storage.shared else None
         keys = list(seqs) if seqs is not None else self.storage.partition_keys(prefix)
+        # One partition (the common case): its hits are final, so they count as accesses
+        # under the lock the recall holds already instead of a second one.
+        touched = len(keys) == 1
         for order_key, key in enumerate(keys):
             part = self._partition(key, seq=None if seqs is None else seqs[key])
             if part is None:
                 continue
-            with self._locked(part):
+            with self._locked(part) as part:  # a partition evicted meanwhile comes back reloaded
                 try:
                     share = recall_partition(
                         part,
@@ -460,6 +463,10 @@ class Engine:
                 if not answered:
                     backend = part.index.active_kind
                 answered = True
+                if touched:
+                    kept = [hit for hit in share.hits if min_score is None or hit.score >= min_score][:k]
+                    slots = [part.id_slot[hit.memory.id] for hit in kept]
+                    part.life.touch(np.asarray(slots, dtype=np.int64), part.clock(), self.config.stability_growth)
             candidates += share.n_candidates
             for name, ms in share.timings.items():
                 timings[name] = timings.get(name, 0.0) + ms
@@ -484,7 +491,8 @@ class Engine:
             hits = tuple(dataclasses.replace(entry[5], rank=rank) for rank, entry in enumerate(found[:k]))
         else:
             hits = tuple(entry[5] for entry in found[:k])
-        self._touch([(entry[6], entry[5].memory.id) for entry in found[:k]])
+        if not touched:
+            self._touch([(entry[6], entry[5].memory.id) for entry in found[:k]])
         timings["total"] = (time.perf_counter() - t0) * 1e3
         self._evict()
         return RecallResult(query, prefix, hits, candidates, backend, timings)
