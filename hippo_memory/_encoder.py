@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import os
 import re
 import threading
@@ -98,11 +99,17 @@ def validate_vectors(vectors: Any, n: int, dim: int) -> FloatArray:
         raise InvalidVectorError(f"encoder returned a non-numeric result: {type(exc).__name__}: {exc}") from exc
     if array.ndim != 2 or array.shape != (n, dim):
         raise InvalidVectorError(f"encoder returned shape {array.shape}; expected ({n}, {dim})")
-    if not np.isfinite(array).all():
-        raise InvalidVectorError("encoder returned NaN or infinite values")
     norms = np.linalg.norm(array, axis=1, keepdims=True)
-    if n and float(norms.min()) < 1e-12:
+    # A NaN or infinite value makes its row's norm NaN or infinite, so a finite total
+    # clears every value without a pass over them (rows whose squares overflow are
+    # finite values: they pass, as they would value by value).
+    if not math.isfinite(float(norms.sum())) and not np.isfinite(array).all():
+        raise InvalidVectorError("encoder returned NaN or infinite values")
+    low = float(norms.min()) if n else 0.0
+    if n and low < 1e-12:
         raise InvalidVectorError("encoder returned an all-zero vector")
+    if low == 1.0 and float(norms.max()) == 1.0:  # unit rows already: x / 1.0 is x, bit for bit
+        return np.array(array, dtype=np.float32, order="C", copy=True)
     return np.ascontiguousarray(array / norms, dtype=np.float32)
 
 
