@@ -204,8 +204,11 @@ def candidate_table(
 def _rows_of_memories(inverse: IntArray, memories: IntArray) -> list[IntArray]:
     """The candidate rows of each of ``memories`` (positions into ``uniq``): int64 arrays, ascending.
 
-    One stable sort of ``inverse`` instead of a scan of every row per memory.
+    A scan of the rows per memory for a few memories (a recall's top ``k`` among
+    thousands of rows), else one stable sort of ``inverse``: the same arrays either way.
     """
+    if memories.size <= 3 or memories.size * 64 <= inverse.size:
+        return [np.flatnonzero(inverse == memory) for memory in memories.tolist()]
     order = np.argsort(inverse, kind="stable")
     grouped = inverse[order]
     starts = np.searchsorted(grouped, memories, side="left").tolist()
@@ -270,10 +273,9 @@ def recall_partition(
         attention = table.attention[mine].tolist()
         best_row = int(table.cand_rows[mine[attention.index(max(attention))]])  # the first best, as argmax
         record, cues = records[slot]
-        best = next(
-            (Cue(c.text, c.kind) for c in cues if c.row == best_row),  # type: ignore[arg-type]
-            Cue(record.text, "text"),
-        )
+        best = next((Cue(c.text, c.kind) for c in cues if c.row == best_row), None)  # type: ignore[arg-type]
+        if best is None:
+            best = Cue(record.text, "text")
         lexical_rank = int(table.lexical_rank[i])
         hits.append(
             RecallHit(

@@ -254,6 +254,21 @@ def test_the_two_ranking_fusion_equals_the_general_one_bit_for_bit() -> None:
             assert got.dtype == np.float32 and got.tobytes() == want.tobytes()
 
 
+def test_the_rows_of_the_hits_are_the_same_by_scan_or_by_sort() -> None:
+    from hippo_memory._recall import _rows_of_memories
+
+    rng = np.random.default_rng(3)
+    for rows in (1, 7, 300, 3000):
+        inverse = rng.integers(0, max(rows // 3, 1), rows).astype(np.int64)
+        for k in (1, 2, 4, 5, 10, 60):
+            memories = rng.choice(max(rows // 3, 1), min(k, max(rows // 3, 1)), replace=False).astype(np.int64)
+            order = np.argsort(inverse, kind="stable")  # the sort, by hand
+            expected = [order[inverse[order] == m] for m in memories.tolist()]
+            found = _rows_of_memories(inverse, memories)
+            assert len(found) == len(expected)
+            assert all(a.dtype == b.dtype and a.tobytes() == b.tobytes() for a, b in zip(found, expected, strict=True))
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     GOLDEN.write_text(json.dumps({r: observe(r) for r in ("learned", "fusion")}, indent=None) + "\n", encoding="utf-8")
     print(f"wrote {GOLDEN}")
