@@ -64,6 +64,22 @@ class AsyncMemoryMixin:
             include_superseded: bool = False,
             min_similarity: float | None = None,
             min_score: float | None = None,
+            reference_time: TimeLike | None = None,
+        ) -> RecallResult: ...
+        def recall_vector(
+            self,
+            vector: npt.NDArray[np.float32],
+            *,
+            query: str = "",
+            namespace: Sequence[str] | None = None,
+            k: int = 5,
+            filter: Mapping[str, Any] | None = None,
+            since: TimeLike | None = None,
+            until: TimeLike | None = None,
+            include_superseded: bool = False,
+            min_similarity: float | None = None,
+            min_score: float | None = None,
+            reference_time: TimeLike | None = None,
         ) -> RecallResult: ...
         def recall_groups(
             self,
@@ -78,6 +94,7 @@ class AsyncMemoryMixin:
             depth: int | None = None,
             method: GroupMethod = "max",
             vector: npt.NDArray[np.float32] | None = None,
+            reference_time: TimeLike | None = None,
         ) -> builtins.list[GroupHit]: ...
         def recall_chain(
             self,
@@ -87,6 +104,7 @@ class AsyncMemoryMixin:
             namespace: Sequence[str] | None = None,
             min_strength: float | None = None,
             filter: Mapping[str, Any] | None = None,
+            reference_time: TimeLike | None = None,
         ) -> Chain: ...
         def associate(
             self, source: str, target: str, *, strength: float = 1.0, bidirectional: bool = False
@@ -196,6 +214,7 @@ class AsyncMemoryMixin:
         include_superseded: bool = False,
         min_similarity: float | None = None,
         min_score: float | None = None,
+        reference_time: TimeLike | None = None,
     ) -> RecallResult:
         """Async twin of :meth:`~hippo_memory.HippoMemory.recall`."""
         return await asyncio.to_thread(
@@ -209,6 +228,39 @@ class AsyncMemoryMixin:
                 include_superseded=include_superseded,
                 min_similarity=min_similarity,
                 min_score=min_score,
+                reference_time=reference_time,
+            )
+        )
+
+    async def arecall_vector(
+        self,
+        vector: npt.NDArray[np.float32],
+        *,
+        query: str = "",
+        namespace: Sequence[str] | None = None,
+        k: int = 5,
+        filter: Mapping[str, Any] | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        include_superseded: bool = False,
+        min_similarity: float | None = None,
+        min_score: float | None = None,
+        reference_time: TimeLike | None = None,
+    ) -> RecallResult:
+        """Async twin of :meth:`~hippo_memory.HippoMemory.recall_vector`."""
+        return await asyncio.to_thread(
+            lambda: self.recall_vector(
+                vector,
+                query=query,
+                namespace=namespace,
+                k=k,
+                filter=filter,
+                since=since,
+                until=until,
+                include_superseded=include_superseded,
+                min_similarity=min_similarity,
+                min_score=min_score,
+                reference_time=reference_time,
             )
         )
 
@@ -225,6 +277,7 @@ class AsyncMemoryMixin:
         depth: int | None = None,
         method: GroupMethod = "max",
         vector: npt.NDArray[np.float32] | None = None,
+        reference_time: TimeLike | None = None,
     ) -> builtins.list[GroupHit]:
         """Async twin of :meth:`~hippo_memory.HippoMemory.recall_groups`."""
         return await asyncio.to_thread(
@@ -239,6 +292,7 @@ class AsyncMemoryMixin:
                 depth=depth,
                 method=method,
                 vector=vector,
+                reference_time=reference_time,
             )
         )
 
@@ -250,10 +304,18 @@ class AsyncMemoryMixin:
         namespace: Sequence[str] | None = None,
         min_strength: float | None = None,
         filter: Mapping[str, Any] | None = None,
+        reference_time: TimeLike | None = None,
     ) -> Chain:
         """Async twin of :meth:`~hippo_memory.HippoMemory.recall_chain`."""
         return await asyncio.to_thread(
-            lambda: self.recall_chain(query, hops=hops, namespace=namespace, min_strength=min_strength, filter=filter)
+            lambda: self.recall_chain(
+                query,
+                hops=hops,
+                namespace=namespace,
+                min_strength=min_strength,
+                filter=filter,
+                reference_time=reference_time,
+            )
         )
 
     async def aassociate(self, source: str, target: str, *, strength: float = 1.0, bidirectional: bool = False) -> None:

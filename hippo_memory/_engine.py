@@ -421,10 +421,12 @@ class Engine:
         include_superseded: bool,
         min_similarity: float | None,
         min_score: float | None = None,
+        reference: float | None = None,
     ) -> RecallResult:
         """Recall in every partition under ``prefix`` and merge their hits (validated arguments).
 
         Hits scoring below ``min_score`` are dropped before any counts as an access.
+        ``reference``: epoch seconds the query's relative dates count from (``None``: now).
         """
         t0 = time.perf_counter()
         # Over several partitions hits merge by score, ties (each partition's own top ranks)
@@ -457,6 +459,7 @@ class Engine:
                         include_superseded=include_superseded,
                         min_similarity=min_similarity,
                         touch=False,
+                        reference=reference,
                     )
                 except NamespaceNotFoundError:
                     continue

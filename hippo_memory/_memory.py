@@ -332,6 +332,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         include_superseded: bool = False,
         min_similarity: float | None = None,
         min_score: float | None = None,
+        reference_time: TimeLike | None = None,
     ) -> RecallResult:
         """Single-hop recall: nearest cues and BM25, Hopfield settle pooled per memory, fusion, priors.
 
@@ -348,6 +349,11 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
                 default) a score is a calibrated probability that the memory is
                 relevant, so one threshold means the same for every query (e.g. 0.3
                 returns nothing for a question the memory knows nothing about).
+            reference_time: The "now" that relative dates in the query count from
+                ("last Saturday", "two weeks ago"): a datetime (naive means UTC), epoch
+                seconds or an ISO 8601 string. ``None``: the current time. Give it when
+                the question was asked at another time (a replayed conversation, a
+                benchmark question's date) or in another time zone.
 
         Returns:
             Up to ``k`` hits, best first, with per-stage diagnostics. Each hit counts as
@@ -356,7 +362,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         Raises:
             NamespaceNotFoundError: nothing is stored under ``namespace``.
             EmptyTextError, TextTooLongError, InvalidFilterError, InvalidInputError: the
-                query, the filter or another argument is rejected.
+                query, the filter or another argument (``reference_time`` not a time) is rejected.
         """
         self._check_open()
         started = time.perf_counter()
@@ -374,6 +380,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             include_superseded=include_superseded,
             min_similarity=min_similarity,
             min_score=min_score,
+            reference_time=reference_time,
         )
         timings = dict(result.timings_ms)
         timings["encode"] = (encoded - started) * 1e3
@@ -393,10 +400,12 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         include_superseded: bool = False,
         min_similarity: float | None = None,
         min_score: float | None = None,
+        reference_time: TimeLike | None = None,
     ) -> RecallResult:
         """:meth:`recall` with a query vector float32 ``(d,)`` already encoded by this memory's encoder.
 
-        ``query`` feeds the lexical channel and the priors; empty means cue vectors only.
+        ``query`` feeds the lexical channel and the priors (its relative dates count
+        from ``reference_time``); empty means cue vectors only.
         """
         if min_similarity is not None and (
             isinstance(min_similarity, bool)
@@ -413,6 +422,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         validate_filter(filter)
         prefix = None if namespace is None else validate_namespace(namespace)
         since_t, until_t = to_epoch(since, "since"), to_epoch(until, "until")
+        reference = to_epoch(reference_time, "reference_time")
         q = validate_vectors(np.asarray(vector, dtype=np.float32).reshape(1, -1), 1, self.dim)[0]
         self._check_open()
         return self._recall_partitions(
@@ -426,6 +436,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             include_superseded=include_superseded,
             min_similarity=min_similarity,
             min_score=min_score,
+            reference=reference,
         )
 
     def recall_groups(
@@ -441,6 +452,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         depth: int | None = None,
         method: GroupMethod = "max",
         vector: npt.NDArray[np.float32] | None = None,
+        reference_time: TimeLike | None = None,
     ) -> builtins.list[GroupHit]:
         """Rank groups of memories (sessions, documents) by the memories' recall evidence.
 
@@ -463,6 +475,11 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
                 ``"soft_or"`` or ``"rank_sum"``; ``"max"`` by default as none of the others
                 did better on LongMemEval (see ``docs/temporal.md``).
             vector: The query already encoded, float32 ``(d,)``; skips encoding.
+            reference_time: The "now" that relative dates in the query count from
+                ("last Saturday", "two weeks ago"): a datetime (naive means UTC), epoch
+                seconds or an ISO 8601 string. ``None``: the current time. Give it when
+                the question was asked at another time (a replayed conversation, a
+                benchmark question's date) or in another time zone.
 
         Returns:
             Up to ``k`` groups, best first, each with its supporting hits best first.
@@ -472,14 +489,29 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             EmptyTextError: the query is empty.
             TextTooLongError: the query is longer than ``max_text_chars``.
             InvalidFilterError: ``filter`` is malformed.
-            InvalidInputError: ``group_by``, ``k``, ``depth`` or ``method`` is invalid.
+            InvalidInputError: ``group_by``, ``k``, ``depth``, ``method`` or ``reference_time`` is invalid.
         """
         wanted = group_depth(group_by, k, depth, method)
         if vector is None:
-            result = self.recall(query, namespace=namespace, k=wanted, filter=filter, since=since, until=until)
+            result = self.recall(
+                query,
+                namespace=namespace,
+                k=wanted,
+                filter=filter,
+                since=since,
+                until=until,
+                reference_time=reference_time,
+            )
         else:
             result = self.recall_vector(
-                vector, query=query, namespace=namespace, k=wanted, filter=filter, since=since, until=until
+                vector,
+                query=query,
+                namespace=namespace,
+                k=wanted,
+                filter=filter,
+                since=since,
+                until=until,
+                reference_time=reference_time,
             )
         return group_hits(result.hits, group_by, k, method=method)
 
@@ -492,6 +524,7 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
         min_strength: float | None = None,
         filter: Mapping[str, Any] | None = None,
         vector: npt.NDArray[np.float32] | None = None,
+        reference_time: TimeLike | None = None,
     ) -> Chain:
         """Multi-hop recall: the best single-hop memory, then its Hebbian associations.
 
@@ -503,6 +536,8 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
                 (default ``HippoConfig.chain_min_strength``).
             filter: Metadata conditions for the starting memory.
             vector: The query already encoded, float32 ``(d,)``; skips encoding.
+            reference_time: The "now" of the query's relative dates when the starting
+                memory is recalled (see :meth:`recall`).
 
         Returns:
             The chain, hop 0 first, and why it stopped; it never cycles.
@@ -517,9 +552,11 @@ class HippoMemory(Writer, Maintenance, AsyncMemoryMixin):
             raise InvalidInputError(f"min_strength must be a finite number or None, not {min_strength!r:.40}")
         threshold = self.config.chain_min_strength if min_strength is None else float(min_strength)
         if vector is None:
-            start = self.recall(query, namespace=namespace, k=1, filter=filter)
+            start = self.recall(query, namespace=namespace, k=1, filter=filter, reference_time=reference_time)
         else:
-            start = self.recall_vector(vector, query=query, namespace=namespace, k=1, filter=filter)
+            start = self.recall_vector(
+                vector, query=query, namespace=namespace, k=1, filter=filter, reference_time=reference_time
+            )
         if not start.hits:
             return Chain(query, (), "no_start")
         first = start.hits[0]

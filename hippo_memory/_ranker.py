@@ -194,7 +194,15 @@ class Priors(NamedTuple):
     lift: FloatArray
 
 
-def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray, *, always: bool = False) -> Priors:
+def apply_priors(
+    part: Partition,
+    query: str,
+    uniq: IntArray,
+    scores: FloatArray,
+    *,
+    always: bool = False,
+    reference: float | None = None,
+) -> Priors:
     """Spreading activation along associations, then the speaker and temporal priors.
 
     Args:
@@ -204,6 +212,8 @@ def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray
         scores: float32 ``(m,)``: their fused scores.
         always: Find speaker and time matches even where their weight is 0 (the
             learned ranker reads them as features).
+        reference: Epoch seconds the query's relative dates ("last Saturday") count
+            from; ``None``: now.
 
     Returns:
         The final hand-set scores (``scores`` unchanged when no association, speaker
@@ -218,7 +228,7 @@ def apply_priors(part: Partition, query: str, uniq: IntArray, scores: FloatArray
         speaker = np.isin(part.slot_speaker[uniq], named)
         bonus += config.speaker_weight * speaker
     if (always or config.temporal_weight > 0) and query:
-        asked = query_time(query)
+        asked = query_time(query, reference)
         if asked.windows.shape[0] or asked.asks_when:  # otherwise nothing can match
             spans, owners = candidate_spans(part.slot_spans, uniq)
             match = temporal_match(asked, part.slot_time[uniq], spans, owners)

@@ -145,6 +145,7 @@ def candidate_table(
     include_superseded: bool,
     min_similarity: float | None,
     want_features: bool = False,
+    reference: float | None = None,
 ) -> CandidateTable:
     """Gather the candidates of a recall and rank them (the ranker's whole pipeline).
 
@@ -157,6 +158,7 @@ def candidate_table(
         include_superseded: Rank replaced memories after current ones.
         min_similarity: Cosine floor (``None``: none).
         want_features: Compute the feature matrix even under the fusion ranker (training).
+        reference: Epoch seconds the query's relative dates count from (``None``: now).
     """
     config = part.config
     rows = None if slots is None else part.rows_of(slots)
@@ -180,7 +182,9 @@ def candidate_table(
     settled = settle_candidates(part, q, cand_rows, sims, owners)
     fusion = fuse(part, settled, lexical, lexical_scores, use_lexical)
     learned = config.ranker == "learned"
-    priors = apply_priors(part, query, settled.uniq, fusion.scores, always=learned or want_features)
+    priors = apply_priors(
+        part, query, settled.uniq, fusion.scores, always=learned or want_features, reference=reference
+    )
     needed = model_features(part) if learned and not want_features else None
     x = features(part, q, settled, sims, fusion, priors, needed) if learned or want_features else None
     scores = learned_scores(part, x) if learned and x is not None else priors.scores
@@ -229,6 +233,7 @@ def recall_partition(
     include_superseded: bool,
     min_similarity: float | None,
     touch: bool = True,
+    reference: float | None = None,
 ) -> PartitionRecall:
     """Single-hop recall in one partition.
 
@@ -239,6 +244,8 @@ def recall_partition(
         namespace: Only memories under this prefix (``None``: the whole partition).
         k: Memories wanted.
         touch: Count the hits as accesses (``False`` when the caller merges partitions first).
+        reference: Epoch seconds the query's relative dates ("last Saturday") count
+            from (``None``: now).
 
     Raises:
         NamespaceNotFoundError: nothing of the partition is under ``namespace``.
@@ -260,6 +267,7 @@ def recall_partition(
         slots=slots,
         include_superseded=include_superseded,
         min_similarity=min_similarity,
+        reference=reference,
     )
     t2 = time.perf_counter()
     chosen = table.ranked[:k]
