@@ -209,6 +209,7 @@ def _recall(
     include_superseded: bool,
     min_similarity: float | None,
     min_score: float | None = None,
+    reference_time: TimeLike | None = None,
 ) -> _Call[RecallResult]:
     body = {
         "query": query,
@@ -220,6 +221,7 @@ def _recall(
         "include_superseded": include_superseded,
         "min_similarity": min_similarity,
         "min_score": min_score,
+        "reference_time": _time(reference_time),
     }
     return _Call("POST", "/v1/recall", body, _recall_result, idempotent=True)
 
@@ -240,8 +242,11 @@ def _recall_vector(
     include_superseded: bool,
     min_similarity: float | None,
     min_score: float | None = None,
+    reference_time: TimeLike | None = None,
 ) -> _Call[RecallResult]:
-    call = _recall(query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score)
+    call = _recall(
+        query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score, reference_time
+    )
     return _Call("POST", "/v1/recall_vector", {**call.body, "vector": _vector(vector)}, _recall_result, idempotent=True)
 
 
@@ -252,6 +257,7 @@ def _recall_chain(
     min_strength: float | None,
     filter: Mapping[str, Any] | None,
     vector: npt.ArrayLike | None = None,
+    reference_time: TimeLike | None = None,
 ) -> _Call[Chain]:
     body = {
         "query": query,
@@ -260,6 +266,7 @@ def _recall_chain(
         "min_strength": min_strength,
         "filter": None if filter is None else dict(filter),
         "vector": None if vector is None else _vector(vector),
+        "reference_time": _time(reference_time),
     }
     return _Call("POST", "/v1/recall_chain", body, _chain, idempotent=True)
 
@@ -275,6 +282,7 @@ def _recall_groups(
     depth: int | None,
     method: str,
     vector: npt.ArrayLike | None,
+    reference_time: TimeLike | None = None,
 ) -> _Call[builtins.list[GroupHit]]:
     body = {
         "query": query,
@@ -287,6 +295,7 @@ def _recall_groups(
         "depth": depth,
         "method": method,
         "vector": None if vector is None else _vector(vector),
+        "reference_time": _time(reference_time),
     }
 
     def parse(d: Any) -> builtins.list[GroupHit]:

@@ -221,10 +221,13 @@ class HippoClient(AsyncMemoryMixin):
         include_superseded: bool = False,
         min_similarity: float | None = None,
         min_score: float | None = None,
+        reference_time: TimeLike | None = None,
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall`."""
         return self._send(
-            calls._recall(query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score)
+            calls._recall(
+                query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score, reference_time
+            )
         )
 
     def recall_chain(
@@ -236,9 +239,10 @@ class HippoClient(AsyncMemoryMixin):
         min_strength: float | None = None,
         filter: Mapping[str, Any] | None = None,
         vector: npt.NDArray[np.float32] | None = None,
+        reference_time: TimeLike | None = None,
     ) -> Chain:
         """See :meth:`HippoMemory.recall_chain`."""
-        return self._send(calls._recall_chain(query, hops, namespace, min_strength, filter, vector))
+        return self._send(calls._recall_chain(query, hops, namespace, min_strength, filter, vector, reference_time))
 
     def recall_groups(
         self,
@@ -253,9 +257,12 @@ class HippoClient(AsyncMemoryMixin):
         depth: int | None = None,
         method: GroupMethod = "max",
         vector: npt.NDArray[np.float32] | None = None,
+        reference_time: TimeLike | None = None,
     ) -> builtins.list[GroupHit]:
         """See :meth:`HippoMemory.recall_groups`."""
-        call = calls._recall_groups(query, group_by, k, namespace, filter, since, until, depth, method, vector)
+        call = calls._recall_groups(
+            query, group_by, k, namespace, filter, since, until, depth, method, vector, reference_time
+        )
         return self._send(call)
 
     def count(self, namespace: Sequence[str] | None = None) -> int:
@@ -279,10 +286,21 @@ class HippoClient(AsyncMemoryMixin):
         include_superseded: bool = False,
         min_similarity: float | None = None,
         min_score: float | None = None,
+        reference_time: TimeLike | None = None,
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall_vector` (the vector travels as JSON float32 values)."""
         call = calls._recall_vector(
-            vector, query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score
+            vector,
+            query,
+            namespace,
+            k,
+            filter,
+            since,
+            until,
+            include_superseded,
+            min_similarity,
+            min_score,
+            reference_time,
         )
         return self._send(call)
 
@@ -467,10 +485,13 @@ class AsyncHippoClient:
         include_superseded: bool = False,
         min_similarity: float | None = None,
         min_score: float | None = None,
+        reference_time: TimeLike | None = None,
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall`."""
         return await self._send(
-            calls._recall(query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score)
+            calls._recall(
+                query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score, reference_time
+            )
         )
 
     async def recall_chain(
@@ -482,9 +503,12 @@ class AsyncHippoClient:
         min_strength: float | None = None,
         filter: Mapping[str, Any] | None = None,
         vector: npt.NDArray[np.float32] | None = None,
+        reference_time: TimeLike | None = None,
     ) -> Chain:
         """See :meth:`HippoMemory.recall_chain`."""
-        return await self._send(calls._recall_chain(query, hops, namespace, min_strength, filter, vector))
+        return await self._send(
+            calls._recall_chain(query, hops, namespace, min_strength, filter, vector, reference_time)
+        )
 
     async def recall_groups(
         self,
@@ -499,9 +523,12 @@ class AsyncHippoClient:
         depth: int | None = None,
         method: GroupMethod = "max",
         vector: npt.NDArray[np.float32] | None = None,
+        reference_time: TimeLike | None = None,
     ) -> builtins.list[GroupHit]:
         """See :meth:`HippoMemory.recall_groups`."""
-        call = calls._recall_groups(query, group_by, k, namespace, filter, since, until, depth, method, vector)
+        call = calls._recall_groups(
+            query, group_by, k, namespace, filter, since, until, depth, method, vector, reference_time
+        )
         return await self._send(call)
 
     async def count(self, namespace: Sequence[str] | None = None) -> int:
@@ -525,10 +552,21 @@ class AsyncHippoClient:
         include_superseded: bool = False,
         min_similarity: float | None = None,
         min_score: float | None = None,
+        reference_time: TimeLike | None = None,
     ) -> RecallResult:
         """See :meth:`HippoMemory.recall_vector` (the vector travels as JSON float32 values)."""
         call = calls._recall_vector(
-            vector, query, namespace, k, filter, since, until, include_superseded, min_similarity, min_score
+            vector,
+            query,
+            namespace,
+            k,
+            filter,
+            since,
+            until,
+            include_superseded,
+            min_similarity,
+            min_score,
+            reference_time,
         )
         return await self._send(call)
 
@@ -565,6 +603,7 @@ class AsyncHippoClient:
     alist = list
     anamespaces = namespaces
     arecall = recall
+    arecall_vector = recall_vector
     arecall_chain = recall_chain
     aconsolidate = consolidate
     asupersede = supersede

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,3 +101,55 @@ def test_query_time_reads_last_saturday_from_the_reference() -> None:
     assert window.shape == (1, 2)
     assert datetime.fromtimestamp(float(window[0, 0]), UTC).date().isoformat() == "2023-05-27"
     assert np.isfinite(window).all()
+
+
+def test_the_server_and_its_clients_pass_it_through(tmp_path: Path) -> None:
+    from _server_support import live_server
+
+    from hippo_memory import AsyncHippoClient, HippoClient
+    from hippo_memory.server import KeyStore, create_app
+
+    def day(hit: Any) -> str:
+        return str(hit.memory.metadata["day"])
+
+    with _memory() as mem:
+        keys = KeyStore(tmp_path / "keys.json")
+        token, _ = keys.create("me", ["read"])
+        vector = mem.encoder.encode([QUERY])[0]
+        with live_server(create_app(mem, keys=keys, mcp=False)) as url:
+            with HippoClient(url, api_key=token) as client:
+                assert day(client.recall(QUERY, namespace=("me",), k=1).hits[0]) == "thursday"
+                assert day(client.recall(QUERY, namespace=("me",), k=1, reference_time=ASKED).hits[0]) == "saturday"
+                naive = ASKED.replace(tzinfo=None)  # sent without an offset: UTC on the server too
+                assert day(client.recall(QUERY, namespace=("me",), k=1, reference_time=naive).hits[0]) == "saturday"
+                found = client.recall_vector(vector, query=QUERY, namespace=("me",), k=1, reference_time=ASKED)
+                assert day(found.hits[0]) == "saturday"
+                groups = client.recall_groups(QUERY, group_by="day", namespace=("me",), k=1, reference_time=ASKED)
+                assert groups[0].key == "saturday"
+                chain = client.recall_chain(QUERY, namespace=("me",), hops=0, reference_time=ASKED.timestamp())
+                assert chain.hops[0].memory.metadata["day"] == "saturday"
+                with pytest.raises(InvalidInputError, match="reference_time"):
+                    client.recall(QUERY, namespace=("me",), reference_time="last Saturday")
+
+            async def run() -> list[str]:
+                async with AsyncHippoClient(url, api_key=token) as client:
+                    recalled = await client.arecall(QUERY, namespace=("me",), k=1, reference_time=ASKED)
+                    by_vector = await client.arecall_vector(
+                        vector, query=QUERY, namespace=("me",), k=1, reference_time=ASKED
+                    )
+                    return [day(recalled.hits[0]), day(by_vector.hits[0])]
+
+            assert asyncio.run(run()) == ["saturday", "saturday"]
+
+
+async def test_the_mcp_recall_tool_takes_the_users_now() -> None:
+    from mcp import Client
+
+    from hippo_memory.server._mcp import build_mcp
+    from hippo_memory.server._service import Service
+
+    with _memory() as mem:
+        async with Client(build_mcp(Service(mem))) as client:
+            at = "2023-05-30T11:00:00+02:00"  # the user's local time, with its offset
+            hits = (await client.call_tool("recall", {"query": QUERY, "k": 1, "reference_time": at})).structured_content
+            assert hits["hits"][0]["metadata"] == {"day": "saturday"}

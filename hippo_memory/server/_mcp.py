@@ -112,7 +112,12 @@ def build_mcp(service: Service) -> MCPServer:
 
     @tool
     def recall(
-        query: str, ctx: Context, namespace: list[str] | None = None, k: int = 5, filter: dict[str, Any] | None = None
+        query: str,
+        ctx: Context,
+        namespace: list[str] | None = None,
+        k: int = 5,
+        filter: dict[str, Any] | None = None,
+        reference_time: str | None = None,
     ) -> dict[str, Any]:
         """Search long-term memory for what is relevant to `query`.
 
@@ -123,8 +128,11 @@ def build_mcp(service: Service) -> MCPServer:
         `score`: the probability (0 to 1) that it is relevant; below about 0.3 it
         probably is not. An empty list means nothing is stored there. Pass
         `namespace` (e.g. ["users", "alice"]) to search one user's memories only.
+        When the query holds a relative date ("last Saturday", "two weeks ago"), pass
+        the user's current date and time as `reference_time` (ISO 8601 with its UTC
+        offset, e.g. "2024-06-01T18:30:00+02:00"); otherwise the server's clock is used.
         """
-        req = RecallRequest(query=query, namespace=namespace, k=k, filter=filter)
+        req = RecallRequest(query=query, namespace=namespace, k=k, filter=filter, reference_time=reference_time)
         try:
             result = call(lambda: service.recall(who(ctx), req))
         except ToolError as exc:

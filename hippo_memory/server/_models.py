@@ -137,6 +137,11 @@ class RecallRequest(BaseModel):
     min_score: Number | None = Field(
         default=None, description="Drop hits scoring below this (a calibrated probability of relevance)."
     )
+    reference_time: TimeIn | None = Field(
+        default=None,
+        description="The 'now' that relative dates in the query ('last Saturday') count from: epoch seconds or "
+        "ISO 8601 (no offset: UTC); null: the server's clock.",
+    )
 
 
 class RecallChainRequest(BaseModel):
@@ -151,6 +156,11 @@ class RecallChainRequest(BaseModel):
         default=None,
         max_length=MAX_VECTOR,
         description="The query already encoded (float32 values), else the server encodes `query`.",
+    )
+    reference_time: TimeIn | None = Field(
+        default=None,
+        description="The 'now' that relative dates in the query ('last Saturday') count from: epoch seconds or "
+        "ISO 8601 (no offset: UTC); null: the server's clock.",
     )
 
 
@@ -169,6 +179,11 @@ class RecallVectorRequest(BaseModel):
     min_score: Number | None = Field(
         default=None, description="Drop hits scoring below this (a calibrated probability of relevance)."
     )
+    reference_time: TimeIn | None = Field(
+        default=None,
+        description="The 'now' that relative dates in the query ('last Saturday') count from: epoch seconds or "
+        "ISO 8601 (no offset: UTC); null: the server's clock.",
+    )
 
 
 class RecallGroupsRequest(BaseModel):
@@ -184,6 +199,11 @@ class RecallGroupsRequest(BaseModel):
     depth: int | None = Field(default=None, ge=1, le=MAX_K, description="Memories recalled to aggregate.")
     method: Literal["max", "top_mean", "soft_or", "rank_sum"] = "max"
     vector: VectorIn | None = Field(default=None, max_length=MAX_VECTOR, description="The query already encoded.")
+    reference_time: TimeIn | None = Field(
+        default=None,
+        description="The 'now' that relative dates in the query ('last Saturday') count from: epoch seconds or "
+        "ISO 8601 (no offset: UTC); null: the server's clock.",
+    )
 
 
 class AssociateRequest(BaseModel):

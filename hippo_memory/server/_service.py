@@ -286,6 +286,7 @@ class Service:
             include_superseded=req.include_superseded,
             min_similarity=req.min_similarity,
             min_score=req.min_score,
+            reference_time=req.reference_time,
         )
         return IdScope(who.prefix).result(result)
 
@@ -303,6 +304,7 @@ class Service:
             include_superseded=req.include_superseded,
             min_similarity=req.min_similarity,
             min_score=req.min_score,
+            reference_time=req.reference_time,
         )
         return IdScope(who.prefix).result(result)
 
@@ -320,6 +322,7 @@ class Service:
             depth=req.depth,
             method=req.method,
             vector=None if req.vector is None else _vector(req.vector),
+            reference_time=req.reference_time,
         )
         ids = IdScope(who.prefix)
         return [g._replace(hits=ids.result_hits(g.hits)) for g in groups]
@@ -334,6 +337,7 @@ class Service:
             min_strength=req.min_strength,
             filter=req.filter,
             vector=None if req.vector is None else _vector(req.vector),
+            reference_time=req.reference_time,
         )
         return IdScope(who.prefix).chain(chain)
 
