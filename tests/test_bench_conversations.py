@@ -11,13 +11,14 @@ import gzip
 import hashlib
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytest
 
-from hippo_memory import HashingEncoder
+from hippo_memory import HashingEncoder, HippoConfig
 from hippo_memory.bench._baselines import dedupe_to_parents, rrf_fuse
 from hippo_memory.bench._conversations import main, register_commands, run_benchmark
 from hippo_memory.bench._datasets import (
@@ -255,6 +256,38 @@ def test_load_longmemeval_levels_and_gzip(lme_path: Path, tmp_path: Path) -> Non
     assert turns[0].questions[0].gold == {"s-cat#0", "s-car#0"}
     assert all(u.parent is None for u in turns[0].units)  # ranked as turns, not sessions
     assert turns[0].units[0].text == "user: My cat Miso loves tuna treats."
+    asked = datetime(2023, 5, 30, 10, 18, tzinfo=UTC).timestamp()  # question_date: the reference of "last ..."
+    assert sessions[0].questions[0].asked_at == turns[0].questions[0].asked_at == asked
+
+
+@pytest.mark.parametrize("granularity", ["unit", "part"])
+def test_hippo_ranks_with_the_question_date_as_reference_time(granularity: Literal["unit", "part"]) -> None:
+    from hippo_memory.bench._conv_hippo import HippoSystem
+    from hippo_memory.bench._datasets import Haystack, Question, Unit
+
+    days = {"thu": 25, "fri": 26, "sat": 27, "sun": 28}  # May 2023; the question comes on Tuesday the 30th
+    sessions = [
+        Unit(uid=name, text="Spent the whole day out with Sam.", session=name, timestamp=_may(day))
+        for name, day in days.items()
+    ]
+    parts = [
+        Unit(uid=f"{u.uid}#0", text=u.text, session=u.session, timestamp=u.timestamp, parent=u.uid) for u in sessions
+    ]
+    question = Question("q", "What did I do last Saturday?", "temporal-reasoning", frozenset({"sat"}), _may(30))
+    haystack = Haystack(key="q", units=sessions, questions=[question], parts=parts if granularity == "part" else [])
+    system = HippoSystem(HashingEncoder(128), HippoConfig(), name="hippo", granularity=granularity)
+    system.ingest(haystack)
+    vector = system.encoder.encode([question.text])[0]
+    try:
+        assert system.rank(question, vector, 4)[0] == "sat"
+        undated = Question("q", question.text, question.category, question.gold)  # asked "now": no such week
+        assert system.rank(undated, vector, 4)[0] != "sat"
+    finally:
+        system.close()
+
+
+def _may(day: int) -> float:
+    return datetime(2023, 5, day, 15, 0, tzinfo=UTC).timestamp()
 
 
 # --------------------------------------------------------------------------- harness

@@ -5,7 +5,9 @@ Each haystack goes into a fresh in-memory :class:`~hippo_memory.HippoMemory`
 session as ``session`` (so consecutive turns are linked), its date as
 ``timestamp`` and its speaker, when the data names one, as ``metadata["speaker"]``
 (what a conversation memory knows of every turn it stores). Recall uses :meth:`HippoMemory.recall_vector` with the question's
-precomputed vector, so recall timing excludes query encoding. At LongMemEval
+precomputed vector, so recall timing excludes query encoding, and with the question's
+date (:attr:`Question.asked_at`, LongMemEval's ``question_date``) as ``reference_time``, so
+"last Saturday" is the Saturday before the question, not before the run. At LongMemEval
 session level the turns are stored with their session id in
 ``metadata["session_id"]`` and sessions are ranked by
 :meth:`HippoMemory.recall_groups` (the turns' evidence aggregated per session).
@@ -136,10 +138,14 @@ class HippoSystem:
 
     def _ranked_ids(self, question: Question, query_vector: FloatArray, k: int) -> list[str]:
         assert self._memory is not None
-        result = self._memory.recall_vector(query_vector, query=question.text, namespace=NAMESPACE, k=k)
+        result = self._memory.recall_vector(
+            query_vector, query=question.text, namespace=NAMESPACE, k=k, reference_time=question.asked_at
+        )
         ids = [hit.memory.id for hit in result]
         if self.chain_hops > 0 and ids:
-            chain = self._memory.recall_chain(question.text, hops=self.chain_hops, namespace=NAMESPACE)
+            chain = self._memory.recall_chain(
+                question.text, hops=self.chain_hops, namespace=NAMESPACE, reference_time=question.asked_at
+            )
             linked = [hop.memory.id for hop in chain.hops]
             ids = linked + ids  # hop 0 is the best hit; duplicates drop below
         return ids
@@ -157,6 +163,7 @@ class HippoSystem:
                 depth=turns,
                 method=self.group_method,
                 vector=query_vector,
+                reference_time=question.asked_at,
             )
             if len(groups) >= depth or turns >= self._n_items:
                 return [str(group.key) for group in groups]

@@ -88,12 +88,15 @@ class Question:
         text: The question, used as the query.
         category: LoCoMo category number as a string, or LongMemEval question_type.
         gold: uids of the units that answer it.
+        asked_at: When it was asked, as UTC epoch seconds, if known (LongMemEval's
+            ``question_date``): the reference time of its relative dates ("last Saturday").
     """
 
     qid: str
     text: str
     category: str
     gold: frozenset[str]
+    asked_at: float | None = None
 
 
 @dataclass(slots=True)
@@ -302,14 +305,17 @@ def load_longmemeval(data: Sequence[dict[str, Any]], *, level: Level, limit: int
                 if turn.get("has_answer"):
                     gold_turns.add(uid)
         category = str(item.get("question_type", ""))
+        asked_at = _parse_lme_date(item.get("question_date"))
         if level == "session":
             gold = frozenset(str(s) for s in item.get("answer_session_ids", []))
-            question = Question(qid=qid, text=str(item["question"]), category=category, gold=gold)
+            question = Question(qid=qid, text=str(item["question"]), category=category, gold=gold, asked_at=asked_at)
             haystacks.append(Haystack(key=qid, units=sessions, questions=[question], parts=turns))
         else:
             if not gold_turns:
                 continue
-            question = Question(qid=qid, text=str(item["question"]), category=category, gold=frozenset(gold_turns))
+            question = Question(
+                qid=qid, text=str(item["question"]), category=category, gold=frozenset(gold_turns), asked_at=asked_at
+            )
             units = [replace(turn, parent=None) for turn in turns]  # turns are the units
             haystacks.append(Haystack(key=qid, units=units, questions=[question]))
     return haystacks
