@@ -146,27 +146,37 @@ class LifecycleState:
         for row in rows:
             self.reset(row.slot, learned_at=float(row.created_at), stability=half_life)
         for record in store.lifecycle():
-            slot = record.slot
-            if slot not in live:
-                continue  # a row left by a memory that no longer exists
-            self.salience[slot] = record.salience
-            self.novelty[slot] = np.nan if record.novelty is None else record.novelty
-            self.learned_at[slot] = record.learned_at
-            self.reinforced_at[slot] = record.reinforced_at
-            self.stability[slot] = record.stability
-            self.access[slot] = record.access_count
-            self.last_access[slot] = np.nan if record.last_access is None else record.last_access
-            self.replays[slot] = record.replay_count
-            self.expires_at[slot] = math.inf if record.expires_at is None else record.expires_at
-            newer = id_slot.get(record.superseded_by, -1) if record.superseded_by else -1
-            if newer >= 0:
-                self.superseded_by[slot] = newer
-                self.n_superseded += 1
-            ids = json.loads(record.merged_from or "[]")
-            if ids:
-                self.merged_from[slot] = list(ids)
+            if record.slot in live:  # else a row left by a memory that no longer exists
+                self.mirror(record, id_slot)
         self.next_expiry = float(self.expires_at.min()) if self.expires_at.size else math.inf
         self.aliases = store.aliases()
+
+    def mirror(self, record: LifecycleRecord, id_slot: dict[str, int]) -> None:
+        """Set a memory's state to its stored lifecycle row (a load, or another process's commit).
+
+        Args:
+            record: The row; its ``slot`` must hold a memory (grown here if needed).
+            id_slot: Live ids to slots, to resolve ``superseded_by``.
+        """
+        slot = record.slot
+        self.grow(slot + 1)
+        self.salience[slot] = record.salience
+        self.novelty[slot] = np.nan if record.novelty is None else record.novelty
+        self.learned_at[slot] = record.learned_at
+        self.reinforced_at[slot] = record.reinforced_at
+        self.stability[slot] = record.stability
+        self.access[slot] = record.access_count
+        self.last_access[slot] = np.nan if record.last_access is None else record.last_access
+        self.replays[slot] = record.replay_count
+        self.expires_at[slot] = math.inf if record.expires_at is None else record.expires_at
+        newer = id_slot.get(record.superseded_by, -1) if record.superseded_by else -1
+        self.n_superseded += int(newer >= 0) - int(self.superseded_by[slot] >= 0)
+        self.superseded_by[slot] = newer
+        ids = json.loads(record.merged_from or "[]")
+        if ids:
+            self.merged_from[slot] = list(ids)
+        else:
+            self.merged_from.pop(slot, None)
 
     # -- reading --------------------------------------------------------------------
     def resolve(self, id: str) -> str:

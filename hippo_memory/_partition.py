@@ -355,26 +355,8 @@ class Partition:
 
     def _set_lifecycle(self, record: LifecycleRecord) -> None:
         """Mirror a memory's lifecycle row (as :meth:`LifecycleState.load` does); drops its unflushed accesses."""
-        life, slot = self.life, record.slot
-        life.grow(slot + 1)
-        life.salience[slot] = record.salience
-        life.novelty[slot] = np.nan if record.novelty is None else record.novelty
-        life.learned_at[slot] = record.learned_at
-        life.reinforced_at[slot] = record.reinforced_at
-        life.stability[slot] = record.stability
-        life.access[slot] = record.access_count
-        life.last_access[slot] = np.nan if record.last_access is None else record.last_access
-        life.replays[slot] = record.replay_count
-        life.expires_at[slot] = math.inf if record.expires_at is None else record.expires_at
-        newer = self.id_slot.get(record.superseded_by, -1) if record.superseded_by else -1
-        life.n_superseded += int(newer >= 0) - int(life.superseded_by[slot] >= 0)
-        life.superseded_by[slot] = newer
-        ids = json.loads(record.merged_from or "[]")
-        if ids:
-            life.merged_from[slot] = list(ids)
-        else:
-            life.merged_from.pop(slot, None)
-        life.dirty.discard(slot)
+        self.life.mirror(record, self.id_slot)
+        self.life.dirty.discard(record.slot)
 
     def _catch_up_ivf(self, generation: int) -> None:
         """Use the IVF centroids another process persisted, as a load would."""
