@@ -259,6 +259,16 @@ class HippoConfig(BaseModel):
         True,
         description="fsync vectors and use synchronous=FULL SQLite commits (survives power loss, not just process crashes).",
     )
+    change_notifications: bool = Field(
+        False,
+        description=(
+            "PostgreSQL stores: learn of other processes' commits by LISTEN/NOTIFY (a connection of its own) "
+            "instead of one catalogue query before every recall. Another process's commit is then recalled once "
+            "its notification has arrived, normally within a millisecond of the commit rather than from the "
+            "instant it returns; the feed is checked by a round trip at least every 5 s and every recall "
+            "queries while it is down. Ignored by directory and in-memory stores."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> HippoConfig:

@@ -76,7 +76,9 @@ class Engine:
         self._registry = threading.RLock()
         self._loaded: OrderedDict[Namespace, Partition] = OrderedDict()
         self._sizes: dict[Namespace, int] = {}  # bytes of each loaded partition at its last use
-        self.storage: Storage = open_storage(path, durable=config.durable, read_only=read_only)
+        self.storage: Storage = open_storage(
+            path, durable=config.durable, read_only=read_only, notify=config.change_notifications
+        )
         try:
             self._fingerprint_missing = False
             self.config = self._reconcile_config(config)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from ._errors import MissingDependencyError, StoreClosedError, StoreCorruptedError, StoreVersionError
+from ._postgres_feed import CHANNEL, CREATED, ChangeFeed
 from ._postgres_io import CONSOLIDATION_LOCK_CLASS, ChangeSet, mapped_errors
 from ._postgres_partition import PostgresPartition
 from ._postgres_schema import MIGRATIONS, Migration, apply_migrations
@@ -99,6 +100,12 @@ def prefix_range(prefix: Namespace) -> tuple[str, str]:
 CHANGE_LOG_KEEP = 1024
 """Commits of a partition kept in its change log (``hippo_changes``): a reader further behind reloads in full."""
 _PRUNE_EVERY = 128  # a partition's log is pruned by every 128th commit, back to CHANGE_LOG_KEEP
+_BUMP = (
+    "WITH bumped AS (UPDATE hippo_partitions SET seq = seq + 1 WHERE partition_id = ANY(%s::bigint[]) "
+    "RETURNING partition_id, seq) "
+    "SELECT partition_id, seq, pg_notify(%s, partition_id || ':' || seq) IS NULL FROM bumped"
+)
+"""The change sequences' bump at commit, with one notification per partition (delivered at commit)."""
 _LOG_CHANGES = (
     "INSERT INTO hippo_changes (partition_id, seq, memories, lifecycle, links, flags) "
     "VALUES (%s, %s, %s::bigint[], %s::bigint[], %s::bigint[], %s)"
@@ -123,6 +130,9 @@ class PostgresStorage:
         durable: ``False`` commits with ``synchronous_commit = off`` (a crash of the
             server may lose the last transactions, never corrupt the store).
         pool: Connection pool settings.
+        notify: Learn of other processes' commits from ``LISTEN``/``NOTIFY``
+            (:class:`~hippo_memory._postgres_feed.ChangeFeed`, on a connection of its
+            own) instead of one catalogue query per recall.
 
     Raises:
         StoreError: the server cannot be reached, refuses the login or has no such
@@ -132,7 +142,7 @@ class PostgresStorage:
         StoreVersionError: a newer hippo-memory migrated the database.
     """
 
-    def __init__(self, url: str, *, durable: bool = True, pool: PoolConfig | None = None) -> None:
+    def __init__(self, url: str, *, durable: bool = True, pool: PoolConfig | None = None, notify: bool = False) -> None:
         self.url = url
         self.path: Path | None = None
         self.persistent = True
@@ -158,14 +168,19 @@ class PostgresStorage:
                 open=True,
                 name="hippo-memory",
             )
+        self._feed = ChangeFeed(self._listener) if notify else None
+
+    def _listener(self) -> psycopg.Connection[Any]:
+        """A connection of the change feed's own (autocommit, outside the pool)."""
+        return psycopg.connect(self.url, autocommit=True, **self._connect_kwargs)
 
     @classmethod
     @contextlib.contextmanager
     def from_conn_string(
-        cls, url: str, *, durable: bool = True, pool: PoolConfig | None = None
+        cls, url: str, *, durable: bool = True, pool: PoolConfig | None = None, notify: bool = False
     ) -> Iterator[PostgresStorage]:
         """A storage on ``url``, closed when the block ends."""
-        storage = cls(url, durable=durable, pool=pool)
+        storage = cls(url, durable=durable, pool=pool, notify=notify)
         try:
             yield storage
         finally:
@@ -323,32 +338,37 @@ class PostgresStorage:
         with mapped_errors("cannot start a transaction"):
             conn = self._pool.getconn()
         local.conn, local.depth, local.touched = conn, 1, {}
+        bumped: list[tuple[int, int]] = []
         try:
             with mapped_errors("cannot commit"), conn.transaction():
                 yield
                 if local.touched:
-                    self._log_changes(conn, local.touched)
+                    bumped = self._log_changes(conn, local.touched)
+            if bumped and self._feed is not None:
+                self._feed.committed(bumped)
         finally:
             local.conn, local.depth, local.touched = None, 0, {}
             with contextlib.suppress(Exception):
                 self._pool.putconn(conn)
 
     @staticmethod
-    def _log_changes(conn: psycopg.Connection[Any], touched: Mapping[int, ChangeSet]) -> None:
-        """Bump the sequence of every partition in ``touched`` and log its changes (at the end of a transaction)."""
-        bumped = conn.execute(
-            "UPDATE hippo_partitions SET seq = seq + 1 WHERE partition_id = ANY(%s::bigint[]) "
-            "RETURNING partition_id, seq",
-            (sorted(touched),),
-        ).fetchall()
+    def _log_changes(conn: psycopg.Connection[Any], touched: Mapping[int, ChangeSet]) -> list[tuple[int, int]]:
+        """Bump the sequence of every partition in ``touched``, log its changes and notify them (at the end of a transaction).
+
+        Returns:
+            ``(partition_id, seq)`` of each partition bumped.
+        """
+        rows = conn.execute(_BUMP, (sorted(touched), CHANNEL)).fetchall()
+        bumped = [(int(pid), int(seq)) for pid, seq, _ in rows]
         with conn.cursor() as cursor:
-            cursor.executemany(_LOG_CHANGES, [touched[int(pid)].row(int(pid), int(seq)) for pid, seq in bumped])
+            cursor.executemany(_LOG_CHANGES, [touched[pid].row(pid, seq) for pid, seq in bumped])
         for pid, seq in bumped:
-            if int(seq) % _PRUNE_EVERY == 0:
+            if seq % _PRUNE_EVERY == 0:
                 conn.execute(
                     "DELETE FROM hippo_changes WHERE partition_id = %s AND seq <= %s",
-                    (int(pid), int(seq) - CHANGE_LOG_KEEP),
+                    (pid, seq - CHANGE_LOG_KEEP),
                 )
+        return bumped
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -442,10 +462,13 @@ class PostgresStorage:
                 # On a connection of its own: a partition never disappears with a rolled-back write.
                 with mapped_errors("cannot create a partition"), self._pool.connection() as conn:
                     rows = conn.execute(
-                        "INSERT INTO hippo_partitions (key) VALUES (%s) ON CONFLICT (key) DO UPDATE SET key = excluded.key "
-                        "RETURNING partition_id",
-                        (text,),
+                        "WITH made AS (INSERT INTO hippo_partitions (key) VALUES (%s) "
+                        "ON CONFLICT (key) DO UPDATE SET key = excluded.key RETURNING partition_id) "
+                        "SELECT partition_id, pg_notify(%s, %s) IS NULL FROM made",
+                        (text, CHANNEL, CREATED),
                     ).fetchall()
+                if self._feed is not None:
+                    self._feed.created()
             found = PostgresPartition(self, int(rows[0][0]), key)
             self._partitions[key] = found
             return found
@@ -462,22 +485,39 @@ class PostgresStorage:
         return list(self.partition_seqs(prefix))
 
     def partition_seqs(self, prefix: Namespace | None = None) -> dict[Namespace, int]:
-        """:meth:`partition_keys` with each partition's change sequence, in one query (the freshness check of a recall)."""
+        """:meth:`partition_keys` with each partition's change sequence (the freshness check of a recall).
+
+        One query; with the change feed (``notify``), none while it has heard of no
+        partition created since the last query for ``prefix``.
+        """
+        feed = self._feed
+        epoch = feed.poll() if feed is not None else None
+        if feed is not None and epoch is not None:
+            heard = feed.catalogue(prefix, epoch)
+            if heard is not None:
+                return heard
         if prefix is None:
             rows = self.fetch(
-                "cannot read the partition catalogue", "SELECT key, seq FROM hippo_partitions ORDER BY partition_id"
+                "cannot read the partition catalogue",
+                "SELECT key, partition_id, seq FROM hippo_partitions ORDER BY partition_id",
             )
-            return {tuple(json.loads(key)): int(seq) for key, seq in rows}
-        low, high = prefix_range(prefix)
-        shallower = [namespace_key(prefix[:n]) for n in range(1, len(prefix))]
-        rows = self.fetch(
-            "cannot read the partition catalogue",
-            "SELECT key, seq FROM hippo_partitions WHERE (key >= %s AND key < %s) OR key = ANY(%s::text[]) "
-            "ORDER BY partition_id",
-            (low, high, shallower),
-        )
-        found = ((tuple(json.loads(key)), int(seq)) for key, seq in rows)
-        return {key: seq for key, seq in found if key[: len(prefix)] == prefix or prefix[: len(key)] == key}
+        else:
+            low, high = prefix_range(prefix)
+            shallower = [namespace_key(prefix[:n]) for n in range(1, len(prefix))]
+            rows = self.fetch(
+                "cannot read the partition catalogue",
+                "SELECT key, partition_id, seq FROM hippo_partitions "
+                "WHERE (key >= %s AND key < %s) OR key = ANY(%s::text[]) ORDER BY partition_id",
+                (low, high, shallower),
+            )
+        found = {tuple(json.loads(key)): (int(pid), int(seq)) for key, pid, seq in rows}
+        if prefix is not None:
+            found = {
+                key: row for key, row in found.items() if key[: len(prefix)] == prefix or prefix[: len(key)] == key
+            }
+        if feed is not None and epoch is not None:
+            feed.remember(prefix, epoch, found)
+        return {key: seq for key, (_, seq) in found.items()}
 
     def namespace_counts(self, prefix: Namespace | None = None) -> dict[Namespace, int]:
         query = "SELECT namespace, count FROM hippo_namespaces WHERE count > 0"
@@ -518,5 +558,7 @@ class PostgresStorage:
         for part in self._partitions.values():
             part.close()
         self._partitions.clear()
+        if self._feed is not None:
+            self._feed.close()
         with contextlib.suppress(Exception):
             self._pool.close()

@@ -519,8 +519,13 @@ class SQLiteStorage:
         self._release()
 
 
-def open_storage(location: str | os.PathLike[str] | None, *, durable: bool = True, read_only: bool = False) -> Storage:
+def open_storage(
+    location: str | os.PathLike[str] | None, *, durable: bool = True, read_only: bool = False, notify: bool = False
+) -> Storage:
     """The storage a location names: a ``postgresql://`` URL, a directory, or ``None`` for RAM.
+
+    ``notify``: a PostgreSQL store listens for other processes' commits
+    (``HippoConfig.change_notifications``); ignored otherwise.
 
     Raises:
         MissingDependencyError: a PostgreSQL URL without the ``postgres`` extra installed.
@@ -534,6 +539,6 @@ def open_storage(location: str | os.PathLike[str] | None, *, durable: bool = Tru
             ) from exc
         if read_only:
             raise InvalidConfigError("read_only is for store directories: every process of a database store reads")
-        storage: Storage = PostgresStorage(location, durable=durable)
+        storage: Storage = PostgresStorage(location, durable=durable, notify=notify)
         return storage
     return SQLiteStorage(location, durable=durable, read_only=read_only)
