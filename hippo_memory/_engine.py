@@ -238,13 +238,27 @@ class Engine:
             self.storage.forget_partition(key)
 
     def _retry(self, call: Callable[[], T]) -> T:
-        """Run a write, reloading and retrying when another process changed a partition it wrote."""
+        """Run a write, retrying when another process committed to a partition it was about to write.
+
+        The partition is caught up in place first (:meth:`_catch_up`: the other
+        processes' changes applied, or a full reload where the change log cannot serve),
+        so the retry allocates from a current state. A write that raced a commit thus
+        costs a catch-up, not a reload of the whole partition.
+        """
         for _ in range(_RETRIES):
             try:
                 return call()
             except StalePartition as stale:
-                self._unload(stale.key)
+                self._refresh(stale.key)
         raise StoreError(f"other processes kept writing the same partition; gave up after {_RETRIES} tries")
+
+    def _refresh(self, key: Namespace) -> None:
+        """Bring a loaded partition that raised :class:`StalePartition` up to date; drop it if that fails."""
+        with self._registry:
+            part = self._loaded.get(key)
+            if part is not None and (part.store.seq() == part.seq or self._catch_up(part)):
+                return
+            self._unload(key)
 
     @contextlib.contextmanager
     def _locked(self, part: Partition) -> Iterator[Partition]:

@@ -50,7 +50,13 @@ class _Diverged(Exception):
 
 
 class StalePartition(Exception):
-    """Another process committed to this partition since it was loaded: reload and retry."""
+    """Another process committed to this partition since its state was read: catch up and retry.
+
+    Raised by :meth:`Partition.transaction` before its block runs, so nothing of the
+    write was stored; the caller leaves the in-RAM state as it was (undoing any change
+    it made ahead of the transaction), and the engine catches it up in place
+    (:meth:`Partition.catch_up`) before it retries the whole call.
+    """
 
     def __init__(self, key: Namespace) -> None:
         super().__init__(f"partition {key!r} changed in another process")
@@ -475,11 +481,13 @@ class Partition:
         """A write transaction of this partition (joining an open one of the storage).
 
         On a shared backend it first takes the partition's cross-process write lock and
-        checks that no other process committed since this state was loaded: slots and
-        vector rows are allocated from the in-RAM state, so writing from a stale one
-        would collide. Then it raises :class:`StalePartition` (the engine reloads the
-        partition and retries the call); otherwise, once the transaction is done, the
-        state reflects the partition's next change sequence.
+        checks that no other process committed since this state was loaded. It cannot
+        catch up here: its callers resolved slots, vector rows or link strengths from
+        the in-RAM state before they entered it, and a catch-up would change what those
+        mean. So it raises :class:`StalePartition` (the engine catches the partition up
+        and retries the call from the start); otherwise, once the transaction is done,
+        the state reflects the partition's next change sequence. A write that reads the
+        state only after taking the lock uses :meth:`writing`, which catches up in place.
         """
         with self._storage_transaction():
             if not self.shared or self._writing:
