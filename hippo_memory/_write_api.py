@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,13 +18,17 @@ from ._encoder import encode_checked
 from ._engine import Engine
 from ._errors import InvalidInputError, MemoryNotFoundError
 from ._items import Prepared
-from ._storage import LinkRecord
+from ._partition import Partition, StalePartition
+from ._storage import LinkRecord, MemoryRecord
 from ._temporal import TIME_CUES_KEY
 from ._types import Cue, Memory, Namespace
 from ._validation import TimeLike, check_cues, check_metadata, check_text, dumps, to_epoch
 from ._write import attach_time_cues, build_item_cues, reencode, write
 
 __all__ = ["Writer"]
+
+# What an update keeps from the stored memory (any change to it also moves updated_at).
+_KEPT = operator.attrgetter("text", "metadata", "timestamp", "updated_at")
 
 
 class Writer(Engine):
@@ -92,6 +97,7 @@ class Writer(Engine):
         with self._locked(part):
             slot = part.slot(id)  # under the lock: a racing forget raises MemoryNotFoundError here
             row, old_cues = part.store.memories_with_cues([slot])[slot]
+            seen = part.seq
         explicit = new_cues if new_cues is not None else [c.text for c in old_cues if c.kind == "explicit"]
         item = Prepared(
             row.id,
@@ -107,12 +113,14 @@ class Writer(Engine):
             # metadata from the caller does not carry the stored time cues (Memory.time_cues)
             attach_time_cues(item, self.config, keep_given=new_meta is not None and TIME_CUES_KEY in new_meta)
             with self._locked(part):
-                if slot >= len(part.slot_id) or part.slot_id[slot] != row.id:
-                    raise MemoryNotFoundError(f"memory {id!r} was forgotten or merged while it was being updated")
-                with part.transaction():
-                    part.store.update_memory(
-                        slot, metadata=dumps(item.metadata), timestamp=item.timestamp, updated_at=time.time()
-                    )
+                with self.storage.transaction(), part.writing():  # caught up: a racing commit is applied
+                    if slot >= len(part.slot_id) or part.slot_id[slot] != row.id:
+                        raise MemoryNotFoundError(f"memory {id!r} was forgotten or merged while it was being updated")
+                    _check_unchanged(part, row, seen)
+                    with part.transaction():
+                        part.store.update_memory(
+                            slot, metadata=dumps(item.metadata), timestamp=item.timestamp, updated_at=time.time()
+                        )
                 part.slot_time[slot] = np.nan if item.timestamp is None else item.timestamp
                 part.set_speaker(slot, dumps(item.metadata))
                 part.set_time_cues(slot, dumps(item.metadata))
@@ -121,9 +129,12 @@ class Writer(Engine):
             build_item_cues(part, [item], [()])
         vectors = self._encode([c.text for c in item.cues])
         code = self.codes.encode(vectors[:1])[0]
-        with self._locked(part), self.storage.transaction(), part.writing():
-            reencode(part, part.slot(id), row.id, item, vectors, code, time.time())
-            updated = part.memories([slot])[slot]
+        with self._locked(part):
+            with self.storage.transaction(), part.writing():
+                current = part.slot(id)
+                _check_unchanged(part, row, seen)
+                reencode(part, current, row.id, item, vectors, code, time.time())
+            updated = part.memories([slot])[slot]  # after the commit: a failed read cannot roll it back
         maybe_reclaim(part)  # the old cue rows are dead now
         return updated
 
@@ -132,17 +143,36 @@ class Writer(Engine):
         part, _ = self._locate_one(source)
         other, _ = self._locate_one(target)
         with self._locked(part):
-            a, b = part.slot(source), part.slot(target) if other is part else -1
-            if b < 0 or part.slot_ns[a] != part.slot_ns[b]:
-                raise InvalidInputError("associations join memories of one namespace only")
-            if a == b:
-                raise InvalidInputError("a memory cannot be associated with itself")
-            pairs = [(a, b), (b, a)] if bidirectional else [(a, b)]
-            updates = [LinkRecord(s, d, part.assoc.links.get(s, {}).get(d, 0.0) + float(strength)) for s, d in pairs]
-            with part.transaction():
-                part.store.set_links(updates)
+            # The new strengths add to the current ones: read them caught up, under the write lock.
+            with self.storage.transaction(), part.writing():
+                a, b = part.slot(source), part.slot(target) if other is part else -1
+                if b < 0 or part.slot_ns[a] != part.slot_ns[b]:
+                    raise InvalidInputError("associations join memories of one namespace only")
+                if a == b:
+                    raise InvalidInputError("a memory cannot be associated with itself")
+                pairs = [(a, b), (b, a)] if bidirectional else [(a, b)]
+                links = part.assoc.links
+                updates = [LinkRecord(s, d, links.get(s, {}).get(d, 0.0) + float(strength)) for s, d in pairs]
+                with part.transaction():
+                    part.store.set_links(updates)
             for link in updates:
                 if link.strength > 0:
                     part.assoc.set_link(link.src, link.dst, link.strength)
                 else:
                     part.assoc.links.get(link.src, {}).pop(link.dst, None)
+
+
+def _check_unchanged(part: Partition, row: MemoryRecord, seen: int) -> None:
+    """Under :meth:`Partition.writing`: start an update again if its memory changed since ``row`` was read.
+
+    An update builds the new record from ``row`` (the text, metadata or timestamp it
+    keeps, the dates its text states). When the partition moved on since (``seen``:
+    its change sequence then), another commit may have changed them: raise
+    :class:`StalePartition` so the update reads them again (the partition is current
+    by now, so the retry costs one read, not a catch-up).
+    """
+    if part.seq == seen:
+        return
+    now = part.store.memories_by_slot([row.slot]).get(row.slot)
+    if now is None or _KEPT(now) != _KEPT(row):
+        raise StalePartition(part.key)
