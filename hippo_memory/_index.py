@@ -65,6 +65,27 @@ def _top_torch(sims: torch.Tensor, k: int) -> tuple[IntArray, FloatArray]:
     return positions[order], values[order]
 
 
+def _top(sims: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
+    """:func:`_top_torch` of a numpy score vector, the same rows in the same order.
+
+    The best ``k`` are found by partition; only when rows tied at the ``k``-th score
+    straddle the cut is the choice among them ``torch.topk``'s, as it always was.
+    """
+    n = int(sims.shape[0])
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    if k >= n:
+        positions = np.arange(n, dtype=np.int64)
+    else:
+        positions = np.argpartition(sims, n - k)[n - k :]
+        kth = sims[positions].min()
+        if np.count_nonzero(sims >= kth) != k:  # ties at the cut
+            return _top_torch(torch.from_numpy(sims), k)
+    values = sims[positions]
+    order = np.lexsort((positions, -values))
+    return positions[order].astype(np.int64, copy=False), values[order].astype(np.float32, copy=False)
+
+
 def inner_products(vectors: FloatArray, query: FloatArray) -> FloatArray:
     """``vectors @ query`` on one thread: float32 ``(n,)`` from float32 ``(n, d)`` and ``(d,)``.
 
@@ -377,9 +398,9 @@ class CueIndex:
                 every = inner_products(self._vectors[: self.n_rows], query)
                 if self.n_alive < self.n_rows:
                     every[~self._alive[: self.n_rows]] = -np.inf
-                return _top_torch(torch.from_numpy(every), min(k, self.n_alive))
+                return _top(every, min(k, self.n_alive))
             subset = inner_products(self._vectors[rows], query)
-            positions, values = _top_torch(torch.from_numpy(subset), min(k, rows.size))
+            positions, values = _top(subset, min(k, rows.size))
             return rows[positions], values
         if self.device.type != "cpu":
             if self._gpu_vectors is None:

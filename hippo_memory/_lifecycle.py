@@ -225,19 +225,34 @@ class LifecycleState:
 
     def fields(self, slot: int, slot_id: Sequence[str | None], now: float) -> dict[str, Any]:
         """Lifecycle fields of :class:`~hippo_memory.Memory`."""
-        self.grow(slot + 1)
-        newer = int(self.superseded_by[slot])
-        novelty = float(self.novelty[slot])
-        expires = float(self.expires_at[slot])
-        return {
-            "salience": float(self.salience[slot]),
-            "novelty": None if math.isnan(novelty) else novelty,
-            "strength": float(memory_strength(now, self.reinforced_at[slot], self.stability[slot])),
-            "access_count": int(self.access[slot]),
-            "expires_at": None if math.isinf(expires) else from_epoch(expires),
-            "superseded_by": slot_id[newer] if 0 <= newer < len(slot_id) else None,
-            "merged_from": tuple(self.merged_from.get(slot, ())),
-        }
+        return self.fields_of([slot], slot_id, now)[0]
+
+    def fields_of(self, slots: Sequence[int], slot_id: Sequence[str | None], now: float) -> list[dict[str, Any]]:
+        """:meth:`fields` of several slots, read in one pass over the arrays (a recall's hits)."""
+        if not slots:
+            return []
+        self.grow(max(slots) + 1)
+        index = np.asarray(slots, dtype=np.int64)
+        strength = memory_strength(now, self.reinforced_at[index], self.stability[index]).tolist()
+        salience = self.salience[index].tolist()
+        novelty = self.novelty[index].tolist()
+        access = self.access[index].tolist()
+        expires = self.expires_at[index].tolist()
+        newer = self.superseded_by[index].tolist()
+        n_ids = len(slot_id)
+        merged = self.merged_from
+        return [
+            {
+                "salience": salience[j],
+                "novelty": None if math.isnan(novelty[j]) else novelty[j],
+                "strength": strength[j],
+                "access_count": access[j],
+                "expires_at": None if math.isinf(expires[j]) else from_epoch(expires[j]),
+                "superseded_by": slot_id[newer[j]] if 0 <= newer[j] < n_ids else None,
+                "merged_from": tuple(merged.get(slot, ())),
+            }
+            for j, slot in enumerate(slots)
+        ]
 
     def stats(self, slots: IntArray, now: float) -> dict[str, Any]:
         """Lifecycle figures for ``HippoMemory.stats()``."""

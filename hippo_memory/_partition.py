@@ -602,31 +602,44 @@ class Partition:
         memory's namespace is the partition's own tuple (the record's JSON is parsed
         only for a record the partition does not hold).
         """
-        metadata = json.loads(row.metadata)
-        time_cues = metadata.pop(TIME_CUES_KEY, None)
-        slot = row.slot
-        if slot < len(self.slot_id) and self.slot_id[slot] == row.id:  # loaded: its namespace is known
-            namespace = self.namespaces[int(self.slot_ns[slot])]
-        else:
-            namespace = tuple(json.loads(row.namespace))
-        return Memory(
-            id=row.id,
-            text=row.text,
-            namespace=namespace,
-            metadata=metadata,
-            timestamp=from_epoch(row.timestamp),
-            created_at=from_epoch(row.created_at) or datetime.now(tz=UTC),
-            updated_at=from_epoch(row.updated_at) or datetime.now(tz=UTC),
-            session=row.session,
-            cues=tuple(Cue(cue.text, cue.kind) for cue in cues),  # type: ignore[arg-type]
-            **self.life.fields(row.slot, self.slot_id, self.clock()),
-            time_cues=tuple(str(c) for c in time_cues) if isinstance(time_cues, list) else (),
-        )
+        return self.to_memories([(row, cues)])[0]
+
+    def to_memories(self, found: Sequence[tuple[MemoryRecord, Sequence[CueRecord]]]) -> list[Memory]:
+        """:meth:`to_memory` of several ``(record, cues)``, their lifecycle read in one pass (a recall's hits)."""
+        lifecycle = self.life.fields_of([row.slot for row, _ in found], self.slot_id, self.clock())
+        slot_id, n_ids = self.slot_id, len(self.slot_id)
+        out = []
+        for (row, cues), life in zip(found, lifecycle, strict=True):
+            # Most memories carry no metadata: "{}" needs no parser.
+            metadata: dict[str, Any] = {} if row.metadata == "{}" else json.loads(row.metadata)
+            time_cues = metadata.pop(TIME_CUES_KEY, None) if metadata else None
+            slot = row.slot
+            if slot < n_ids and slot_id[slot] == row.id:  # loaded: its namespace is known
+                namespace = self.namespaces[int(self.slot_ns[slot])]
+            else:
+                namespace = tuple(json.loads(row.namespace))
+            out.append(
+                Memory(
+                    id=row.id,
+                    text=row.text,
+                    namespace=namespace,
+                    metadata=metadata,
+                    timestamp=from_epoch(row.timestamp),
+                    created_at=from_epoch(row.created_at) or datetime.now(tz=UTC),
+                    updated_at=from_epoch(row.updated_at) or datetime.now(tz=UTC),
+                    session=row.session,
+                    cues=tuple(Cue(cue.text, cue.kind) for cue in cues),  # type: ignore[arg-type]
+                    **life,
+                    time_cues=tuple(str(c) for c in time_cues) if isinstance(time_cues, list) else (),
+                )
+            )
+        return out
 
     def memories(self, slots: Sequence[int]) -> dict[int, Memory]:
         """The public memories of ``slots`` (with their cues)."""
         found = self.store.memories_with_cues(slots)
-        return {s: self.to_memory(*found[s]) for s in slots if s in found}
+        held = [s for s in slots if s in found]
+        return dict(zip(held, self.to_memories([found[s] for s in held]), strict=True))
 
     # ------------------------------------------------------------------ changes
     def persist_ivf(self) -> None:

@@ -275,29 +275,34 @@ def recall_partition(
     if touch:
         part.life.touch(np.asarray(chosen_slots, dtype=np.int64), clock, config.stability_growth)
     records = part.store.memories_with_cues(chosen_slots)
+    found = [records[slot] for slot in chosen_slots]
+    memories = part.to_memories(found)
+    scores = table.scores[chosen].tolist()
+    pooled = table.pooled[chosen].tolist()
+    fused = table.fused[chosen].tolist()
+    lexical_ranks = table.lexical_rank[chosen].tolist()
     hits = []
-    for rank, (i, mine) in enumerate(zip(chosen.tolist(), _rows_of_memories(table.inverse, chosen), strict=True)):
-        slot = chosen_slots[rank]
+    for rank, mine in enumerate(_rows_of_memories(table.inverse, chosen)):
         attention = table.attention[mine].tolist()
         best_row = int(table.cand_rows[mine[attention.index(max(attention))]])  # the first best, as argmax
-        record, cues = records[slot]
+        record, cues = found[rank]
         best = next((Cue(c.text, c.kind) for c in cues if c.row == best_row), None)  # type: ignore[arg-type]
         if best is None:
             best = Cue(record.text, "text")
-        lexical_rank = int(table.lexical_rank[i])
+        lexical_rank = lexical_ranks[rank]
         hits.append(
             RecallHit(
-                memory=part.to_memory(record, cues),
-                score=float(table.scores[i]),
+                memory=memories[rank],
+                score=scores[rank],
                 rank=rank,
                 diagnostics=HitDiagnostics(
                     similarity=max(table.sims[mine].tolist()),
                     candidate_rank=int(mine[0]),
-                    attention=float(table.pooled[i]),
+                    attention=pooled[rank],
                     cues_matched=int(mine.size),
                     best_cue=best,
                     lexical_rank=None if lexical_rank < 0 else lexical_rank,
-                    fused=float(table.fused[i]),
+                    fused=fused[rank],
                 ),
             )
         )
