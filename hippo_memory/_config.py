@@ -259,6 +259,15 @@ class HippoConfig(BaseModel):
         True,
         description="fsync vectors and use synchronous=FULL SQLite commits (survives power loss, not just process crashes).",
     )
+    record_cache_mb: float = Field(
+        32.0,
+        ge=0,
+        description=(
+            "PostgreSQL stores: RAM for the records and cues of recalled memories, so recalling them again needs "
+            "no query. Exact: a partition's entries are dropped whenever it changes, here or in another process. "
+            "0 turns it off. Not counted in partition_budget_mb."
+        ),
+    )
     change_notifications: bool = Field(
         False,
         description=(

@@ -77,7 +77,11 @@ class Engine:
         self._loaded: OrderedDict[Namespace, Partition] = OrderedDict()
         self._sizes: dict[Namespace, int] = {}  # bytes of each loaded partition at its last use
         self.storage: Storage = open_storage(
-            path, durable=config.durable, read_only=read_only, notify=config.change_notifications
+            path,
+            durable=config.durable,
+            read_only=read_only,
+            notify=config.change_notifications,
+            record_cache_mb=config.record_cache_mb,
         )
         try:
             self._fingerprint_missing = False

@@ -41,6 +41,7 @@ from ._errors import MissingDependencyError, StoreClosedError, StoreCorruptedErr
 from ._postgres_feed import CHANNEL, CREATED, ChangeFeed
 from ._postgres_io import CONSOLIDATION_LOCK_CLASS, ChangeSet, mapped_errors
 from ._postgres_partition import PostgresPartition
+from ._postgres_records import RecordCache
 from ._postgres_schema import MIGRATIONS, Migration, apply_migrations
 from ._types import Namespace
 from ._validation import dumps
@@ -130,6 +131,8 @@ class PostgresStorage:
         durable: ``False`` commits with ``synchronous_commit = off`` (a crash of the
             server may lose the last transactions, never corrupt the store).
         pool: Connection pool settings.
+        record_cache_mb: RAM for the records and cues of recalled memories
+            (:class:`~hippo_memory._postgres_records.RecordCache`); 0 turns it off.
         notify: Learn of other processes' commits from ``LISTEN``/``NOTIFY``
             (:class:`~hippo_memory._postgres_feed.ChangeFeed`, on a connection of its
             own) instead of one catalogue query per recall.
@@ -142,8 +145,17 @@ class PostgresStorage:
         StoreVersionError: a newer hippo-memory migrated the database.
     """
 
-    def __init__(self, url: str, *, durable: bool = True, pool: PoolConfig | None = None, notify: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        durable: bool = True,
+        pool: PoolConfig | None = None,
+        notify: bool = False,
+        record_cache_mb: float = 32.0,
+    ) -> None:
         self.url = url
+        self.records = RecordCache(int(record_cache_mb * 2**20))
         self.path: Path | None = None
         self.persistent = True
         self.shared = True
@@ -177,10 +189,16 @@ class PostgresStorage:
     @classmethod
     @contextlib.contextmanager
     def from_conn_string(
-        cls, url: str, *, durable: bool = True, pool: PoolConfig | None = None, notify: bool = False
+        cls,
+        url: str,
+        *,
+        durable: bool = True,
+        pool: PoolConfig | None = None,
+        notify: bool = False,
+        record_cache_mb: float = 32.0,
     ) -> Iterator[PostgresStorage]:
         """A storage on ``url``, closed when the block ends."""
-        storage = cls(url, durable=durable, pool=pool, notify=notify)
+        storage = cls(url, durable=durable, pool=pool, notify=notify, record_cache_mb=record_cache_mb)
         try:
             yield storage
         finally:
@@ -347,6 +365,8 @@ class PostgresStorage:
             if bumped and self._feed is not None:
                 self._feed.committed(bumped)
         finally:
+            for pid in local.touched:  # committed or rolled back: what recall cached of it may be stale
+                self.records.invalidate(pid)
             local.conn, local.depth, local.touched = None, 0, {}
             with contextlib.suppress(Exception):
                 self._pool.putconn(conn)
@@ -560,5 +580,6 @@ class PostgresStorage:
         self._partitions.clear()
         if self._feed is not None:
             self._feed.close()
+        self.records.clear()
         with contextlib.suppress(Exception):
             self._pool.close()

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from ._errors import InvalidInputError, StoreCorruptedError, StoreError, StoreLockedError
+from ._postgres_records import RecordCache
 from ._storage import LifecycleRecord, MemoryRecord
 
 __all__ = [
@@ -125,6 +126,8 @@ def _one_line(exc: BaseException) -> str:
 
 class Owner(Protocol):
     """What a partition needs of the storage that opened it (:class:`~hippo_memory._postgres.PostgresStorage`)."""
+
+    records: RecordCache
 
     def fetch(self, what: str, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
     def execute(self, what: str, sql: str, params: Sequence[Any] = ()) -> None: ...

@@ -115,6 +115,7 @@ class PostgresPartition:
         return int(rows[0][0]) if rows else -1
 
     def refresh(self) -> None:
+        self._storage.records.invalidate(self.pid)
         n_rows, generation = self._state()
         if (n_rows, generation) != (self.n_rows, self.generation):
             self._pending = None
@@ -147,6 +148,8 @@ class PostgresPartition:
                 raise StoreCorruptedError(f"partition {self.key!r} is no longer in the catalogue")
             now, n_rows, generation, ivf_generation = (int(v) for v in found[0])
             empty = np.zeros((0, dim), dtype=np.float32)
+            if now != seq:
+                self._storage.records.invalidate(self.pid)  # recalled records may have changed
             if now == seq:
                 return PartitionChanges(
                     now, n_rows=n_rows, first_row=first_row, vectors=empty, ivf_generation=ivf_generation
@@ -261,6 +264,20 @@ class PostgresPartition:
         return {int(row[0]): memory_record(row) for row in rows}
 
     def memories_with_cues(self, slots: Sequence[int]) -> dict[int, tuple[MemoryRecord, list[CueRecord]]]:
+        """Records with their cues, from the storage's :class:`~hippo_memory._postgres_records.RecordCache`
+        where it holds them (never inside a write transaction), else in one statement."""
+        cache = self._storage.records
+        if self._storage.in_transaction():
+            return self._read_with_cues(slots)
+        generation = cache.generation(self.pid)
+        found, missing = cache.get(self.pid, [int(s) for s in slots])
+        if missing:
+            read = self._read_with_cues(missing)
+            cache.put(self.pid, generation, read)
+            found.update(read)
+        return found
+
+    def _read_with_cues(self, slots: Sequence[int]) -> dict[int, tuple[MemoryRecord, list[CueRecord]]]:
         out: dict[int, tuple[MemoryRecord, list[CueRecord]]] = {}
         for row in self._fetch("cannot read memories", _MEMORIES_WITH_CUES, [int(s) for s in slots]):
             slot, (numbers, kinds, texts) = int(row[0]), row[-3:]
@@ -702,5 +719,6 @@ class PostgresPartition:
         self._vectors.remove_stale()
 
     def close(self) -> None:
-        """Drop vectors appended but never committed."""
+        """Drop vectors appended but never committed, and the records cached for recall."""
         self._pending = None
+        self._storage.records.invalidate(self.pid)

@@ -520,12 +520,17 @@ class SQLiteStorage:
 
 
 def open_storage(
-    location: str | os.PathLike[str] | None, *, durable: bool = True, read_only: bool = False, notify: bool = False
+    location: str | os.PathLike[str] | None,
+    *,
+    durable: bool = True,
+    read_only: bool = False,
+    notify: bool = False,
+    record_cache_mb: float = 32.0,
 ) -> Storage:
     """The storage a location names: a ``postgresql://`` URL, a directory, or ``None`` for RAM.
 
-    ``notify``: a PostgreSQL store listens for other processes' commits
-    (``HippoConfig.change_notifications``); ignored otherwise.
+    ``notify`` and ``record_cache_mb`` are a PostgreSQL store's
+    (``HippoConfig.change_notifications``, ``HippoConfig.record_cache_mb``); ignored otherwise.
 
     Raises:
         MissingDependencyError: a PostgreSQL URL without the ``postgres`` extra installed.
@@ -539,6 +544,6 @@ def open_storage(
             ) from exc
         if read_only:
             raise InvalidConfigError("read_only is for store directories: every process of a database store reads")
-        storage: Storage = PostgresStorage(location, durable=durable, notify=notify)
+        storage: Storage = PostgresStorage(location, durable=durable, notify=notify, record_cache_mb=record_cache_mb)
         return storage
     return SQLiteStorage(location, durable=durable, read_only=read_only)

@@ -401,7 +401,9 @@ def test_partition_seqs_are_the_catalogue_with_each_change_sequence(
         store.close()
 
 
-def test_records_with_cues_are_one_read_and_never_stale(storage: PostgresStorage, postgres_url: str) -> None:
+def test_records_with_cues_are_one_read_and_stale_only_until_the_partition_catches_up(
+    storage: PostgresStorage, postgres_url: str
+) -> None:
     part = storage.partition(("a",), create=True)
     assert part is not None
     _write(part, [0, 1, 2], ["m0", "m1", "m2"], _vectors(3))
@@ -416,9 +418,14 @@ def test_records_with_cues_are_one_read_and_never_stale(storage: PostgresStorage
     try:
         theirs = other.partition(("a",))
         assert theirs is not None
-        with other.transaction():  # another process changes a cue: the next reads see it
+        held = part.seq()
+        with other.transaction():  # another process changes a cue
             theirs.replace_cues(0, [CueRecord(0, 0, "text", "their cue")])
         assert part.cues_by_slot([0]) == {0: [CueRecord(0, 0, "text", "their cue")]}
+        # Recall's read is served from the record cache, as of the state this process holds...
+        assert part.memories_with_cues([0])[0] == both[0]
+        # ...until it catches up with the commit, which drops the partition's cached records.
+        assert part.changes_since(held, part.n_rows, DIM).seq == held + 1
         assert part.memories_with_cues([0])[0][1] == [CueRecord(0, 0, "text", "their cue")]
     finally:
         other.close()

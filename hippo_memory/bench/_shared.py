@@ -370,7 +370,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "backends": {},
     }
     try:
-
         for backend, store in (("sqlite", str(workdir / "store")), ("postgres", url)):
             row: dict[str, Any] = {}
             row["write_1"] = _writers(store, 1, args.writes, args.batch, first_tenant=0)
