@@ -43,7 +43,7 @@ def test_bench_shared_tiny_run(postgres_url: str, tmp_path: object) -> None:
     )
     results = run(args)
     pg = results["backends"]["postgres"]
-    for name in ("recall_warm", "recall_warm_notify"):
+    for name in ("recall_warm", "recall_warm_notify", "recall_warm_repeated", "recall_warm_notify_repeated"):
         assert pg[name]["p50_ms"] > 0
     assert pg["catch_up_notify"]["rounds"] == 3 and pg["catch_up_notify"]["max_recall_calls"] >= 1
     assert results["scale"]["notify_p50_ms"] > 0 and results["scale"]["memories"] == 200

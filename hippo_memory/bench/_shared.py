@@ -7,7 +7,8 @@ directory, in the same run:
   a SQLite directory admits one process, so it has the 1-writer figure only);
 * recall p50/p95 in a warm partition (each memory's own text as the query), the
   SQLite engine, a PostgreSQL engine and a PostgreSQL engine with
-  ``change_notifications`` answering the same queries in turn;
+  ``change_notifications`` answering the same queries in turn; once with each query
+  asked once, once with 20 queries asked again in turn (the record cache's case);
 * catch-up latency (PostgreSQL): from a write returning in one engine to its first
   recall by another engine that held the partition warm (two engines, two
   connection pools, one process), also with the reader listening for changes;
@@ -168,12 +169,18 @@ def _recall_times(memory: Any, tenant: int, count: int, recalls: int) -> list[fl
     return times
 
 
-def _warm_recalls(stores: dict[str, str], count: int, recalls: int) -> dict[str, dict[str, float]]:
+def _warm_recalls(stores: dict[str, str], count: int, recalls: int) -> dict[str, dict[str, dict[str, float]]]:
     """Recall p50/p95 in tenant 0 of each store, the engines answering the same queries in turn (one process).
 
     ``postgres+notify`` is a second engine on the PostgreSQL store with
     ``change_notifications=True``. Interleaving puts every engine under the same
-    machine load, so their ratios hold on a noisy machine.
+    machine load, so their ratios hold on a noisy machine. Two workloads:
+    ``distinct`` (each query once: ``recalls`` memories' own texts spread over the
+    tenant) and ``repeated`` (the 20 warm-up queries asked again in turn, as an agent
+    returning to its topics; the PostgreSQL engines' record cache then holds their hits).
+
+    Returns:
+        ``{"distinct" | "repeated": {engine: {"p50_ms", "p95_ms"}}}``.
     """
     from .. import HashingEncoder, HippoMemory
 
@@ -185,22 +192,28 @@ def _warm_recalls(stores: dict[str, str], count: int, recalls: int) -> dict[str,
             "postgres+notify": (stores["postgres"], {"change_notifications": True}),
         }.items()
     }
+    namespace = ("tenants", "0")
+    workloads = {
+        "distinct": [(i * 7919) % count for i in range(recalls)],
+        "repeated": [i % 20 for i in range(recalls)],
+    }
+    out: dict[str, dict[str, dict[str, float]]] = {}
     try:
-        namespace = ("tenants", "0")
-        times: dict[str, list[float]] = {name: [] for name in engines}
         for j in range(20):  # warm: loaded, caches filled
             for memory in engines.values():
                 memory.recall(_text(0, j), namespace=namespace, k=5)
-        for i in range(recalls):
-            j = (i * 7919) % count
-            for name, memory in engines.items():
-                started = time.perf_counter()
-                memory.recall(_text(0, j), namespace=namespace, k=5)
-                times[name].append((time.perf_counter() - started) * 1e3)
+        for workload, queries in workloads.items():
+            times: dict[str, list[float]] = {name: [] for name in engines}
+            for j in queries:
+                for name, memory in engines.items():
+                    started = time.perf_counter()
+                    memory.recall(_text(0, j), namespace=namespace, k=5)
+                    times[name].append((time.perf_counter() - started) * 1e3)
+            out[workload] = {name: _percentiles(values) for name, values in times.items()}
     finally:
         for memory in engines.values():
             memory.close()
-    return {name: _percentiles(values) for name, values in times.items()}
+    return out
 
 
 def _cold_load(store: str, cold: int) -> dict[str, float]:
@@ -383,9 +396,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 row["catch_up_sizes"] = _catch_up_sweep(store, sizes, args.rounds)
             results["backends"][backend] = row
         warm = _warm_recalls({"sqlite": str(workdir / "store"), "postgres": url}, args.writes, args.recalls)
-        results["backends"]["sqlite"]["recall_warm"] = warm["sqlite"]
-        results["backends"]["postgres"]["recall_warm"] = warm["postgres"]
-        results["backends"]["postgres"]["recall_warm_notify"] = warm["postgres+notify"]
+        for suffix, workload in (("", "distinct"), ("_repeated", "repeated")):
+            results["backends"]["sqlite"]["recall_warm" + suffix] = warm[workload]["sqlite"]
+            results["backends"]["postgres"]["recall_warm" + suffix] = warm[workload]["postgres"]
+            results["backends"]["postgres"]["recall_warm_notify" + suffix] = warm[workload]["postgres+notify"]
         if args.memories:
             results["scale"] = _scale(url, args.memories, args.tenants, args.budget_mb, args.recalls)
     finally:
@@ -413,6 +427,11 @@ def _table(results: dict[str, Any]) -> str:
         f" ({ratio:.2f}x) |",
         f"| the same, PostgreSQL engine with `change_notifications` | | {notify['p50_ms']:.2f} / "
         f"{notify['p95_ms']:.2f} ms ({notify['p50_ms'] / sq['recall_warm']['p50_ms']:.2f}x) |",
+        f"| recall p50, 20 queries asked again in turn (record cache warm) | "
+        f"{sq['recall_warm_repeated']['p50_ms']:.2f} ms | {pg['recall_warm_repeated']['p50_ms']:.2f} ms "
+        f"({pg['recall_warm_repeated']['p50_ms'] / sq['recall_warm_repeated']['p50_ms']:.2f}x); with "
+        f"`change_notifications` {pg['recall_warm_notify_repeated']['p50_ms']:.2f} ms "
+        f"({pg['recall_warm_notify_repeated']['p50_ms'] / sq['recall_warm_repeated']['p50_ms']:.2f}x) |",
         f"| catch-up, write in A to recall in B (p50 / p95) | - | {pg['catch_up']['p50_ms']:.2f} / "
         f"{pg['catch_up']['p95_ms']:.2f} ms |",
         f"| the same, B with `change_notifications` (most recalls until seen) | - "
