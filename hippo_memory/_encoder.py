@@ -99,16 +99,20 @@ def validate_vectors(vectors: Any, n: int, dim: int) -> FloatArray:
         raise InvalidVectorError(f"encoder returned a non-numeric result: {type(exc).__name__}: {exc}") from exc
     if array.ndim != 2 or array.shape != (n, dim):
         raise InvalidVectorError(f"encoder returned shape {array.shape}; expected ({n}, {dim})")
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    # np.linalg.norm(array, axis=1, keepdims=True), without its dispatch (a query is one row)
+    norms = np.sqrt(np.add.reduce(array * array, axis=1, keepdims=True))
+    # One row: its norm is the sum, the minimum and the maximum.
+    total, low, high = (float(norms[0, 0]),) * 3 if n == 1 else (float(norms.sum()), 0.0, 0.0)
     # A NaN or infinite value makes its row's norm NaN or infinite, so a finite total
     # clears every value without a pass over them (rows whose squares overflow are
     # finite values: they pass, as they would value by value).
-    if not math.isfinite(float(norms.sum())) and not np.isfinite(array).all():
+    if not math.isfinite(total) and not np.isfinite(array).all():
         raise InvalidVectorError("encoder returned NaN or infinite values")
-    low = float(norms.min()) if n else 0.0
+    if n > 1:
+        low, high = float(norms.min()), float(norms.max())
     if n and low < 1e-12:
         raise InvalidVectorError("encoder returned an all-zero vector")
-    if low == 1.0 and float(norms.max()) == 1.0:  # unit rows already: x / 1.0 is x, bit for bit
+    if low == 1.0 and high == 1.0:  # unit rows already: x / 1.0 is x, bit for bit
         return np.array(array, dtype=np.float32, order="C", copy=True)
     return np.ascontiguousarray(array / norms, dtype=np.float32)
 
@@ -307,10 +311,11 @@ class HashingEncoder:
                 tokens += [f"{a}_{b}" for a, b in itertools.pairwise(words)]
             if not tokens:
                 tokens = [text]
+            row = out[i]  # a view: summed in place, token by token as always
             for token in tokens:
-                out[i] += self._direction(token)
-            norm = float(np.linalg.norm(out[i]))
-            out[i] /= norm if norm > 0 else 1.0
+                row += self._direction(token)
+            norm = float(np.sqrt(row.dot(row)))  # np.linalg.norm(row), without its dispatch
+            row /= norm if norm > 0 else 1.0
         return out
 
     def __repr__(self) -> str:
