@@ -588,9 +588,11 @@ class Partition:
         """Every cue row of ``slots``, int64."""
         if slots.size == 0:
             return np.zeros(0, dtype=np.int64)
-        starts = self.slot_rows[slots, 0]
+        starts: IntArray = self.slot_rows[slots, 0]
         counts = self.slot_rows[slots, 1]
         total = int(counts.sum())
+        if total == counts.size and int(counts.max()) == 1:  # one cue row each: the first rows
+            return starts
         offsets = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
         return offsets.astype(np.int64)
 
@@ -624,9 +626,9 @@ class Partition:
                     text=row.text,
                     namespace=namespace,
                     metadata=metadata,
-                    timestamp=from_epoch(row.timestamp),
-                    created_at=from_epoch(row.created_at) or datetime.now(tz=UTC),
-                    updated_at=from_epoch(row.updated_at) or datetime.now(tz=UTC),
+                    timestamp=_from_epoch(row.timestamp),
+                    created_at=_from_epoch(row.created_at) or datetime.now(tz=UTC),
+                    updated_at=_from_epoch(row.updated_at) or datetime.now(tz=UTC),
                     session=row.session,
                     cues=tuple(Cue(cue.text, cue.kind) for cue in cues),  # type: ignore[arg-type]
                     **life,
@@ -722,3 +724,22 @@ class Partition:
             + self.life.salience.nbytes * 10
             + 200 * len(self.id_slot)
         )
+
+
+_DATETIMES: dict[float | None, datetime | None] = {}
+"""Datetimes of recently read epoch seconds: a recall reads the same memories' times again and again."""
+
+
+def _from_epoch(value: float | None) -> datetime | None:
+    """:func:`from_epoch`, remembered (datetimes are immutable, so hits may share one)."""
+    try:
+        return _DATETIMES[value]
+    except KeyError:
+        pass
+    moment = from_epoch(value)
+    if moment is None and value is not None:  # NaN: never equal to itself, so never found
+        return None
+    if len(_DATETIMES) >= 65_536:
+        _DATETIMES.clear()
+    _DATETIMES[value] = moment
+    return moment
