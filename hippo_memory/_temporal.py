@@ -75,6 +75,8 @@ _DAY_MONTH_YEAR = re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({_MON
 _MONTH_DAY_YEAR = re.compile(rf"\b({_MONTH})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", re.IGNORECASE)
 _MONTH_YEAR = re.compile(rf"\b({_MONTH})\.?,?\s+(?:of\s+)?(\d{{4}})\b", re.IGNORECASE)
 _YEAR = re.compile(r"\b(?:in|during|of|since|from|by)\s+((?:19|20)\d\d)\b", re.IGNORECASE)
+_FOUR_DIGITS = re.compile(r"\d{4}")
+"""Every date pattern above holds a four-digit year: a query without one names no date."""
 
 
 def _day(year: int, month: int, day: int) -> tuple[float, float] | None:
@@ -106,6 +108,8 @@ def query_time_window(text: str) -> tuple[float, float] | None:
         >>> (end - start) / 86400
         1.0
     """
+    if not _FOUR_DIGITS.search(text):  # most queries: five pattern searches saved
+        return None
     match = _ISO.search(text)
     if match:
         return _day(int(match[1]), int(match[2]), int(match[3]))
