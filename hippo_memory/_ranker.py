@@ -237,16 +237,21 @@ def apply_priors(
     sources: list[int] = []
     targets: list[int] = []
     strengths: list[float] = []
-    if config.spread > 0:
+    links = part.assoc.links
+    if config.spread > 0 and links:
         slots = uniq.tolist()
         position = dict(zip(slots, range(len(slots)), strict=True))
-        links = part.assoc.links
         life = part.life
         replaced = None
         if life.n_superseded and uniq.size:
             life.grow(int(uniq.max()) + 1)
             replaced = life.superseded_by
-        for i, slot in enumerate(slots):
+        if len(links) < len(slots):  # few sources: visit the candidates among them, in the same order
+            linked = sorted(position[source] for source in links if source in position)
+        else:
+            linked = list(range(len(slots)))
+        for i in linked:
+            slot = slots[i]
             out = links.get(slot)
             if not out or (replaced is not None and replaced[slot] >= 0):
                 continue  # an outdated memory (include_superseded) must not lift its neighbours
@@ -274,6 +279,8 @@ def apply_priors(
 
 def _neighbour_pairs(part: Partition, uniq: IntArray) -> IntArray:
     """int64 ``(e, 2)``: candidate positions ``(i, j)`` where ``j`` is next to ``i`` in a session (both ways)."""
+    if not part.slot_session:  # no sessions, no neighbours
+        return np.zeros((0, 2), dtype=np.int64)
     position = {int(slot): i for i, slot in enumerate(uniq.tolist())}
     pairs: list[tuple[int, int]] = []
     sessions = part.session_slots
