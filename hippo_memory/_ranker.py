@@ -139,8 +139,9 @@ def fuse(part: Partition, settled: Settled, lexical: IntArray, lexical_scores: F
     if lexical.size:
         positions = np.minimum(np.searchsorted(uniq, lexical), uniq.size - 1)
         present = uniq[positions] == lexical  # a memory without live cue rows is not
-        lexical_rank[positions[present]] = np.arange(int(present.sum()))
-        bm25[positions[present]] = lexical_scores[present]
+        kept = positions[present]
+        lexical_rank[kept] = np.arange(kept.size)
+        bm25[kept] = lexical_scores[present]
     settle_rank = np.empty(uniq.size, dtype=np.int64)
     settle_rank[settled.order] = np.arange(uniq.size)
     config = part.config
