@@ -386,8 +386,9 @@ class CueIndex:
         """Exact inner products: one CPU thread up to ``_SINGLE_THREAD_ROWS`` rows, else torch (CPU or CUDA).
 
         Up to that size the product is cheap and a thread pool's wake-up is what it
-        would cost (:func:`inner_products`); ``torch.topk`` over one vector runs on the
-        calling thread and keeps the choice among tied rows it always made. Above it torch's threads share a
+        would cost (:func:`inner_products`); the top ``k`` are picked in numpy
+        (:func:`_top`), with ``torch.topk``'s choice among rows tied at the cut, as
+        before. Above it torch's threads share a
         memory-bound product; numpy's BLAS would keep a second thread pool that fights
         torch's OpenMP threads for the cores (it measured 12 ms instead of 0.3 ms for a
         10K x 384 product on the 2-core reference machine).
