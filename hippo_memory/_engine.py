@@ -338,8 +338,21 @@ class Engine:
             for key, slots in groups.items():
                 locked[key].drop_slots(slots)
         for part in locked.values():
-            maybe_reclaim(part)
+            self._reclaim(part)
         return sum(len(slots) for slots in groups.values())
+
+    def _reclaim(self, part: Partition) -> None:
+        """Compact ``part`` after a committed write that left dead rows (:func:`maybe_reclaim`), never failing it.
+
+        The compaction is a transaction of its own: when another process committed to
+        the partition since the write, it raises :class:`StalePartition`. The write is
+        done, so it is not retried: the compaction is left to a later write or
+        consolidation and the partition caught up.
+        """
+        try:
+            maybe_reclaim(part)
+        except StalePartition:
+            self._refresh(part.key)
 
     def _owner_key(self, id_: str, locked: Mapping[Namespace, Partition]) -> Namespace:
         for key, part in locked.items():

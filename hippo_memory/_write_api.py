@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from ._codes import CodeMaker
-from ._compaction import maybe_reclaim
 from ._cues import CueAugmenter
 from ._encoder import encode_checked
 from ._engine import Engine
@@ -135,7 +134,7 @@ class Writer(Engine):
                 _check_unchanged(part, row, seen)
                 reencode(part, current, row.id, item, vectors, code, time.time())
             updated = part.memories([slot])[slot]  # after the commit: a failed read cannot roll it back
-        maybe_reclaim(part)  # the old cue rows are dead now
+        self._reclaim(part)  # the old cue rows are dead now
         return updated
 
     def _associate(self, source: str, target: str, strength: float, bidirectional: bool) -> None:

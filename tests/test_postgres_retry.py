@@ -53,11 +53,12 @@ def _engine(url: str) -> HippoMemory:
 
 
 @contextmanager
-def _race(part: Partition, commit: Callable[[], Any], *, times: int = 1) -> Iterator[list[int]]:
+def _race(part: Partition, commit: Callable[[], Any], *, times: int = 1, after: int = 0) -> Iterator[list[int]]:
     """Run ``commit`` (another engine's write) just before ``part``'s next ``times`` write locks.
 
     The commit lands after this process last compared the partition with the
-    database and before it holds the lock: the window a real race hits.
+    database and before it holds the lock: the window a real race hits. ``after``:
+    write locks to let pass first.
 
     Yields:
         A list that gains one entry per commit run.
@@ -65,9 +66,10 @@ def _race(part: Partition, commit: Callable[[], Any], *, times: int = 1) -> Iter
     store = part.store
     original = store.lock_for_write
     fired: list[int] = []
+    calls = iter(range(10**9))
 
     def lock_for_write() -> None:
-        if len(fired) < times:
+        if next(calls) >= after and len(fired) < times:
             fired.append(1)
             commit()
         original()
@@ -290,3 +292,20 @@ def test_a_catch_up_that_fails_drops_the_partition_and_the_retry_loads_it_afresh
     assert fresh is not part and fresh.catch_ups == {"incremental": 0, "full": 0}
     assert b.get(ids[0]).superseded_by == ids[4]
     _assert_like_a_fresh_load(postgres_url, fresh)
+
+
+def test_a_forget_whose_reclaim_races_a_commit_is_done_once(postgres_url: str, retries: list[Any]) -> None:
+    """The forget committed; the compaction it triggers finds the partition stale: skipped, the forget stands."""
+    with _engine(postgres_url) as a, _engine(postgres_url) as b:
+        ids = a.remember_many([f"note {i} about topic {i % 7}" for i in range(600)], namespace=NS)
+        part = _held(b)
+        assert part.index.n_rows >= 1024
+        with _race(part, lambda: a.remember("Carol visited Porto.", namespace=NS), after=1) as fired:
+            assert b.forget(ids[:450]) == 450
+        assert fired and retries == [TENANT]
+        _applied(part, b)
+        assert len(part.id_slot) == 151 and part.index.n_rows > part.index.n_alive  # not compacted this time
+        _assert_like_a_fresh_load(postgres_url, part)
+        assert b.forget(ids[450]) == 1  # the next forget reclaims the rows
+        assert part.index.n_rows == part.index.n_alive
+        _assert_like_a_fresh_load(postgres_url, part)
