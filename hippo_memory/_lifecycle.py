@@ -271,9 +271,11 @@ class LifecycleState:
         if slots.size == 0:
             return
         slots = np.asarray(slots, dtype=np.int64)
-        strength = self.strength(slots, now)
-        self.stability[slots] = reinforced_stability(self.stability[slots], strength, growth)
-        self.reinforced_at[slots] = np.maximum(self.reinforced_at[slots], now)
+        self.grow(int(slots.max()) + 1)
+        reinforced_at, stability = self.reinforced_at[slots], self.stability[slots]  # read once
+        strength = memory_strength(now, reinforced_at, stability)
+        self.stability[slots] = reinforced_stability(stability, strength, growth)
+        self.reinforced_at[slots] = np.maximum(reinforced_at, now)
         self.access[slots] += 1
         self.last_access[slots] = now
         self.dirty.update(slots.tolist())
