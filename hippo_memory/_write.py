@@ -8,6 +8,7 @@ item's fate, appends the vectors, commits one transaction and mirrors it in RAM.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,7 +21,7 @@ from ._config import HippoConfig
 from ._cues import asks_question, build_cues
 from ._errors import EmptyTextError, InvalidInputError, MemoryNotFoundError
 from ._items import MemoryInput, Prepared
-from ._partition import Partition
+from ._partition import Partition, StalePartition
 from ._policy import check_salience, check_ttl, plan_writes
 from ._storage import CueRecord, LinkRecord, MemoryRecord
 from ._temporal import TIME_CUES_KEY, format_time_cues, resolve_time_cues
@@ -259,7 +260,10 @@ def _install(
     for link in links:
         part.assoc.associate(link.src, link.dst, link.strength)
     plan.install(part, learned)
-    part.persist_ivf()
+    # Another process may have committed since this batch did: the batch stands (run again, it
+    # would find its own ids taken); the centroids stay in RAM and the next write persists them.
+    with contextlib.suppress(StalePartition):
+        part.persist_ivf()
     ids: list[str] = plan.ids(part)
     return ids
 

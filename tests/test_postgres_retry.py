@@ -27,6 +27,7 @@ from hippo_memory import HashingEncoder, HippoConfig, HippoMemory, MemoryNotFoun
 pytest.importorskip("psycopg")
 
 import psycopg
+import test_postgres_catch_up
 from test_postgres_catch_up import _assert_like_a_fresh_load, _held
 
 from hippo_memory._engine import Engine
@@ -308,4 +309,33 @@ def test_a_forget_whose_reclaim_races_a_commit_is_done_once(postgres_url: str, r
         _assert_like_a_fresh_load(postgres_url, part)
         assert b.forget(ids[450]) == 1  # the next forget reclaims the rows
         assert part.index.n_rows == part.index.n_alive
+        _assert_like_a_fresh_load(postgres_url, part)
+
+
+def test_a_remember_whose_index_retrain_races_a_commit_is_done_once(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write committed and retrained the IVF index; persisting the centroids finds the partition stale.
+
+    The centroids stay in RAM (the next write persists them) and the remember returns its
+    ids: it is not run again (it would find its own ids taken).
+    """
+    config = CONFIG.model_copy(update={"ivf_threshold": 256})
+    monkeypatch.setattr(test_postgres_catch_up, "CONFIG", config)  # the fresh loads compared with
+    with (
+        HippoMemory(postgres_url, encoder=HashingEncoder(64), config=config) as a,
+        HippoMemory(postgres_url, encoder=HashingEncoder(64), config=config) as b,
+    ):
+        ids = a.remember_many([f"note {i} about topic {i % 7}" for i in range(20)], namespace=NS)
+        part = _held(b)
+        assert not part.index.wants_ivf()
+        more = [f"later note {i} about topic {i % 5}" for i in range(200)]
+        with _race(part, lambda: a.associate(ids[0], ids[1]), after=1) as fired:
+            written = b.remember_many(more, namespace=NS)
+        assert fired and len(written) == 200 and part.index.active_kind == "ivf"
+        assert part.ivf_generation == 0  # not persisted this time
+        _applied(part, b)
+        _assert_like_a_fresh_load(postgres_url, part)
+        b.remember("Carol visited Porto.", namespace=NS)  # persists them
+        assert part.ivf_generation == 1
         _assert_like_a_fresh_load(postgres_url, part)
