@@ -590,9 +590,10 @@ class Partition:
             return np.zeros(0, dtype=np.int64)
         starts: IntArray = self.slot_rows[slots, 0]
         counts = self.slot_rows[slots, 1]
+        fewest, most = int(counts.min()), int(counts.max())
+        if fewest == most:  # as many cue rows each (one without cue variants): no ragged offsets
+            return starts if most == 1 else (starts[:, None] + np.arange(most, dtype=np.int64)).ravel()
         total = int(counts.sum())
-        if total == counts.size and int(counts.max()) == 1:  # one cue row each: the first rows
-            return starts
         offsets = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(total)
         return offsets.astype(np.int64)
 

@@ -322,7 +322,11 @@ def features(
         return needed is None or name in needed
 
     empty = np.zeros(uniq.size, dtype=np.float32)
-    text_sims = (part.index.vectors(part.slot_rows[uniq, 0]) @ q).astype(np.float32) if wanted("sim_text") else empty
+    text_sims = (
+        (part.index.vectors(part.slot_rows[uniq, 0]) @ q).astype(np.float32, copy=False)
+        if wanted("sim_text")
+        else empty
+    )
     settle_rank = np.zeros(uniq.size, dtype=np.int64)
     if wanted("settle_rr"):
         settle_rank[settled.order] = np.arange(uniq.size)

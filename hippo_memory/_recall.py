@@ -100,7 +100,7 @@ def _join(part: Partition, cand: tuple[IntArray, FloatArray, IntArray], slots: l
     cand_rows, sims, _ = cand
     extra_rows = part.rows_of(np.asarray(slots, dtype=np.int64))
     extra_rows = extra_rows[part.index.alive(extra_rows)]
-    extra_sims = (part.index.vectors(extra_rows) @ q).astype(np.float32)  # tens of rows: numpy, no thread pool wake-up
+    extra_sims = (part.index.vectors(extra_rows) @ q).astype(np.float32, copy=False)  # tens of rows: numpy, no pool
     cand_rows = np.concatenate([cand_rows, extra_rows])
     return cand_rows, np.concatenate([sims, extra_sims]), part.index.owners(cand_rows)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from hippo_memory._encoder import validate_vectors
 from hippo_memory._index import _top, _top_torch
 from hippo_memory._lexical import LexicalIndex
 from hippo_memory._lifecycle import memory_strength
+from hippo_memory._partition import Partition
 from hippo_memory._temporal import query_time_window
 
 
@@ -145,3 +147,14 @@ def test_rows_of_single_row_memories_equals_the_general_formula() -> None:
         starts, counts = part.slot_rows[slots, 0], part.slot_rows[slots, 1]
         general = np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
         assert part.rows_of(slots).tolist() == general.tolist()
+
+
+@pytest.mark.parametrize("counts", [[3, 3, 3, 3], [1, 1, 1, 1], [2, 0, 3, 1], [0, 0, 0, 0], [1, 2, 1, 1]])
+def test_rows_of_shortcuts_equal_the_ragged_offsets(counts: list[int]) -> None:
+    starts = np.cumsum([0, *counts[:-1]]) + 5
+    state = SimpleNamespace(slot_rows=np.stack([starts, counts], axis=1).astype(np.int64))
+    slots = np.asarray([2, 0, 3, 1], dtype=np.int64)
+    rows = Partition.rows_of(state, slots)  # type: ignore[arg-type]
+    first, count = state.slot_rows[slots, 0], state.slot_rows[slots, 1]
+    general = np.repeat(first - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+    assert rows.dtype == np.int64 and rows.tolist() == general.tolist()
