@@ -122,6 +122,26 @@ def window_document(slot: int, window: Sequence[tuple[int, str]], chars: int) ->
     return "\n".join(parts)
 
 
+def _group_sum(
+    every: npt.NDArray[np.int32], weight: npt.NDArray[np.float32]
+) -> tuple[IntArray, npt.NDArray[np.float64]]:
+    """The distinct slots of ``every``, ascending, and the float64 sum of their ``weight`` in order of appearance.
+
+    ``np.unique(every, return_inverse=True)`` and ``np.bincount`` without the former's
+    per-call overhead; the weights are summed in the same order, so the sums are the same.
+    """
+    order = np.argsort(every)
+    grouped = every[order]
+    first = np.empty(grouped.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
+    hits = grouped[first].astype(np.int64)
+    inverse = np.empty(grouped.size, dtype=np.int64)
+    inverse[order] = np.cumsum(first) - 1
+    sums = np.bincount(inverse, weights=weight, minlength=hits.size).astype(np.float64, copy=False)
+    return hits, sums
+
+
 class LexicalIndex:
     """BM25 over memory texts, keyed by memory slot.
 
@@ -354,33 +374,19 @@ class LexicalIndex:
             found.append(slots)
         if not found:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        if len(found) == 1:
-            hits, scores = found[0].astype(np.int64), weights[0]
+        pruned = self._rare_first(found, weights, limit, allowed) if len(found) > 1 else None
+        if pruned is not None:
+            hits, scores = pruned
         else:
-            every, weight = np.concatenate(found), np.concatenate(weights)
-            if every.size * 4 > self._length.shape[0]:
+            if len(found) == 1:
+                hits, scores = found[0].astype(np.int64), weights[0]
+            elif sum(int(slots.size) for slots in found) * 4 > self._length.shape[0]:
                 # Long postings: summing into one dense accumulator beats sorting them.
                 hits, scores = self._accumulate(found, weights)
             else:
-                # np.unique(every, return_inverse=True) without its per-call overhead; the
-                # weights are summed in the same order, so the scores are the same.
-                order = np.argsort(every)
-                grouped = every[order]
-                first = np.empty(grouped.size, dtype=bool)
-                first[0] = True
-                np.not_equal(grouped[1:], grouped[:-1], out=first[1:])
-                hits = grouped[first].astype(np.int64)
-                inverse = np.empty(grouped.size, dtype=np.int64)
-                inverse[order] = np.cumsum(first) - 1
-                scores = np.bincount(inverse, weights=weight).astype(np.float32)
-        keep = self._alive[hits]
-        if allowed is not None:
-            if allowed.size:
-                at = np.minimum(np.searchsorted(allowed, hits), allowed.size - 1)
-                keep &= allowed[at] == hits
-            else:
-                keep[:] = False
-        hits, scores = hits[keep], scores[keep]
+                hits, sums = _group_sum(np.concatenate(found), np.concatenate(weights))
+                scores = sums.astype(np.float32)
+            hits, scores = self._visible(hits, scores, allowed)
         if hits.size > limit:
             # The best ``limit``; among memories tied at the cut, the lowest slots (as FTS5 does).
             cut = scores[np.argpartition(-scores, limit - 1)[limit - 1]]
@@ -391,6 +397,55 @@ class LexicalIndex:
             hits, scores = hits[top], scores[top]
         order = np.lexsort((hits, -scores))
         return hits[order], scores[order].astype(np.float32)
+
+    def _visible(
+        self, hits: IntArray, scores: npt.NDArray[np.float32], allowed: IntArray | None
+    ) -> tuple[IntArray, npt.NDArray[np.float32]]:
+        """The hits of live memories among ``allowed`` (``None``: all), in the same order."""
+        keep = self._alive[hits]
+        if allowed is not None:
+            if allowed.size:
+                at = np.minimum(np.searchsorted(allowed, hits), allowed.size - 1)
+                keep &= allowed[at] == hits
+            else:
+                keep[:] = False
+        return hits[keep], scores[keep]
+
+    def _rare_first(
+        self,
+        found: Sequence[npt.NDArray[np.int32]],
+        weights: Sequence[npt.NDArray[np.float32]],
+        limit: int,
+        allowed: IntArray | None,
+    ) -> tuple[IntArray, npt.NDArray[np.float32]] | None:
+        """The visible hits that can rank in the best ``limit`` when the last term is common, else ``None``.
+
+        A memory holding none of the rarer terms scores at most the common term's
+        highest weight. When ``limit`` memories holding a rarer term score above that,
+        no other memory reaches the best ``limit`` (nor ties at their cut), so only the
+        rarer terms' postings are grouped; the common term's weight is then added to
+        each, last, as summing the postings in term order adds it. ``None`` when the
+        last term is not common or too few memories clear the bound.
+        """
+        common, rare = found[-1], found[:-1]
+        n_rare = sum(int(slots.size) for slots in rare)
+        if common.size < 4 * n_rare:
+            return None
+        hits, sums = _group_sum(np.concatenate(rare), np.concatenate(weights[:-1]))
+        capacity = self._length.shape[0]
+        if self._accumulator.shape[0] != capacity:
+            self._accumulator = np.zeros(capacity, dtype=np.float64)
+        total = self._accumulator
+        index = common.astype(np.intp)
+        try:
+            total[index] = weights[-1]
+            sums = sums + total[hits]  # + 0.0 where the common term is absent: unchanged
+        finally:
+            total[index] = 0.0
+        hits, scores = self._visible(hits, sums.astype(np.float32), allowed)
+        if np.count_nonzero(scores > weights[-1].max()) < limit:
+            return None
+        return hits, scores
 
     def _accumulate(
         self, found: Sequence[npt.NDArray[np.int32]], weights: Sequence[npt.NDArray[np.float32]]

@@ -158,3 +158,35 @@ def test_rows_of_shortcuts_equal_the_ragged_offsets(counts: list[int]) -> None:
     first, count = state.slot_rows[slots, 0], state.slot_rows[slots, 1]
     general = np.repeat(first - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
     assert rows.dtype == np.int64 and rows.tolist() == general.tolist()
+
+
+def test_bm25_top_hits_skipping_a_common_term_equal_the_full_ranking() -> None:
+    rng = np.random.default_rng(9)
+    vocabulary = ["common"] + [f"rare{i}" for i in range(300)]
+    index = LexicalIndex(None)
+    texts = [
+        "common " * int(rng.integers(1, 3)) + " ".join(rng.choice(vocabulary[1:], size=int(rng.integers(1, 6))))
+        for _ in range(3_000)
+    ]
+    index.add(list(range(len(texts))), texts)
+    index.remove(range(0, 3_000, 13))
+    skipped = 0
+    original = index._rare_first
+
+    def counting(*args: object) -> object:
+        nonlocal skipped
+        answer = original(*args)  # type: ignore[arg-type]
+        skipped += answer is not None
+        return answer
+
+    index._rare_first = counting  # type: ignore[method-assign]
+    for _ in range(100):
+        terms = [*rng.choice(vocabulary[1:], size=int(rng.integers(1, 4))), "common"]
+        limit = int(rng.choice([1, 5, 20]))
+        hits, scores = index.search_scored(terms, limit)
+        expected = _bincount_scores(index, terms)
+        best = sorted(expected, key=lambda slot: (-expected[slot], slot))[:limit]
+        assert hits.tolist() == best
+        assert scores.tolist() == [expected[slot] for slot in best]
+        assert not index._accumulator.any()
+    assert skipped > 50  # the shortcut answered most of them
