@@ -275,6 +275,9 @@ def recall_partition(
     if touch:
         part.life.touch(np.asarray(chosen_slots, dtype=np.int64), clock, config.stability_growth)
     records = part.store.memories_with_cues(chosen_slots)
+    if len(records) < len(chosen_slots):  # forgotten by another process since this recall's freshness check
+        kept = [i for i, slot in enumerate(chosen_slots) if slot in records]
+        chosen, chosen_slots = chosen[kept], [chosen_slots[i] for i in kept]
     found = [records[slot] for slot in chosen_slots]
     memories = part.to_memories(found)
     scores = table.scores[chosen].tolist()

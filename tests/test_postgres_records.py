@@ -144,3 +144,21 @@ def test_the_cache_keeps_no_read_that_raced_a_change_and_stays_in_budget() -> No
     cache.put(2, cache.generation(2), {0: _entry(0, "y")})
     cache.invalidate(1)
     assert cache.get(1, [2, 3, 4])[0] == {} and sorted(cache.get(2, [0])[0]) == [0]
+
+
+def test_a_hit_forgotten_by_another_process_after_the_freshness_check_is_left_out(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit lands between a recall's freshness check and its record fetch: that hit is dropped, not a crash."""
+    with _engine(postgres_url) as writer, _engine(postgres_url, record_cache_mb=0) as reader:
+        gone, kept = writer.remember_many(["the oboe is in porto", "the oboe case is in paris"], namespace=NS)
+        assert {hit.memory.id for hit in reader.recall("oboe", namespace=NS, k=2).hits} == {gone, kept}
+        storage = reader.storage
+        assert isinstance(storage, PostgresStorage)
+        before = storage.partition_seqs(NS)
+        writer.forget(gone)
+        monkeypatch.setattr(storage, "partition_seqs", lambda prefix=None: dict(before))  # the check saw no change
+        hits = reader.recall("oboe", namespace=NS, k=2).hits
+        assert [(hit.memory.id, hit.rank) for hit in hits] == [(kept, 0)]
+        monkeypatch.undo()
+        assert [hit.memory.id for hit in reader.recall("oboe", namespace=NS, k=2).hits] == [kept]
