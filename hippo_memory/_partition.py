@@ -651,8 +651,8 @@ class Partition:
         if centroids is None or self._persisted_centroids is centroids:
             return
         generation = self.ivf_generation + 1
-        self.store.write_tensors(f"ivf-{generation}.safetensors", {"centroids": centroids})
-        with self.transaction():
+        with self.transaction():  # the file too: under the write lock, once this state is known current
+            self.store.write_tensors(f"ivf-{generation}.safetensors", {"centroids": centroids})
             self.store.set_ivf_generation(generation)
         self.store.remove_file(f"ivf-{self.ivf_generation}.safetensors")
         self.ivf_generation = generation
