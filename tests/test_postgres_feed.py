@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import _postgres_server
@@ -74,6 +74,14 @@ def _recalls(memory: HippoMemory, text: str, namespace: tuple[str, ...], *, with
             return tries
         if time.monotonic() > deadline:
             raise AssertionError(f"{text!r} was not recalled within {within} s")
+        time.sleep(0.005)
+
+
+def _until(condition: Callable[[], bool], what: str, *, within: float = 5.0) -> None:
+    """Wait (bounded) until ``condition()`` holds."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {within} s: {what}"
         time.sleep(0.005)
 
 
@@ -146,17 +154,14 @@ def test_a_feed_that_is_down_falls_back_to_queries_and_reconnects(
     backend = feed._conn.info.backend_pid
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
-    deadline = time.monotonic() + 5
-    while feed.poll() is not None:  # the poll that reads the closed socket finds it down
-        assert time.monotonic() < deadline, "the feed never noticed its connection was gone"
-        time.sleep(0.01)
+    _until(lambda: feed.poll() is None, "the feed noticed its connection was gone")  # its poll reads the closed socket
     queries = counted.queries
     writer.remember("written while the feed was down", namespace=("t", "a"))
-    # No waiting: the dead feed vouches for nothing, so this recall queries and sees the commit at once.
+    # No waiting: the feed reconnects with a new epoch, which forgot what it heard before,
+    # so this recall queries and sees the commit at once.
     hits = listener.recall("written while the feed was down", namespace=("t", "a"), k=1).hits
     assert hits[0].memory.text == "written while the feed was down"
     assert counted.queries > queries
-    listener.recall("outage", namespace=("t", "a"))  # the next poll reconnects
     assert feed.connects == 2 and feed._conn is not None and feed._conn.info.backend_pid != backend
 
 
@@ -166,15 +171,13 @@ def test_a_foreign_payload_on_the_channel_forces_a_query(
     writer, listener = engines
     writer.remember("cello", namespace=("t", "a"))
     counted = Counted(listener)
-    listener.recall("cello", namespace=("t", "a"))
-    with psycopg.connect(postgres_url, autocommit=True) as other:
-        other.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "not ours"))
+    listener.recall("cello", namespace=("t", "a"))  # the feed listens from here on
     feed = counted.feed
     assert feed is not None
-    deadline = time.monotonic() + 5
-    while feed.received == 0 and time.monotonic() < deadline:
-        feed.poll()
-        time.sleep(0.005)
+    epoch = feed.epoch
+    with psycopg.connect(postgres_url, autocommit=True) as other:
+        other.execute("SELECT pg_notify(%s, %s)", (CHANNEL, "not ours"))
+    _until(lambda: feed.poll() is not None and feed.epoch > epoch, "the foreign notification arrived")
     queries = counted.queries
     listener.recall("cello", namespace=("t", "a"))
     assert counted.queries == queries + 1
